@@ -1,0 +1,5 @@
+//! `ncp-share-approver`: self-service, approved and audited sharing of NAVER Cloud Platform
+//! server images. See ARCHITECTURE.md for the map.
+
+pub mod domain;
+pub mod ncp;
