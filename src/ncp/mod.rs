@@ -4,6 +4,7 @@
 //! images use the `*MemberServerImage*` operations, KVM server images the `*ServerImage*` ones.
 
 pub mod signature;
+pub mod sim;
 
 use crate::domain::{ImageNo, LoginId};
 use serde::{Deserialize, Serialize};
