@@ -9,7 +9,7 @@ use super::SimImage;
 use super::state::{Family, Operation, Reply};
 use crate::ncp::Hypervisor;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde::ser::SerializeMap as _;
 
 /// The value of a `Content-Type` header on every simulator answer, as NCP sends it.
 pub(crate) const CONTENT_TYPE: &str = "application/json;charset=UTF-8";
@@ -191,42 +191,79 @@ struct ServerList<'a> {
     server_image_list: Vec<ServerImageJson<'a>>,
 }
 
-/// `{"<operation>Response": {requestId, returnCode "0", returnMessage "success", totalRows, list}}`.
-pub(crate) fn success(op: Operation, reply: &Reply, request_id: &str) -> String {
-    let inner = match op.family() {
-        Family::Member => to_value(Head {
-            request_id,
-            return_code: "0",
-            return_message: "success",
-            total_rows: reply.total_rows,
-            list: MemberList {
-                member_server_image_instance_list: reply.images.iter().map(member_image).collect(),
-            },
-        }),
-        Family::Server => to_value(Head {
-            request_id,
-            return_code: "0",
-            return_message: "success",
-            total_rows: reply.total_rows,
-            list: ServerList {
-                server_image_list: reply.images.iter().map(server_image).collect(),
-            },
-        }),
-    };
-    let mut outer = Map::new();
-    outer.insert(format!("{}Response", op.name()), inner);
-    pretty(&outer)
+/// `{"<key>": value}` with a key known only at run time; a map keeps the fields of `value` in
+/// their declared order (serde_json's `Value` would sort them).
+struct Envelope<'k, T> {
+    key: &'k str,
+    value: T,
 }
 
-fn to_value<T: Serialize>(v: T) -> Value {
-    serde_json::to_value(v).expect("simulator bodies always serialize")
+impl<T: Serialize> Serialize for Envelope<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(self.key, &self.value)?;
+        map.end()
+    }
+}
+
+/// `{"<operation>Response": {requestId, returnCode "0", returnMessage "success", totalRows, list}}`.
+pub(crate) fn success(op: Operation, reply: &Reply, request_id: &str) -> String {
+    let key = format!("{}Response", op.name());
+    let head = |list| Head {
+        request_id,
+        return_code: "0",
+        return_message: "success",
+        total_rows: reply.total_rows,
+        list,
+    };
+    match op.family() {
+        Family::Member => pretty(&Envelope {
+            key: &key,
+            value: head(Lists::Member(MemberList {
+                member_server_image_instance_list: reply.images.iter().map(member_image).collect(),
+            })),
+        }),
+        Family::Server => pretty(&Envelope {
+            key: &key,
+            value: head(Lists::Server(ServerList {
+                server_image_list: reply.images.iter().map(server_image).collect(),
+            })),
+        }),
+    }
+}
+
+/// The list beside the envelope head: its key depends on the API family.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Lists<'a> {
+    Member(MemberList<'a>),
+    Server(ServerList<'a>),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseError<'a> {
+    return_code: &'a str,
+    return_message: &'a str,
 }
 
 /// A vserver service error body: `{"responseError": {"returnCode", "returnMessage"}}`.
 pub(crate) fn service_error(code: &str, message: &str) -> String {
-    pretty(&serde_json::json!({
-        "responseError": { "returnCode": code, "returnMessage": message }
-    }))
+    pretty(&Envelope {
+        key: "responseError",
+        value: ResponseError {
+            return_code: code,
+            return_message: message,
+        },
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GatewayError<'a> {
+    error_code: &'static str,
+    message: &'static str,
+    details: &'a str,
 }
 
 /// The gateway's code and message for an HTTP status (reference §4.2).
@@ -246,15 +283,21 @@ pub(crate) fn gateway_code(status: u16) -> (&'static str, &'static str) {
 
 /// A gateway error body: `{"error": {"errorCode", "message", "details"}}`.
 pub(crate) fn gateway_error(status: u16, details: &str) -> String {
-    let (code, message) = gateway_code(status);
-    pretty(&serde_json::json!({
-        "error": { "errorCode": code, "message": message, "details": details }
-    }))
+    let (error_code, message) = gateway_code(status);
+    pretty(&Envelope {
+        key: "error",
+        value: GatewayError {
+            error_code,
+            message,
+            details,
+        },
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn reply_with(image: SimImage) -> Reply {
         Reply {
@@ -275,6 +318,12 @@ mod tests {
         assert!(body.starts_with("{\n  \"addMemberServerImageSharingPermissionResponse\": {\n"));
         assert!(body.ends_with("\n}"), "{body:?}");
         assert!(body.contains("\"returnCode\": \"0\""));
+        // Fields come in the documented order, not sorted.
+        let at = |needle: &str| body.find(needle).unwrap_or_else(|| panic!("{needle}"));
+        assert!(at("requestId") < at("totalRows"));
+        assert!(at("totalRows") < at("memberServerImageInstanceList"));
+        assert!(at("memberServerImageInstanceNo") < at("memberServerImageName"));
+        assert!(at("shareStatus") < at("sharedLoginIdList"));
         let v: Value = serde_json::from_str(&body).unwrap();
         let inner = &v["addMemberServerImageSharingPermissionResponse"];
         assert_eq!(inner["totalRows"], 1);
@@ -307,6 +356,10 @@ mod tests {
         assert_eq!(
             body,
             "{\n  \"responseError\": {\n    \"returnCode\": \"1104037\",\n    \"returnMessage\": \"The server image could not be found\"\n  }\n}"
+        );
+        assert_eq!(
+            gateway_error(401, "signature mismatch"),
+            "{\n  \"error\": {\n    \"errorCode\": \"200\",\n    \"message\": \"Authentication Failed\",\n    \"details\": \"signature mismatch\"\n  }\n}"
         );
         let v: Value = serde_json::from_str(&gateway_error(429, "")).unwrap();
         assert_eq!(v["error"]["errorCode"], "420");
