@@ -760,3 +760,27 @@ async fn a_stopped_simulator_no_longer_answers() {
             .is_err()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_adds_all_land_exactly_once() {
+    let t = spawn_sim().await;
+    let ids: Vec<String> = (0..20).map(|n| format!("user{n}@x.example")).collect();
+    let calls = ids.iter().chain(ids.iter()).map(|id| {
+        let owner = t.owner();
+        let id = id.clone();
+        tokio::spawn(async move {
+            owner
+                .go_post(ADD, &[(IMAGE_NO, "1234567"), ("targetLoginIdList.1", &id)])
+                .await
+                .status
+        })
+    });
+    for call in calls.collect::<Vec<_>>() {
+        assert_eq!(call.await.unwrap(), 200);
+    }
+    let mut shared = t.sim.shared_with("1234567");
+    shared.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(shared, expected, "each ID once, none lost");
+}
