@@ -53,7 +53,9 @@ impl ShareDuration {
                 'w' => 7 * 86_400,
                 _ => return Err(bad()),
             };
-            total = total.checked_add(n.checked_mul(mult).ok_or_else(bad)?).ok_or_else(bad)?;
+            total = total
+                .checked_add(n.checked_mul(mult).ok_or_else(bad)?)
+                .ok_or_else(bad)?;
             rest = &rest[digits + unit.len_utf8()..];
         }
         Self::from_secs(total)
@@ -141,7 +143,13 @@ mod tests {
 
     #[test]
     fn displays_in_the_largest_exact_unit() {
-        for (i, o) in [("7d", "1w"), ("36h", "36h"), ("90m", "90m"), ("2d", "2d"), ("61s", "61s")] {
+        for (i, o) in [
+            ("7d", "1w"),
+            ("36h", "36h"),
+            ("90m", "90m"),
+            ("2d", "2d"),
+            ("61s", "61s"),
+        ] {
             assert_eq!(ShareDuration::parse(i).unwrap().to_string(), o);
         }
     }

@@ -34,7 +34,9 @@ impl std::str::FromStr for Hypervisor {
         match s.to_ascii_uppercase().as_str() {
             "XEN" => Ok(Self::Xen),
             "KVM" => Ok(Self::Kvm),
-            other => Err(format!("unknown hypervisor `{other}` (expected XEN or KVM)")),
+            other => Err(format!(
+                "unknown hypervisor `{other}` (expected XEN or KVM)"
+            )),
         }
     }
 }
@@ -150,11 +152,23 @@ pub trait CloudApi: Send + Sync {
     async fn images(&self) -> Result<Vec<ImageView>, NcpError>;
 
     /// Adds targets to the image's share list.
-    async fn add_sharing(&self, image: &ImageView, targets: &[LoginId]) -> Result<ImageView, NcpError>;
+    async fn add_sharing(
+        &self,
+        image: &ImageView,
+        targets: &[LoginId],
+    ) -> Result<ImageView, NcpError>;
 
     /// Removes targets from the image's share list.
-    async fn remove_sharing(&self, image: &ImageView, targets: &[LoginId]) -> Result<ImageView, NcpError>;
+    async fn remove_sharing(
+        &self,
+        image: &ImageView,
+        targets: &[LoginId],
+    ) -> Result<ImageView, NcpError>;
 
     /// Makes the share list exactly `targets` (XEN: one `set` call; KVM: add and remove the difference).
-    async fn set_sharing(&self, image: &ImageView, targets: &[LoginId]) -> Result<ImageView, NcpError>;
+    async fn set_sharing(
+        &self,
+        image: &ImageView,
+        targets: &[LoginId],
+    ) -> Result<ImageView, NcpError>;
 }

@@ -20,7 +20,12 @@ pub const SIGNATURE_V1_HEADER: &str = "x-ncp-apigw-signature-v1";
 pub const MAX_SKEW_MS: i64 = 5 * 60 * 1000;
 
 /// The exact string that is signed.
-pub fn string_to_sign(method: &str, path_and_query: &str, timestamp_ms: &str, access_key: &str) -> String {
+pub fn string_to_sign(
+    method: &str,
+    path_and_query: &str,
+    timestamp_ms: &str,
+    access_key: &str,
+) -> String {
     format!("{method} {path_and_query}\n{timestamp_ms}\n{access_key}")
 }
 
@@ -30,7 +35,13 @@ fn mac(secret_key: &[u8]) -> Hmac<Sha256> {
 }
 
 /// Computes the Base64 signature for one request.
-pub fn sign(method: &str, path_and_query: &str, timestamp_ms: &str, access_key: &str, secret_key: &[u8]) -> String {
+pub fn sign(
+    method: &str,
+    path_and_query: &str,
+    timestamp_ms: &str,
+    access_key: &str,
+    secret_key: &[u8],
+) -> String {
     let mut m = mac(secret_key);
     m.update(string_to_sign(method, path_and_query, timestamp_ms, access_key).as_bytes());
     STANDARD.encode(m.finalize().into_bytes())
@@ -83,7 +94,11 @@ mod tests {
             "/vserver/v2/addMemberServerImageSharingPermission?responseFormatType=json",
             "9smYK1PLjJpH+0WbvTPb0gmjSyN7g6PGNTmo17QTe3c=",
         ),
-        ("GET", "/photos/puppy.jpg?query1=&query2", "R8qGZB5T/sxOxl1qIGJNeju3/8Jf6ON1/LwMoDlsaI8="),
+        (
+            "GET",
+            "/photos/puppy.jpg?query1=&query2",
+            "R8qGZB5T/sxOxl1qIGJNeju3/8Jf6ON1/LwMoDlsaI8=",
+        ),
     ];
 
     #[test]
