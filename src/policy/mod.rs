@@ -6,12 +6,14 @@
 //! its reasons. This module knows nothing about HTTP, chat or NCP.
 
 mod evaluate;
+mod explain;
 mod load;
 mod pattern;
 
 pub use evaluate::{
     Action, Allowed, ClosestRule, Decision, Denied, RequestFacts, evaluate, may_approve,
 };
+pub use explain::{check_report, explain};
 pub use pattern::{Glob, ImagePattern};
 
 use crate::domain::{ImageNo, ShareDuration};

@@ -1,6 +1,7 @@
 //! Tests for the policy module, with one shared fixture policy.
 
 mod evaluate;
+mod explain;
 mod load;
 
 use super::*;
