@@ -1,1 +1,20 @@
-fn main() {}
+//! The `ncp-share-approver` binary: parse the command line, set up tracing, hand over to the library.
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = ncp_share_approver::cli::Cli::parse();
+    ncp_share_approver::telemetry::init(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(ncp_share_approver::cli::run(cli))
+}

@@ -4,8 +4,10 @@
 //! the wire (after percent-encoding) and into a chat message.
 
 mod duration;
+pub mod request;
 
 pub use duration::ShareDuration;
+pub use request::{Approval, Grant, Origin, Outcome, RequestId, RequestState, ShareRequest};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -3,8 +3,14 @@
 //! Callers see one [`ImageView`] whatever API family is behind an image: XEN member server
 //! images use the `*MemberServerImage*` operations, KVM server images the `*ServerImage*` ones.
 
+pub mod client;
+pub mod retry;
 pub mod signature;
 pub mod sim;
+pub mod wire;
+
+pub use client::NcpClient;
+pub use retry::RetryPolicy;
 
 use crate::domain::{ImageNo, LoginId};
 use serde::{Deserialize, Serialize};

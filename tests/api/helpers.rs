@@ -5,7 +5,7 @@
 use ncp_share_approver::ncp::signature::{
     ACCESS_KEY_HEADER, SIGNATURE_V1_HEADER, SIGNATURE_V2_HEADER, TIMESTAMP_HEADER, sign,
 };
-use ncp_share_approver::ncp::sim::{DEMO_ACCESS_KEY, DEMO_SECRET_KEY, RunningSimulator, Simulator};
+use ncp_share_approver::ncp::sim::{RunningSimulator, Simulator};
 use serde_json::Value;
 
 /// A demo simulator served on a free local port.
@@ -250,4 +250,101 @@ impl NcpCaller {
         let pq = format!("/vserver/v2/{operation}?{query}");
         self.send(Raw::new("GET", &pq)).await
     }
+}
+
+pub use ncp_share_approver::ncp::sim::{DEMO_ACCESS_KEY, DEMO_SECRET_KEY};
+
+/// Attempts per call in tests: enough to see retries, short enough to stay fast.
+pub const TEST_ATTEMPTS: u32 = 4;
+
+/// Our signed client pointed at a fresh demo simulator.
+pub struct TestNcp {
+    /// The simulator, for inspection and faults.
+    pub sim: Simulator,
+    /// The client under test.
+    pub client: ncp_share_approver::ncp::NcpClient,
+    /// Keeps the server up while the test runs.
+    pub running: Option<RunningSimulator>,
+}
+
+/// `[ncp]` configuration for tests: the given endpoint and short backoffs.
+pub fn test_ncp_config(endpoint: &str) -> ncp_share_approver::config::NcpConfig {
+    ncp_share_approver::config::NcpConfig {
+        endpoint: Some(endpoint.to_string()),
+        max_attempts: TEST_ATTEMPTS,
+        backoff_base_ms: 5,
+        backoff_max_ms: 20,
+        retry_budget_ms: 10_000,
+        connect_timeout_ms: 1_000,
+        timeout_ms: 5_000,
+        ..Default::default()
+    }
+}
+
+/// Secrets holding the demo access key and the given secret key.
+pub fn ncp_secrets(
+    secret_key: &str,
+) -> std::sync::Arc<dyn ncp_share_approver::secrets::SecretSource> {
+    use ncp_share_approver::secrets::{SecretName, StaticSecrets};
+    std::sync::Arc::new(
+        StaticSecrets::default()
+            .with(SecretName::NcpAccessKey, DEMO_ACCESS_KEY)
+            .with(SecretName::NcpSecretKey, secret_key),
+    )
+}
+
+impl TestNcp {
+    /// A demo simulator and a client with the right credentials.
+    pub async fn start() -> Self {
+        Self::start_with_secret(DEMO_SECRET_KEY).await
+    }
+
+    /// A demo simulator and a client signing with `secret_key`.
+    pub async fn start_with_secret(secret_key: &str) -> Self {
+        let sim = Simulator::demo();
+        let running = sim.spawn("127.0.0.1:0").await.expect("bind a local port");
+        let client = ncp_share_approver::ncp::NcpClient::new(
+            &test_ncp_config(&running.base_url),
+            ncp_secrets(secret_key),
+        )
+        .expect("build the client");
+        Self {
+            sim,
+            client,
+            running: Some(running),
+        }
+    }
+
+    /// A client pointed at a local port where nothing listens.
+    pub async fn unreachable() -> Self {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let client = ncp_share_approver::ncp::NcpClient::new(
+            &test_ncp_config(&format!("http://127.0.0.1:{port}")),
+            ncp_secrets(DEMO_SECRET_KEY),
+        )
+        .unwrap();
+        Self {
+            sim: Simulator::demo(),
+            client,
+            running: None,
+        }
+    }
+
+    /// The operations the simulator received, in order.
+    pub fn operations(&self) -> Vec<String> {
+        self.sim.calls().into_iter().map(|c| c.operation).collect()
+    }
+}
+
+/// A created, unshared XEN image of the demo owner.
+pub fn xen_image(no: &str, name: &str) -> ncp_share_approver::ncp::sim::SimImage {
+    ncp_share_approver::ncp::sim::SimImage::new(
+        no,
+        name,
+        ncp_share_approver::ncp::sim::DEMO_LOGIN_ID,
+        ncp_share_approver::ncp::Hypervisor::Xen,
+    )
 }

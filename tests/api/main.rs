@@ -1,4 +1,5 @@
-//! The one integration-test binary: each module tests one part against real HTTP.
+//! The one integration-test binary: the app and its peers, spawned on 127.0.0.1:0.
 
 mod helpers;
+mod ncp_client;
 mod ncp_sim;

@@ -1,0 +1,79 @@
+//! The command line: one subcommand per use, each with `--help`.
+
+mod shares;
+
+use crate::config::{Config, DEFAULT_CONFIG_FILE};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Self-service, approved and audited sharing of NAVER Cloud Platform server images.
+#[derive(Debug, Parser)]
+#[command(name = "ncp-share-approver", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (TOML); every value can also be set with NSA_<SECTION>__<KEY> variables.
+    #[arg(long, global = true, value_name = "FILE", env = "NSA_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// More detailed logs (RUST_LOG overrides).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the local NCP simulator (vserver v2 image-sharing endpoints) until Ctrl-C.
+    NcpSim(NcpSimArgs),
+    /// Print an image's live share list from NCP (XEN or KVM).
+    Shares(shares::SharesArgs),
+}
+
+/// Arguments of `ncp-sim`.
+#[derive(Debug, clap::Args)]
+pub struct NcpSimArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    pub listen: String,
+    /// Seed file (TOML) with accounts, images and faults; without it, the demo seed.
+    #[arg(long, value_name = "FILE")]
+    pub seed: Option<PathBuf>,
+}
+
+impl Cli {
+    /// Loads the configuration named by `--config`, or the default file if it exists.
+    pub fn load_config(&self) -> Result<Config, crate::config::ConfigError> {
+        match &self.config {
+            Some(path) => Config::load(path, true),
+            None => Config::load(std::path::Path::new(DEFAULT_CONFIG_FILE), false),
+        }
+    }
+}
+
+/// Runs the parsed command and returns the process exit code.
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match &cli.command {
+        Command::NcpSim(args) => run_sim(args).await,
+        Command::Shares(args) => shares::run(&cli, args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run_sim(args: &NcpSimArgs) -> anyhow::Result<ExitCode> {
+    let seed = match &args.seed {
+        Some(path) => crate::ncp::sim::Seed::load(path)?,
+        None => crate::ncp::sim::Seed::demo(),
+    };
+    crate::ncp::sim::run(&args.listen, seed).await?;
+    Ok(ExitCode::SUCCESS)
+}

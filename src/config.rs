@@ -1,0 +1,347 @@
+//! Typed configuration: one TOML file (`--config FILE`, default `ncp-share-approver.toml`) with
+//! every value overridable by an environment variable.
+//!
+//! Override rule: `NSA_<SECTION>__<KEY>=value` sets `[section] key` (`NSA_LISTEN` sets the top-level
+//! `listen`, `NSA_NCP__REGION=JPN` sets `[ncp] region`). Values are read as TOML when they parse
+//! (numbers, booleans, arrays) and as strings otherwise. `NCP_API_ENDPOINT` overrides the NCP
+//! scheme and host, like the official SDKs' `NCLOUD_API_GW`. Secrets are never in this file:
+//! `[secrets] source` names where they are.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The default configuration file name, looked up in the working directory.
+pub const DEFAULT_CONFIG_FILE: &str = "ncp-share-approver.toml";
+/// Prefix of environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "NSA_";
+
+/// A configuration problem, naming the file and the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address `serve` listens on.
+    pub listen: String,
+    /// Path of the approver policy file.
+    pub policy: PathBuf,
+    /// The request store.
+    pub store: StoreConfig,
+    /// NAVER Cloud Platform API.
+    pub ncp: NcpConfig,
+    /// Where secrets come from.
+    pub secrets: SecretsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            policy: PathBuf::from("policy.toml"),
+            store: StoreConfig::default(),
+            ncp: NcpConfig::default(),
+            secrets: SecretsConfig::default(),
+        }
+    }
+}
+
+/// `[store]`: which backend keeps requests, approvals, grants and the ledger.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite` (embedded; the default).
+    pub kind: String,
+    /// Path of the SQLite database file.
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            kind: "sqlite".into(),
+            path: PathBuf::from("data/ncp-share-approver.db"),
+        }
+    }
+}
+
+/// Which NCP site's gateway to call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NcpSite {
+    /// `https://ncloud.apigw.ntruss.com`
+    Public,
+    /// Public sector: `https://ncloud.apigw.gov-ntruss.com`
+    Gov,
+    /// Financial: `https://fin-ncloud.apigw.fin-ntruss.com`
+    Fin,
+}
+
+impl NcpSite {
+    /// The gateway's scheme and host for this site.
+    pub fn base_url(self) -> &'static str {
+        match self {
+            NcpSite::Public => "https://ncloud.apigw.ntruss.com",
+            NcpSite::Gov => "https://ncloud.apigw.gov-ntruss.com",
+            NcpSite::Fin => "https://fin-ncloud.apigw.fin-ntruss.com",
+        }
+    }
+}
+
+/// `[ncp]`: the NCP API client.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NcpConfig {
+    /// `public`, `gov` or `fin`.
+    pub site: NcpSite,
+    /// Scheme and host overriding the site (also `NCP_API_ENDPOINT`), e.g. the simulator's.
+    pub endpoint: Option<String>,
+    /// `regionCode` sent with every call.
+    pub region: String,
+    /// Connect timeout in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Timeout of one attempt in milliseconds.
+    pub timeout_ms: u64,
+    /// Attempts per call, the first included.
+    pub max_attempts: u32,
+    /// Total time a call may take across retries, in milliseconds.
+    pub retry_budget_ms: u64,
+    /// First backoff delay in milliseconds (doubles each attempt, with full jitter).
+    pub backoff_base_ms: u64,
+    /// Largest backoff delay in milliseconds.
+    pub backoff_max_ms: u64,
+}
+
+impl Default for NcpConfig {
+    fn default() -> Self {
+        Self {
+            site: NcpSite::Public,
+            endpoint: None,
+            region: "KR".into(),
+            connect_timeout_ms: 3_000,
+            timeout_ms: 15_000,
+            max_attempts: 5,
+            retry_budget_ms: 60_000,
+            backoff_base_ms: 200,
+            backoff_max_ms: 10_000,
+        }
+    }
+}
+
+impl NcpConfig {
+    /// The scheme and host to call: the endpoint override if set, else the site's gateway.
+    pub fn base_url(&self) -> String {
+        self.endpoint
+            .as_deref()
+            .unwrap_or(self.site.base_url())
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// Connect timeout.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    /// Timeout of one attempt.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// `[secrets]`: `env`, `file:PATH` (or `aws:SECRET_ID` on AWS).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// Where secrets are read from.
+    pub source: String,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        Self {
+            source: "env".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads `path` (a missing file is an error only when `required`), then applies the
+    /// environment overrides, then validates.
+    pub fn load(path: &Path, required: bool) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => String::new(),
+            Err(e) => {
+                return Err(ConfigError(format!(
+                    "cannot read configuration file {}: {e}",
+                    path.display()
+                )));
+            }
+        };
+        Self::from_toml(&text, &path.display().to_string(), std::env::vars())
+    }
+
+    /// Parses configuration text, applying overrides from `env` (name, value) pairs.
+    pub fn from_toml(
+        text: &str,
+        source_name: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError(format!("{source_name}: {e}")))?;
+        for (name, value) in env {
+            if name == "NCP_API_ENDPOINT" {
+                set_path(&mut table, &["ncp", "endpoint"], toml::Value::String(value));
+            } else if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
+                let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+                let refs: Vec<&str> = path.iter().map(String::as_str).collect();
+                set_path(&mut table, &refs, parse_env_value(&value));
+            }
+        }
+        let config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    ConfigError(format!(
+                        "{source_name} (with {ENV_PREFIX}* environment overrides): {}",
+                        e.message()
+                    ))
+                })?;
+        config.validate(source_name)?;
+        Ok(config)
+    }
+
+    fn validate(&self, source_name: &str) -> Result<(), ConfigError> {
+        let err = |key: &str, why: String| Err(ConfigError(format!("{source_name}: {key}: {why}")));
+        if let Some(ep) = &self.ncp.endpoint {
+            let ok = (ep.starts_with("http://") || ep.starts_with("https://"))
+                && reqwest::Url::parse(ep).is_ok_and(|u| u.host().is_some() && u.query().is_none());
+            if !ok {
+                return err(
+                    "ncp.endpoint (or NCP_API_ENDPOINT)",
+                    format!("{ep:?} is not a scheme and host like https://ncloud.apigw.ntruss.com"),
+                );
+            }
+        }
+        if self.ncp.region.is_empty() || !self.ncp.region.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return err(
+                "ncp.region",
+                format!("{:?} is not a region code like KR", self.ncp.region),
+            );
+        }
+        if self.ncp.max_attempts == 0 {
+            return err("ncp.max_attempts", "must be at least 1".into());
+        }
+        if self.store.kind != "sqlite" {
+            return err(
+                "store.kind",
+                format!("{:?} is not supported; use \"sqlite\"", self.store.kind),
+            );
+        }
+        if let Err(why) = crate::secrets::from_spec(&self.secrets.source) {
+            return err("secrets.source", why);
+        }
+        Ok(())
+    }
+}
+
+fn parse_env_value(value: &str) -> toml::Value {
+    // `key = <value>` parses numbers, booleans and arrays; anything else is a plain string.
+    match format!("v = {value}").parse::<toml::Table>() {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(value.into())),
+        Err(_) => toml::Value::String(value.into()),
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[&str], value: toml::Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut cur = table;
+    for p in parents {
+        let entry = cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        cur = entry.as_table_mut().expect("just made a table");
+    }
+    cur.insert(last.to_string(), value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        let c = Config::from_toml("", "t.toml", env(&[])).unwrap();
+        assert_eq!(c.ncp.base_url(), "https://ncloud.apigw.ntruss.com");
+        assert_eq!(c.ncp.region, "KR");
+        assert_eq!(c.listen, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn environment_overrides_file_values() {
+        let c = Config::from_toml(
+            "[ncp]\nregion = \"KR\"\nsite = \"gov\"\n",
+            "t.toml",
+            env(&[
+                ("NSA_NCP__REGION", "JPN"),
+                ("NSA_NCP__MAX_ATTEMPTS", "2"),
+                ("NSA_LISTEN", "127.0.0.1:9999"),
+                ("NCP_API_ENDPOINT", "http://127.0.0.1:9090/"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.ncp.region, "JPN");
+        assert_eq!(c.ncp.max_attempts, 2);
+        assert_eq!(c.listen, "127.0.0.1:9999");
+        assert_eq!(c.ncp.base_url(), "http://127.0.0.1:9090");
+    }
+
+    #[test]
+    fn sites_pick_their_gateways() {
+        for (site, url) in [
+            ("public", "https://ncloud.apigw.ntruss.com"),
+            ("gov", "https://ncloud.apigw.gov-ntruss.com"),
+            ("fin", "https://fin-ncloud.apigw.fin-ntruss.com"),
+        ] {
+            let c = Config::from_toml(&format!("[ncp]\nsite = \"{site}\""), "t", env(&[])).unwrap();
+            assert_eq!(c.ncp.base_url(), url);
+        }
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        for (text, envs, needle) in [
+            ("[ncp]\nregon = \"KR\"", vec![], "regon"),
+            ("[ncp]\nsite = \"moon\"", vec![], "moon"),
+            ("", vec![("NCP_API_ENDPOINT", "ftp://x")], "ncp.endpoint"),
+            ("", vec![("NSA_NCP__REGION", "K R")], "ncp.region"),
+            ("[secrets]\nsource = \"vault:x\"", vec![], "secrets.source"),
+            ("[store]\nkind = \"mysql\"", vec![], "store.kind"),
+        ] {
+            let e = Config::from_toml(text, "t.toml", env(&envs))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{e} should name {needle}");
+        }
+    }
+}

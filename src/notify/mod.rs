@@ -1,0 +1,105 @@
+//! The `Notifier` port: every state change of a request goes here, and the adapters (Slack,
+//! Jira, webhook) render it where the request came from. This module ships the logging
+//! notifier and a recording one for tests.
+
+use crate::domain::{Approval, ShareRequest};
+use std::sync::Mutex;
+
+/// What just happened to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A request was made and is waiting for approvals (the approval card goes out).
+    Submitted,
+    /// The policy refused the request.
+    Refused,
+    /// One more approval came in; the request still waits for more.
+    ApprovalAdded(Approval),
+    /// Enough approvals: it is queued for the worker.
+    Approved,
+    /// An approver said no.
+    Denied(Approval),
+    /// Nobody approved in time.
+    Expired,
+    /// The requester withdrew it.
+    Cancelled,
+    /// The worker is changing NCP.
+    Executing,
+    /// Shared (or unshared) and read back.
+    Succeeded,
+    /// The change could not be made.
+    Failed,
+}
+
+impl Notice {
+    /// A short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Notice::Submitted => "submitted",
+            Notice::Refused => "refused",
+            Notice::ApprovalAdded(_) => "approval_added",
+            Notice::Approved => "approved",
+            Notice::Denied(_) => "denied",
+            Notice::Expired => "expired",
+            Notice::Cancelled => "cancelled",
+            Notice::Executing => "executing",
+            Notice::Succeeded => "succeeded",
+            Notice::Failed => "failed",
+        }
+    }
+}
+
+/// Receives every state change. Failures to deliver are the notifier's to retry and log: the
+/// workflow never fails, or waits, because a chat message could not be posted.
+#[async_trait::async_trait]
+pub trait Notifier: Send + Sync {
+    /// Tells the people concerned that `notice` happened to `request` (as stored after it).
+    async fn notify(&self, request: &ShareRequest, notice: &Notice);
+}
+
+/// Writes each state change as one log line.
+pub struct LogNotifier;
+
+#[async_trait::async_trait]
+impl Notifier for LogNotifier {
+    async fn notify(&self, request: &ShareRequest, notice: &Notice) {
+        tracing::info!(
+            request_id = %request.id,
+            image_no = %request.image_no,
+            state = %request.state,
+            notice = notice.name(),
+            outcome = request.outcome.as_ref().map(|o| o.message.as_str()).unwrap_or(""),
+            "request {}",
+            notice.name()
+        );
+    }
+}
+
+/// Keeps every notice, for tests.
+#[derive(Default)]
+pub struct RecordingNotifier(Mutex<Vec<(ShareRequest, Notice)>>);
+
+impl RecordingNotifier {
+    /// Every notice so far, in order.
+    pub fn notices(&self) -> Vec<(ShareRequest, Notice)> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The names of the notices of one request, in order.
+    pub fn names_for(&self, id: &crate::domain::RequestId) -> Vec<&'static str> {
+        self.notices()
+            .iter()
+            .filter(|(r, _)| &r.id == id)
+            .map(|(_, n)| n.name())
+            .collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl Notifier for RecordingNotifier {
+    async fn notify(&self, request: &ShareRequest, notice: &Notice) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((request.clone(), notice.clone()));
+    }
+}

@@ -1,0 +1,134 @@
+//! The `Store` port: requests, approvals, grants, leases, delivery de-duplication and the
+//! audit ledger. Idempotency lives here: create-if-absent and compare-and-swap on a version.
+//!
+//! Backends: [`SqliteStore`] (embedded, the default). Every backend passes the same suite
+//! (`tests/api/store.rs`).
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use crate::audit::{AuditEntry, AuditRecord};
+use crate::domain::{Approval, Grant, ImageNo, RequestId, RequestState, ShareRequest};
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+/// A storage failure. Callers treat it as "try again later"; it never means "no".
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed.
+    #[error("store: {0}")]
+    Backend(String),
+    /// A stored record could not be read back.
+    #[error("store: corrupt record {key}: {detail}")]
+    Corrupt {
+        /// Which record.
+        key: String,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+/// The result of a create-if-absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// It was new and is now stored.
+    New,
+    /// Something with that key was already there; nothing changed.
+    AlreadyThere,
+}
+
+/// Durable state behind the workflow.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    /// Stores a new request (version 1) unless its id exists.
+    async fn insert_request(&self, request: &ShareRequest) -> Result<Inserted, StoreError>;
+
+    /// Reads a request.
+    async fn request(&self, id: &RequestId) -> Result<Option<ShareRequest>, StoreError>;
+
+    /// Replaces a request if its stored version is still `request.version`; the stored copy
+    /// gets `version + 1`. Returns the stored request, or `None` when someone else changed it first.
+    async fn update_request(
+        &self,
+        request: &ShareRequest,
+    ) -> Result<Option<ShareRequest>, StoreError>;
+
+    /// Requests in a state (all states when `None`), newest first, at most `limit`.
+    async fn requests(
+        &self,
+        state: Option<RequestState>,
+        limit: usize,
+    ) -> Result<Vec<ShareRequest>, StoreError>;
+
+    /// Records a person's approval or denial unless that person already acted on the request.
+    async fn insert_approval(&self, approval: &Approval) -> Result<Inserted, StoreError>;
+
+    /// Every approval or denial of a request, oldest first.
+    async fn approvals(&self, id: &RequestId) -> Result<Vec<Approval>, StoreError>;
+
+    /// Records a grant (idempotent on image, target and request).
+    async fn insert_grant(&self, grant: &Grant) -> Result<Inserted, StoreError>;
+
+    /// Grants of an image that have not ended.
+    async fn active_grants(&self, image: &ImageNo) -> Result<Vec<Grant>, StoreError>;
+
+    /// Takes the lease `key` for `holder` until `now + ttl`, if it is free, expired, or already
+    /// held by `holder` (which renews it).
+    async fn acquire_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lease back if `holder` still holds it.
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// Remembers a delivery id until `now + ttl`; `false` if it was already seen (a retry).
+    async fn first_delivery(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Appends to the hash-chained ledger, serialised with every other append.
+    async fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError>;
+
+    /// Ledger records with `seq > after`, in order, at most `limit`.
+    async fn audit_records(&self, after: u64, limit: usize)
+    -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// The last (seq, hash) appended, kept apart from the records so that truncation shows.
+    async fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError>;
+
+    /// Ledger records of one request, in order.
+    async fn audit_for_request(&self, id: &RequestId) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
+/// Reads the whole ledger in pages and verifies its chain against the stored head.
+pub async fn verify_ledger(
+    store: &dyn Store,
+) -> Result<Result<u64, crate::audit::LedgerBroken>, StoreError> {
+    let mut all = Vec::new();
+    loop {
+        let after = all.last().map(|r: &AuditRecord| r.seq).unwrap_or(0);
+        let page = store.audit_records(after, 10_000).await?;
+        if page.is_empty() {
+            break;
+        }
+        // A reordered or renumbered ledger might not advance; stop rather than loop forever.
+        let advanced = page.last().map(|r| r.seq) > Some(after);
+        all.extend(page);
+        if !advanced {
+            break;
+        }
+    }
+    let head = store.audit_head().await?;
+    Ok(crate::audit::verify(
+        &all,
+        head.as_ref().map(|(s, h)| (*s, h.as_str())),
+    ))
+}

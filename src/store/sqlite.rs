@@ -1,0 +1,438 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! Each call runs on the blocking pool with the one connection behind a mutex: SQLite
+//! serialises writers anyway, and one connection keeps compare-and-swap and the ledger's
+//! append trivially atomic. A second process on the same file is safe too (SQLite locks),
+//! which is what the crash tests rely on.
+
+use super::{Inserted, Store, StoreError};
+use crate::audit::{self, AuditEntry, AuditRecord};
+use crate::domain::{Approval, Grant, ImageNo, RequestId, RequestState, ShareRequest};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS requests (
+    id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    image_no TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_state ON requests(state, created_at);
+CREATE TABLE IF NOT EXISTS approvals (
+    request_id TEXT NOT NULL,
+    person TEXT NOT NULL,
+    at TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (request_id, person)
+);
+CREATE TABLE IF NOT EXISTS grants (
+    image_no TEXT NOT NULL,
+    target TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    ended INTEGER NOT NULL DEFAULT 0,
+    body TEXT NOT NULL,
+    PRIMARY KEY (image_no, target, request_id)
+);
+CREATE TABLE IF NOT EXISTS leases (
+    key TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    key TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    request_id TEXT,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_request ON audit(request_id, seq);
+CREATE TABLE IF NOT EXISTS audit_head (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+"#;
+
+/// The embedded SQLite store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(backend)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(key: &str, s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt {
+        key: key.to_string(),
+        detail: e.to_string(),
+    })
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, creating its folder too.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| backend(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let conn = Connection::open(path)
+            .map_err(|e| backend(format!("cannot open {}: {e}", path.display())))?;
+        Self::init(conn)
+    }
+
+    /// An in-memory database, for tests and benchmarks.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(backend)?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(backend)?;
+        // WAL lets readers go on while one writer commits; NORMAL is durable across a process
+        // crash (only an OS crash can lose the last commits), which is the failure we design for.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(backend)?;
+        conn.execute_batch(SCHEMA).map_err(backend)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| backend(format!("store task failed: {e}")))?
+    }
+}
+
+fn inserted(changed: usize) -> Inserted {
+    if changed == 1 {
+        Inserted::New
+    } else {
+        Inserted::AlreadyThere
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn insert_request(&self, request: &ShareRequest) -> Result<Inserted, StoreError> {
+        let mut r = request.clone();
+        r.version = 1;
+        let body = to_json(&r)?;
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "INSERT OR IGNORE INTO requests (id, version, state, image_no, created_at, body) VALUES (?1, 1, ?2, ?3, ?4, ?5)",
+                    params![r.id.as_str(), r.state.as_str(), r.image_no.as_str(), r.created_at.to_rfc3339(), body],
+                )
+                .map_err(backend)?;
+            Ok(inserted(n))
+        })
+        .await
+    }
+
+    async fn request(&self, id: &RequestId) -> Result<Option<ShareRequest>, StoreError> {
+        let id = id.clone();
+        self.with(move |c| {
+            let body: Option<String> = c
+                .query_row(
+                    "SELECT body FROM requests WHERE id = ?1",
+                    [id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            body.map(|b| from_json(id.as_str(), &b)).transpose()
+        })
+        .await
+    }
+
+    async fn update_request(
+        &self,
+        request: &ShareRequest,
+    ) -> Result<Option<ShareRequest>, StoreError> {
+        let expected = request.version;
+        let mut next = request.clone();
+        next.version = expected + 1;
+        let body = to_json(&next)?;
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE requests SET version = ?1, state = ?2, body = ?3 WHERE id = ?4 AND version = ?5",
+                    params![next.version as i64, next.state.as_str(), body, next.id.as_str(), expected as i64],
+                )
+                .map_err(backend)?;
+            Ok((n == 1).then_some(next))
+        })
+        .await
+    }
+
+    async fn requests(
+        &self,
+        state: Option<RequestState>,
+        limit: usize,
+    ) -> Result<Vec<ShareRequest>, StoreError> {
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT id, body FROM requests WHERE (?1 IS NULL OR state = ?1) ORDER BY created_at DESC, id LIMIT ?2",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![state.map(|s| s.as_str()), limit as i64], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(backend)?;
+            rows.map(|row| {
+                let (id, body) = row.map_err(backend)?;
+                from_json(&id, &body)
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn insert_approval(&self, approval: &Approval) -> Result<Inserted, StoreError> {
+        let a = approval.clone();
+        let body = to_json(&a)?;
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "INSERT OR IGNORE INTO approvals (request_id, person, at, body) VALUES (?1, ?2, ?3, ?4)",
+                    params![a.request_id.as_str(), a.person.as_str(), a.at.to_rfc3339(), body],
+                )
+                .map_err(backend)?;
+            Ok(inserted(n))
+        })
+        .await
+    }
+
+    async fn approvals(&self, id: &RequestId) -> Result<Vec<Approval>, StoreError> {
+        let id = id.clone();
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare("SELECT body FROM approvals WHERE request_id = ?1 ORDER BY at, person")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([id.as_str()], |r| r.get::<_, String>(0))
+                .map_err(backend)?;
+            rows.map(|b| from_json(id.as_str(), &b.map_err(backend)?))
+                .collect()
+        })
+        .await
+    }
+
+    async fn insert_grant(&self, grant: &Grant) -> Result<Inserted, StoreError> {
+        let g = grant.clone();
+        let body = to_json(&g)?;
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "INSERT OR IGNORE INTO grants (image_no, target, request_id, ended, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![g.image_no.as_str(), g.target.as_str(), g.request_id.as_str(), g.ended_at.is_some(), body],
+                )
+                .map_err(backend)?;
+            Ok(inserted(n))
+        })
+        .await
+    }
+
+    async fn active_grants(&self, image: &ImageNo) -> Result<Vec<Grant>, StoreError> {
+        let image = image.clone();
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare("SELECT body FROM grants WHERE image_no = ?1 AND ended = 0 ORDER BY target, request_id")
+                .map_err(backend)?;
+            let rows = stmt.query_map([image.as_str()], |r| r.get::<_, String>(0)).map_err(backend)?;
+            rows.map(|b| from_json(image.as_str(), &b.map_err(backend)?)).collect()
+        })
+        .await
+    }
+
+    async fn acquire_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let (key, holder) = (key.to_string(), holder.to_string());
+        let now_ms = now.timestamp_millis();
+        let until = now_ms + ttl.as_millis() as i64;
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "INSERT INTO leases (key, holder, expires_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                     WHERE leases.expires_at <= ?4 OR leases.holder = excluded.holder",
+                    params![key, holder, until, now_ms],
+                )
+                .map_err(backend)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+        let (key, holder) = (key.to_string(), holder.to_string());
+        self.with(move |c| {
+            c.execute(
+                "DELETE FROM leases WHERE key = ?1 AND holder = ?2",
+                params![key, holder],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn first_delivery(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let key = key.to_string();
+        let now_ms = now.timestamp_millis();
+        let until = now_ms + ttl.as_millis() as i64;
+        self.with(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            // Expired keys are dropped on the way, which is the TTL.
+            tx.execute("DELETE FROM deliveries WHERE expires_at <= ?1", [now_ms])
+                .map_err(backend)?;
+            let n = tx
+                .execute(
+                    "INSERT OR IGNORE INTO deliveries (key, expires_at) VALUES (?1, ?2)",
+                    params![key, until],
+                )
+                .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
+        self.with(move |c| {
+            // IMMEDIATE takes the write lock first, so two processes never chain onto the same head.
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let head: Option<(i64, String)> = tx
+                .query_row("SELECT seq, hash FROM audit_head WHERE one = 1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(backend)?;
+            let record = audit::chain(head.as_ref().map(|(s, h)| (*s as u64, h.as_str())), entry);
+            tx.execute(
+                "INSERT INTO audit (seq, request_id, body) VALUES (?1, ?2, ?3)",
+                params![
+                    record.seq as i64,
+                    record.entry.request_id,
+                    to_json(&record)?
+                ],
+            )
+            .map_err(backend)?;
+            tx.execute(
+                "INSERT INTO audit_head (one, seq, hash) VALUES (1, ?1, ?2)
+                 ON CONFLICT(one) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                params![record.seq as i64, record.hash],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(record)
+        })
+        .await
+    }
+
+    async fn audit_records(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare("SELECT seq, body FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![after as i64, limit as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(backend)?;
+            rows.map(|row| {
+                let (seq, body) = row.map_err(backend)?;
+                from_json(&format!("audit {seq}"), &body)
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError> {
+        self.with(|c| {
+            let head: Option<(i64, String)> = c
+                .query_row("SELECT seq, hash FROM audit_head WHERE one = 1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(backend)?;
+            Ok(head.map(|(s, h)| (s as u64, h)))
+        })
+        .await
+    }
+
+    async fn audit_for_request(&self, id: &RequestId) -> Result<Vec<AuditRecord>, StoreError> {
+        let id = id.clone();
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare("SELECT seq, body FROM audit WHERE request_id = ?1 ORDER BY seq")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([id.as_str()], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(backend)?;
+            rows.map(|row| {
+                let (seq, body) = row.map_err(backend)?;
+                from_json(&format!("audit {seq}"), &body)
+            })
+            .collect()
+        })
+        .await
+    }
+}
+
+/// Test support: direct writes that bypass the chain, as an attacker with file access could.
+impl SqliteStore {
+    /// Runs raw SQL (tests use it to tamper with the ledger and prove `audit verify` notices).
+    pub async fn execute_raw(&self, sql: &str) -> Result<usize, StoreError> {
+        let sql = sql.to_string();
+        self.with(move |c| c.execute(&sql, []).map_err(backend))
+            .await
+    }
+}

@@ -1,0 +1,21 @@
+//! Tracing setup: human-readable lines on stderr locally, JSON on Lambda (CloudWatch).
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber. `RUST_LOG` wins; otherwise `info` (`debug` with `-v`).
+pub fn init(verbose: bool) {
+    let default = if verbose {
+        "info,ncp_share_approver=debug"
+    } else {
+        "info"
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        let _ = builder.json().without_time().try_init();
+    } else {
+        let _ = builder.compact().try_init();
+    }
+}

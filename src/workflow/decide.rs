@@ -1,0 +1,256 @@
+//! Approvals, denials and cancellations: counted per distinct person, by compare-and-swap.
+
+use super::{Workflow, WorkflowError};
+use crate::audit::AuditEvent;
+use crate::domain::{Approval, Outcome, RequestId, RequestState, ShareRequest};
+use crate::notify::Notice;
+use crate::policy::{Allowed, Identity, PersonName, may_approve};
+use crate::store::Inserted;
+
+/// What an approve, deny or cancel did, for the adapter to tell the person who clicked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActOutcome {
+    /// The approval counted; `remaining` more are needed.
+    Counted {
+        /// The request after the approval.
+        request: Box<ShareRequest>,
+        /// Approvals still missing.
+        remaining: u32,
+    },
+    /// This approval completed the request: it is approved and queued.
+    Approved(Box<ShareRequest>),
+    /// This person had already approved; nothing changed.
+    AlreadyCounted(Box<ShareRequest>),
+    /// The request is denied (by this action).
+    Denied(Box<ShareRequest>),
+    /// The request is cancelled (by this action).
+    Cancelled(Box<ShareRequest>),
+    /// This person may not do this; the text says why. Nothing changed.
+    NotAllowed(String),
+    /// The request is no longer pending; nothing changed.
+    NotPending(Box<ShareRequest>),
+    /// No request has this id.
+    NotFound,
+}
+
+/// The policy's view of a stored request, so that `may_approve` judges it as decided.
+fn allowed_of(request: &ShareRequest) -> Option<Allowed> {
+    Some(Allowed {
+        rule: request.rule.clone()?,
+        approvers: request.approvers.clone(),
+        min_approvals: request.min_approvals,
+        auto_approve: false,
+        allow_self_approval: request.allow_self_approval,
+        request_ttl: crate::domain::ShareDuration::from_secs(
+            (request.expires_at - request.created_at)
+                .num_seconds()
+                .max(1) as u64,
+        )
+        .ok()?,
+        expires_at: request.expires_at,
+        approval_channel: request.approval_channel.clone(),
+        requester: request.requester_person.clone()?,
+    })
+}
+
+impl Workflow {
+    /// Loads a pending request, expiring it first if its time has passed.
+    async fn pending(
+        &self,
+        id: &RequestId,
+    ) -> Result<Result<ShareRequest, ActOutcome>, WorkflowError> {
+        let Some(request) = self.store.request(id).await? else {
+            return Ok(Err(ActOutcome::NotFound));
+        };
+        if request.state == RequestState::Pending && request.expires_at <= self.clock.now() {
+            let expired = self.expire(request.clone()).await?;
+            let now = match expired {
+                Some(r) => r,
+                None => self.store.request(id).await?.unwrap_or(request),
+            };
+            return Ok(Err(ActOutcome::NotPending(Box::new(now))));
+        }
+        if request.state != RequestState::Pending {
+            return Ok(Err(ActOutcome::NotPending(Box::new(request))));
+        }
+        Ok(Ok(request))
+    }
+
+    /// Checks that `actor` may approve or deny `request`, naming the person they count as.
+    fn approver_of(&self, request: &ShareRequest, actor: &Identity) -> Result<PersonName, String> {
+        let Some(allowed) = allowed_of(request) else {
+            return Err("this request has no approvers".into());
+        };
+        may_approve(&self.policy.current(), &allowed, actor)
+    }
+
+    /// Records `actor`'s approval; approves the request when enough distinct people have.
+    pub async fn approve(
+        &self,
+        id: &RequestId,
+        actor: &Identity,
+    ) -> Result<ActOutcome, WorkflowError> {
+        let request = match self.pending(id).await? {
+            Ok(r) => r,
+            Err(outcome) => return Ok(outcome),
+        };
+        let person = match self.approver_of(&request, actor) {
+            Ok(p) => p,
+            Err(why) => return Ok(ActOutcome::NotAllowed(why)),
+        };
+        let approval = Approval {
+            request_id: request.id.clone(),
+            person: person.clone(),
+            identity: actor.clone(),
+            approve: true,
+            at: self.clock.now(),
+            comment: None,
+        };
+        if self.store.insert_approval(&approval).await? == Inserted::AlreadyThere {
+            return Ok(ActOutcome::AlreadyCounted(Box::new(request)));
+        }
+        self.audit(
+            &request,
+            AuditEvent::Approved,
+            &actor.to_string(),
+            format!("approved by {person}"),
+        )
+        .await?;
+
+        let approvals = self.store.approvals(&request.id).await?;
+        let count = approvals
+            .iter()
+            .filter(|a| a.approve && request.approvers.contains(&a.person))
+            .count() as u32;
+        if count < request.min_approvals {
+            let remaining = request.min_approvals - count;
+            self.tell(&request, Notice::ApprovalAdded(approval)).await;
+            return Ok(ActOutcome::Counted {
+                request: Box::new(request),
+                remaining,
+            });
+        }
+        match self
+            .transition(request, RequestState::Approved, |_| {})
+            .await?
+        {
+            Some(approved) => {
+                self.audit(
+                    &approved,
+                    AuditEvent::Decided,
+                    "system:workflow",
+                    format!("approved: {count} of {} approvals", approved.min_approvals),
+                )
+                .await?;
+                self.tell(&approved, Notice::Approved).await;
+                self.queue.enqueue(&approved.id).await;
+                Ok(ActOutcome::Approved(Box::new(approved)))
+            }
+            // Another approval completed it at the same moment, or it was denied meanwhile.
+            None => {
+                let now = self.store.request(id).await?.ok_or_else(|| {
+                    WorkflowError::Invalid(format!("request {id} vanished from the store"))
+                })?;
+                Ok(ActOutcome::NotPending(Box::new(now)))
+            }
+        }
+    }
+
+    /// Denies the request on behalf of an approver.
+    pub async fn deny(
+        &self,
+        id: &RequestId,
+        actor: &Identity,
+        reason: Option<String>,
+    ) -> Result<ActOutcome, WorkflowError> {
+        let request = match self.pending(id).await? {
+            Ok(r) => r,
+            Err(outcome) => return Ok(outcome),
+        };
+        let person = match self.approver_of(&request, actor) {
+            Ok(p) => p,
+            Err(why) => return Ok(ActOutcome::NotAllowed(why)),
+        };
+        let reason = reason
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty());
+        let approval = Approval {
+            request_id: request.id.clone(),
+            person: person.clone(),
+            identity: actor.clone(),
+            approve: false,
+            at: self.clock.now(),
+            comment: reason.clone(),
+        };
+        let message = match &reason {
+            Some(r) => format!("denied by {person}: {r}"),
+            None => format!("denied by {person}"),
+        };
+        let outcome_message = message.clone();
+        let Some(denied) = self
+            .transition(request, RequestState::Denied, move |r| {
+                r.outcome = Some(Outcome {
+                    message: outcome_message.clone(),
+                    ..Default::default()
+                });
+            })
+            .await?
+        else {
+            let now = self.store.request(id).await?.ok_or_else(|| {
+                WorkflowError::Invalid(format!("request {id} vanished from the store"))
+            })?;
+            return Ok(ActOutcome::NotPending(Box::new(now)));
+        };
+        // An approval row by the same person (approve then deny) is kept; the denial is the ledger's.
+        let _ = self.store.insert_approval(&approval).await?;
+        self.audit(&denied, AuditEvent::Denied, &actor.to_string(), message)
+            .await?;
+        self.tell(&denied, Notice::Denied(approval)).await;
+        Ok(ActOutcome::Denied(Box::new(denied)))
+    }
+
+    /// Withdraws a pending request; only the person who asked may.
+    pub async fn cancel(
+        &self,
+        id: &RequestId,
+        actor: &Identity,
+    ) -> Result<ActOutcome, WorkflowError> {
+        let request = match self.pending(id).await? {
+            Ok(r) => r,
+            Err(outcome) => return Ok(outcome),
+        };
+        let policy = self.policy.current();
+        let same_person = match (&request.requester_person, policy.person_for(actor)) {
+            (Some(a), Some(b)) => a == b,
+            _ => request.requester == *actor,
+        };
+        if !same_person {
+            return Ok(ActOutcome::NotAllowed(
+                "only the person who asked can cancel a request".into(),
+            ));
+        }
+        let Some(cancelled) = self
+            .transition(request, RequestState::Cancelled, |r| {
+                r.outcome = Some(Outcome {
+                    message: "cancelled by the requester".into(),
+                    ..Default::default()
+                });
+            })
+            .await?
+        else {
+            let now = self.store.request(id).await?.ok_or_else(|| {
+                WorkflowError::Invalid(format!("request {id} vanished from the store"))
+            })?;
+            return Ok(ActOutcome::NotPending(Box::new(now)));
+        };
+        self.audit(
+            &cancelled,
+            AuditEvent::Cancelled,
+            &actor.to_string(),
+            "cancelled by the requester",
+        )
+        .await?;
+        self.tell(&cancelled, Notice::Cancelled).await;
+        Ok(ActOutcome::Cancelled(Box::new(cancelled)))
+    }
+}

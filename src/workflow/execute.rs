@@ -1,0 +1,537 @@
+//! Execution: the only code that changes NCP. It runs approved requests under a per-image
+//! lease, re-reads NCP before changing anything (so a run interrupted by a crash never applies
+//! twice), reads the result back, and ends every request `Succeeded` or `Failed`.
+
+use super::{Workflow, WorkflowError};
+use crate::audit::AuditEvent;
+use crate::domain::{Grant, LoginId, Outcome, RequestId, RequestState, ShareRequest};
+use crate::ncp::{ImageView, NcpError};
+use crate::notify::Notice;
+use crate::policy::Action;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc};
+
+/// Steps after which a test can make the worker stop dead, as a `kill -9` would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// Holding the image lease, before marking the request executing.
+    AfterLease,
+    /// Marked executing, before NCP is touched.
+    AfterMarkExecuting,
+    /// NCP changed, before the read-back.
+    AfterNcpChange,
+    /// Read back, before the request is marked succeeded.
+    AfterReadBack,
+}
+
+impl CrashPoint {
+    /// Every crash point, in execution order.
+    pub const ALL: [CrashPoint; 4] = [
+        Self::AfterLease,
+        Self::AfterMarkExecuting,
+        Self::AfterNcpChange,
+        Self::AfterReadBack,
+    ];
+}
+
+/// What one execution attempt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecOutcome {
+    /// The request ended in this state now.
+    Finished(RequestState),
+    /// The request did not need this worker (already final, or not yet approved).
+    Skipped(RequestState),
+    /// Another worker holds the image; the request stays for a later attempt.
+    Busy,
+    /// The worker stopped at a crash point (tests only).
+    Crashed(CrashPoint),
+}
+
+/// Executes approved requests.
+#[derive(Clone)]
+pub struct Worker {
+    workflow: Workflow,
+    holder: String,
+    crash_at: Option<CrashPoint>,
+}
+
+fn lease_key(request: &ShareRequest) -> String {
+    format!("image:{}:{}", request.region, request.image_no)
+}
+
+impl Worker {
+    /// A worker with a unique lease-holder name.
+    pub fn new(workflow: Workflow) -> Self {
+        Self {
+            workflow,
+            holder: format!("worker-{}", uuid::Uuid::new_v4().simple()),
+            crash_at: None,
+        }
+    }
+
+    /// Makes this worker stop dead at `point` (for crash tests).
+    pub fn crash_at(mut self, point: CrashPoint) -> Self {
+        self.crash_at = Some(point);
+        self
+    }
+
+    fn crashes_at(&self, point: CrashPoint) -> bool {
+        self.crash_at == Some(point)
+    }
+
+    /// Runs until `shutdown` fires: executes queued ids, and sweeps the store for approved or
+    /// interrupted work at start and every poll interval.
+    pub async fn run(
+        self,
+        mut hints: mpsc::UnboundedReceiver<RequestId>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let limit = Arc::new(Semaphore::new(self.workflow.settings.concurrency.max(1)));
+        let mut tick = tokio::time::interval(self.workflow.settings.poll_interval);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                Some(id) = hints.recv() => self.spawn(id, limit.clone()).await,
+                _ = tick.tick() => {
+                    match self.pending_work().await {
+                        Ok(ids) => for id in ids { self.spawn(id, limit.clone()).await },
+                        Err(e) => tracing::warn!(error = %e, "worker could not read pending work"),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn spawn(&self, id: RequestId, limit: Arc<Semaphore>) {
+        let Ok(permit) = limit.acquire_owned().await else {
+            return;
+        };
+        let worker = self.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            match worker.execute(&id).await {
+                Ok(outcome) => {
+                    tracing::debug!(request_id = %id, ?outcome, "execution attempt done")
+                }
+                Err(e) => {
+                    tracing::warn!(request_id = %id, error = %e, "execution attempt failed; it will be retried")
+                }
+            }
+        });
+    }
+
+    /// Requests that are approved or were interrupted while executing, oldest first.
+    pub async fn pending_work(&self) -> Result<Vec<RequestId>, WorkflowError> {
+        let store = &self.workflow.store;
+        let mut work = store
+            .requests(Some(RequestState::Executing), 10_000)
+            .await?;
+        work.extend(store.requests(Some(RequestState::Approved), 10_000).await?);
+        work.sort_by_key(|r| r.created_at);
+        Ok(work.into_iter().map(|r| r.id).collect())
+    }
+
+    /// Executes everything pending once, waiting for busy images (the `sweep`-style run).
+    pub async fn drain(&self) -> Result<Vec<(RequestId, ExecOutcome)>, WorkflowError> {
+        let mut out = Vec::new();
+        for id in self.pending_work().await? {
+            let outcome = self.execute(&id).await?;
+            out.push((id, outcome));
+        }
+        Ok(out)
+    }
+
+    /// Executes one request if it still needs it: takes the image lease (waiting up to
+    /// `lease_wait`), runs, and gives the lease back.
+    pub async fn execute(&self, id: &RequestId) -> Result<ExecOutcome, WorkflowError> {
+        let wf = &self.workflow;
+        let Some(request) = wf.store.request(id).await? else {
+            return Err(WorkflowError::Invalid(format!(
+                "request {id} is not in the store"
+            )));
+        };
+        if !matches!(
+            request.state,
+            RequestState::Approved | RequestState::Executing
+        ) {
+            return Ok(ExecOutcome::Skipped(request.state));
+        }
+        let key = lease_key(&request);
+        let deadline = tokio::time::Instant::now() + wf.settings.lease_wait;
+        let mut pause = Duration::from_millis(5);
+        while !wf
+            .store
+            .acquire_lease(&key, &self.holder, wf.clock.now(), wf.settings.lease_ttl)
+            .await?
+        {
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(ExecOutcome::Busy);
+            }
+            // Jittered, growing pauses keep many waiting workers from hammering the store.
+            let jitter = Duration::from_micros(rand::random_range(0..=pause.as_micros() as u64));
+            tokio::time::sleep(pause / 2 + jitter).await;
+            pause = (pause * 2).min(Duration::from_millis(200));
+        }
+        if self.crashes_at(CrashPoint::AfterLease) {
+            return Ok(ExecOutcome::Crashed(CrashPoint::AfterLease));
+        }
+        let result = self.execute_leased(id).await;
+        if !matches!(result, Ok(ExecOutcome::Crashed(_))) {
+            wf.store.release_lease(&key, &self.holder).await?;
+        }
+        result
+    }
+
+    async fn execute_leased(&self, id: &RequestId) -> Result<ExecOutcome, WorkflowError> {
+        let wf = &self.workflow;
+        // Re-read under the lease: another worker may have finished it meanwhile.
+        let Some(request) = wf.store.request(id).await? else {
+            return Err(WorkflowError::Invalid(format!(
+                "request {id} vanished from the store"
+            )));
+        };
+        let request = match request.state {
+            RequestState::Approved => {
+                let Some(r) = wf
+                    .transition(request, RequestState::Executing, |r| r.attempts += 1)
+                    .await?
+                else {
+                    let state = wf
+                        .store
+                        .request(id)
+                        .await?
+                        .map(|r| r.state)
+                        .unwrap_or(RequestState::Failed);
+                    return Ok(ExecOutcome::Skipped(state));
+                };
+                wf.audit(
+                    &r,
+                    AuditEvent::Executing,
+                    "system:worker",
+                    format!("attempt {}", r.attempts),
+                )
+                .await?;
+                wf.tell(&r, Notice::Executing).await;
+                r
+            }
+            RequestState::Executing => {
+                // Interrupted before: NCP is re-read below before anything is changed.
+                let mut r = request;
+                r.attempts += 1;
+                let Some(r) = wf.store.update_request(&r).await? else {
+                    return Ok(ExecOutcome::Busy);
+                };
+                wf.audit(
+                    &r,
+                    AuditEvent::Executing,
+                    "system:worker",
+                    format!("attempt {} (resumed after an interruption)", r.attempts),
+                )
+                .await?;
+                r
+            }
+            other => return Ok(ExecOutcome::Skipped(other)),
+        };
+        if self.crashes_at(CrashPoint::AfterMarkExecuting) {
+            return Ok(ExecOutcome::Crashed(CrashPoint::AfterMarkExecuting));
+        }
+
+        if request.computed_fingerprint() != request.fingerprint {
+            return self
+                .fail(request, "the request changed after it was approved (fingerprint mismatch); nothing was shared".into(), None)
+                .await;
+        }
+
+        // Pre-flight: what NCP says now decides what (if anything) to change.
+        let image = match wf.cloud.image(&request.image_no).await {
+            Ok(view) => view,
+            Err(e) => return self.fail_ncp(request, "pre-flight lookup", e).await,
+        };
+        if !image.is_created() {
+            return self
+                .fail(
+                    request,
+                    format!(
+                        "image {} is in status {}, not CREAT; only created images can be shared",
+                        image.no, image.status
+                    ),
+                    None,
+                )
+                .await;
+        }
+        let (changed, already) = match self.apply(&request, &image).await {
+            Ok(v) => (v, false),
+            Err(Some(e)) => return self.fail_ncp(request, "change", e).await,
+            Err(None) => (image.clone(), true),
+        };
+        if self.crashes_at(CrashPoint::AfterNcpChange) {
+            return Ok(ExecOutcome::Crashed(CrashPoint::AfterNcpChange));
+        }
+
+        // Read back: the answer to the change is not proof; a fresh read is.
+        let readback = if already {
+            changed
+        } else {
+            match wf.cloud.image(&request.image_no).await {
+                Ok(v) => v,
+                Err(e) => return self.fail_ncp(request, "read-back", e).await,
+            }
+        };
+        if self.crashes_at(CrashPoint::AfterReadBack) {
+            return Ok(ExecOutcome::Crashed(CrashPoint::AfterReadBack));
+        }
+        if let Some(problem) = confirms(&request, &readback) {
+            return self
+                .fail(
+                    request,
+                    format!("read-back did not confirm the change: {problem}"),
+                    None,
+                )
+                .await;
+        }
+        self.succeed(request, readback, already).await
+    }
+
+    /// Makes the change NCP still needs; `Err(None)` when none is needed (already in place).
+    async fn apply(
+        &self,
+        request: &ShareRequest,
+        image: &ImageView,
+    ) -> Result<ImageView, Option<NcpError>> {
+        let cloud = &self.workflow.cloud;
+        let current: HashSet<&str> = image.shared_with.iter().map(String::as_str).collect();
+        match request.action {
+            Action::Share => {
+                let missing: Vec<LoginId> = request
+                    .targets
+                    .iter()
+                    .filter(|t| !current.contains(t.as_str()))
+                    .cloned()
+                    .collect();
+                if missing.is_empty() {
+                    return Err(None);
+                }
+                cloud.add_sharing(image, &missing).await.map_err(Some)
+            }
+            Action::Unshare => {
+                let present: Vec<LoginId> = request
+                    .targets
+                    .iter()
+                    .filter(|t| current.contains(t.as_str()))
+                    .cloned()
+                    .collect();
+                if present.is_empty() {
+                    return Err(None);
+                }
+                cloud.remove_sharing(image, &present).await.map_err(Some)
+            }
+            Action::Set => {
+                // Approvers approved a diff against the list they saw. If the list is unchanged
+                // since, one `set` makes it exact; if another request changed it meanwhile, only
+                // the approved diff is applied, so that nobody else's approved share is lost.
+                let (added, removed) = request.set_diff();
+                let when_asked: HashSet<&str> = request
+                    .shared_with_when_asked
+                    .iter()
+                    .map(String::as_str)
+                    .collect();
+                let to_add: Vec<LoginId> = request
+                    .targets
+                    .iter()
+                    .filter(|t| {
+                        added.iter().any(|a| a == t.as_str()) && !current.contains(t.as_str())
+                    })
+                    .cloned()
+                    .collect();
+                let to_remove: Vec<LoginId> = removed
+                    .iter()
+                    .filter(|r| current.contains(r.as_str()))
+                    .filter_map(|r| LoginId::parse(r).ok())
+                    .collect();
+                if to_add.is_empty() && to_remove.is_empty() {
+                    return Err(None);
+                }
+                if when_asked == current {
+                    return cloud
+                        .set_sharing(image, &request.targets)
+                        .await
+                        .map_err(Some);
+                }
+                let mut view = image.clone();
+                if !to_add.is_empty() {
+                    view = cloud.add_sharing(&view, &to_add).await.map_err(Some)?;
+                }
+                if !to_remove.is_empty() {
+                    view = cloud
+                        .remove_sharing(&view, &to_remove)
+                        .await
+                        .map_err(Some)?;
+                }
+                Ok(view)
+            }
+        }
+    }
+
+    async fn succeed(
+        &self,
+        request: ShareRequest,
+        readback: ImageView,
+        already: bool,
+    ) -> Result<ExecOutcome, WorkflowError> {
+        let wf = &self.workflow;
+        let now = wf.clock.now();
+        let verb = match request.action {
+            Action::Share => "shared with",
+            Action::Unshare => "unshared from",
+            Action::Set => "share list set to",
+        };
+        let targets = request
+            .targets
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let message = format!(
+            "image {} {verb} {targets}{}{}",
+            request.image_no,
+            request
+                .duration
+                .map(|d| format!(
+                    " until {}",
+                    (now + d.to_chrono()).format("%Y-%m-%d %H:%M UTC")
+                ))
+                .unwrap_or_default(),
+            if already {
+                " (already in place on NCP)"
+            } else {
+                ""
+            }
+        );
+        let outcome = Outcome {
+            message: message.clone(),
+            ncp_code: None,
+            shared_with_after: Some(readback.shared_with.clone()),
+            already_in_place: already,
+        };
+        let Some(done) = wf
+            .transition(request, RequestState::Succeeded, move |r| {
+                r.outcome = Some(outcome.clone())
+            })
+            .await?
+        else {
+            return Ok(ExecOutcome::Busy);
+        };
+        if matches!(done.action, Action::Share | Action::Set) {
+            for target in &done.targets {
+                wf.store
+                    .insert_grant(&Grant {
+                        image_no: done.image_no.clone(),
+                        target: target.clone(),
+                        request_id: done.id.clone(),
+                        starts_at: now,
+                        ends_at: done.duration.map(|d| now + d.to_chrono()),
+                        ended_at: None,
+                    })
+                    .await?;
+            }
+        }
+        wf.audit(
+            &done,
+            AuditEvent::Succeeded,
+            "system:worker",
+            format!(
+                "{message}; share list now: [{}]",
+                readback.shared_with.join(", ")
+            ),
+        )
+        .await?;
+        wf.tell(&done, Notice::Succeeded).await;
+        Ok(ExecOutcome::Finished(RequestState::Succeeded))
+    }
+
+    async fn fail_ncp(
+        &self,
+        request: ShareRequest,
+        step: &str,
+        e: NcpError,
+    ) -> Result<ExecOutcome, WorkflowError> {
+        let code = e.code().map(str::to_string);
+        self.fail(request, format!("NCP {step} failed: {e}"), code)
+            .await
+    }
+
+    async fn fail(
+        &self,
+        request: ShareRequest,
+        message: String,
+        ncp_code: Option<String>,
+    ) -> Result<ExecOutcome, WorkflowError> {
+        let wf = &self.workflow;
+        let outcome = Outcome {
+            message: message.clone(),
+            ncp_code,
+            shared_with_after: None,
+            already_in_place: false,
+        };
+        let Some(failed) = wf
+            .transition(request, RequestState::Failed, move |r| {
+                r.outcome = Some(outcome.clone())
+            })
+            .await?
+        else {
+            return Ok(ExecOutcome::Busy);
+        };
+        wf.audit(&failed, AuditEvent::Failed, "system:worker", message)
+            .await?;
+        wf.tell(&failed, Notice::Failed).await;
+        Ok(ExecOutcome::Finished(RequestState::Failed))
+    }
+}
+
+/// Whether the share list read back is what the request intended; the problem if not.
+fn confirms(request: &ShareRequest, readback: &ImageView) -> Option<String> {
+    let now: HashSet<&str> = readback.shared_with.iter().map(String::as_str).collect();
+    let targets: Vec<&str> = request.targets.iter().map(LoginId::as_str).collect();
+    match request.action {
+        Action::Share => {
+            let missing: Vec<&str> = targets
+                .iter()
+                .copied()
+                .filter(|t| !now.contains(t))
+                .collect();
+            (!missing.is_empty()).then(|| format!("not shared with {}", missing.join(", ")))
+        }
+        Action::Unshare => {
+            let left: Vec<&str> = targets
+                .iter()
+                .copied()
+                .filter(|t| now.contains(t))
+                .collect();
+            (!left.is_empty()).then(|| format!("still shared with {}", left.join(", ")))
+        }
+        Action::Set => {
+            let (added, removed) = request.set_diff();
+            let missing: Vec<&str> = added
+                .iter()
+                .map(String::as_str)
+                .filter(|t| !now.contains(t))
+                .collect();
+            let left: Vec<&str> = removed
+                .iter()
+                .map(String::as_str)
+                .filter(|t| now.contains(t))
+                .collect();
+            match (missing.is_empty(), left.is_empty()) {
+                (true, true) => None,
+                _ => Some(format!(
+                    "share list is [{}] (missing: [{}], still present: [{}])",
+                    readback.shared_with.join(", "),
+                    missing.join(", "),
+                    left.join(", ")
+                )),
+            }
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The use cases: submit, approve, deny, cancel, expire, execute. They depend on ports only
+//! (`Store`, `CloudApi`, `Notifier`, `Queue`, `Clock`), never on HTTP or a concrete backend.
+//!
+//! Every state change is a compare-and-swap on the request's version, so a double click, a
+//! retried webhook or two racing workers never apply a transition twice. Every step is in the
+//! audit ledger before it has effects outside (the decision before the NCP call).
+
+mod decide;
+mod execute;
+mod submit;
+
+pub use decide::ActOutcome;
+pub use execute::{CrashPoint, ExecOutcome, Worker};
+pub use submit::NewRequest;
+
+use crate::audit::{AuditEntry, AuditEvent};
+use crate::clock::Clock;
+use crate::domain::{RequestState, ShareRequest};
+use crate::ncp::{CloudApi, NcpError};
+use crate::notify::{Notice, Notifier};
+use crate::policy::Policy;
+use crate::queue::Queue;
+use crate::store::{Store, StoreError};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// A failure the caller must report as "try again later" (nothing was decided).
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// NCP could not be asked (only while submitting; execution failures end the request).
+    #[error(transparent)]
+    Ncp(#[from] NcpError),
+    /// The request was malformed in a way the adapters should have caught.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Limits the workflow works within.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// NCP region of every request.
+    pub region: String,
+    /// Most targets one request may name.
+    pub max_targets: usize,
+    /// How long a worker holds an image's lease; a crashed worker's lease frees after this.
+    pub lease_ttl: Duration,
+    /// How long a worker waits for a busy image before leaving the work to the next sweep.
+    pub lease_wait: Duration,
+    /// How often the worker looks in the store for approved work it was not told about.
+    pub poll_interval: Duration,
+    /// How many requests one worker executes at once (on different images).
+    pub concurrency: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            region: "KR".into(),
+            max_targets: 50,
+            lease_ttl: Duration::from_secs(120),
+            lease_wait: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(5),
+            concurrency: 8,
+        }
+    }
+}
+
+/// The policy in force; replaced whole when the file is reloaded.
+#[derive(Clone)]
+pub struct PolicyHandle(Arc<RwLock<Arc<Policy>>>);
+
+impl PolicyHandle {
+    /// Holds `policy`.
+    pub fn new(policy: Policy) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(policy))))
+    }
+
+    /// The policy now.
+    pub fn current(&self) -> Arc<Policy> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the policy (pending requests keep the approvers decided when they were made).
+    pub fn replace(&self, policy: Policy) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(policy);
+    }
+}
+
+/// The workflow and its ports.
+#[derive(Clone)]
+pub struct Workflow {
+    /// Durable state.
+    pub store: Arc<dyn Store>,
+    /// The policy in force.
+    pub policy: PolicyHandle,
+    /// NCP.
+    pub cloud: Arc<dyn CloudApi>,
+    /// Where state changes are told.
+    pub notifier: Arc<dyn Notifier>,
+    /// Where approved work goes.
+    pub queue: Arc<dyn Queue>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// Limits.
+    pub settings: Settings,
+}
+
+impl Workflow {
+    /// Appends to the ledger with the request's binding fields filled in.
+    async fn audit(
+        &self,
+        request: &ShareRequest,
+        event: AuditEvent,
+        actor: &str,
+        detail: impl Into<String>,
+    ) -> Result<(), StoreError> {
+        self.store
+            .append_audit(AuditEntry {
+                at: self.clock.now(),
+                event,
+                actor: actor.to_string(),
+                request_id: Some(request.id.to_string()),
+                fingerprint: Some(request.fingerprint.clone()),
+                rule: request.rule.clone(),
+                policy_hash: Some(request.policy_hash.clone()),
+                detail: detail.into(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Moves a request to `next` by compare-and-swap, re-reading and re-checking on conflict.
+    ///
+    /// `change` edits the request on the way (outcome, attempts). Returns the stored request,
+    /// or `None` when it is no longer in a state that may move to `next`.
+    async fn transition(
+        &self,
+        mut request: ShareRequest,
+        next: RequestState,
+        change: impl Fn(&mut ShareRequest),
+    ) -> Result<Option<ShareRequest>, StoreError> {
+        loop {
+            if !request.state.can_move_to(next) {
+                return Ok(None);
+            }
+            let mut updated = request.clone();
+            updated.state = next;
+            updated.updated_at = self.clock.now();
+            change(&mut updated);
+            if let Some(stored) = self.store.update_request(&updated).await? {
+                return Ok(Some(stored));
+            }
+            // Someone else changed it first: look again.
+            match self.store.request(&request.id).await? {
+                Some(fresh) => request = fresh,
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Tells the notifier, never failing the workflow.
+    async fn tell(&self, request: &ShareRequest, notice: Notice) {
+        self.notifier.notify(request, &notice).await;
+    }
+
+    /// Expires every pending request whose TTL has passed; returns how many.
+    pub async fn expire_due(&self) -> Result<usize, WorkflowError> {
+        let now = self.clock.now();
+        let mut n = 0;
+        for request in self
+            .store
+            .requests(Some(RequestState::Pending), 10_000)
+            .await?
+        {
+            if request.expires_at <= now && self.expire(request).await?.is_some() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn expire(&self, request: ShareRequest) -> Result<Option<ShareRequest>, WorkflowError> {
+        let Some(stored) = self
+            .transition(request, RequestState::Expired, |r| {
+                r.outcome = Some(crate::domain::Outcome {
+                    message: format!(
+                        "expired: not enough approvals before {}",
+                        r.expires_at.format("%Y-%m-%d %H:%M UTC")
+                    ),
+                    ..Default::default()
+                });
+            })
+            .await?
+        else {
+            return Ok(None);
+        };
+        self.audit(
+            &stored,
+            AuditEvent::Expired,
+            "system:scheduler",
+            "request TTL passed",
+        )
+        .await?;
+        self.tell(&stored, Notice::Expired).await;
+        Ok(Some(stored))
+    }
+}

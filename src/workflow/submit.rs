@@ -1,0 +1,237 @@
+//! Submitting a request: look the image up, ask the policy, store, record, tell.
+
+use super::{Workflow, WorkflowError};
+use crate::audit::AuditEvent;
+use crate::domain::request::fingerprint;
+use crate::domain::{
+    ImageNo, LoginId, Origin, Outcome, RequestId, RequestState, ShareDuration, ShareRequest,
+};
+use crate::ncp::NcpError;
+use crate::notify::Notice;
+use crate::policy::{Action, Decision, Identity, RequestFacts, evaluate};
+use crate::store::Inserted;
+
+/// A request as an adapter parsed it from a verified payload.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    /// The verified account that asked.
+    pub requester: Identity,
+    /// Where it came from (and where the outcome goes).
+    pub origin: Origin,
+    /// The image.
+    pub image_no: ImageNo,
+    /// What to do.
+    pub action: Action,
+    /// The login IDs.
+    pub targets: Vec<LoginId>,
+    /// `for <duration>`.
+    pub duration: Option<ShareDuration>,
+    /// `because <reason>`.
+    pub reason: Option<String>,
+}
+
+impl Workflow {
+    /// Records a new request and the policy's decision on it.
+    ///
+    /// The result is the stored request: `Pending` (approvals needed), `Approved` (auto-approved,
+    /// queued), or `Denied` (its outcome says why). An error means nothing was decided.
+    pub async fn submit(&self, new: NewRequest) -> Result<ShareRequest, WorkflowError> {
+        let mut targets = new.targets.clone();
+        // Keep the order people wrote, drop repeats.
+        let mut seen = std::collections::HashSet::new();
+        targets.retain(|t| seen.insert(t.clone()));
+        if targets.is_empty() {
+            return Err(WorkflowError::Invalid("name at least one login ID".into()));
+        }
+        if targets.len() > self.settings.max_targets {
+            return Err(WorkflowError::Invalid(format!(
+                "at most {} login IDs per request (got {})",
+                self.settings.max_targets,
+                targets.len()
+            )));
+        }
+        let reason = new
+            .reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(String::from);
+        let now = self.clock.now();
+        let policy = self.policy.current();
+
+        // The image's name decides `name:` patterns, and `set` shows the diff against today's list.
+        let (image, lookup_refusal) = match self.cloud.image(&new.image_no).await {
+            Ok(view) => (Some(view), None),
+            Err(NcpError::ImageNotFound(no)) => (
+                None,
+                Some(format!(
+                    "image {no} was not found in the NCP account this service manages"
+                )),
+            ),
+            Err(e) => return Err(e.into()),
+        };
+
+        let facts = RequestFacts {
+            requester: &new.requester,
+            image_no: &new.image_no,
+            image_name: image.as_ref().map(|i| i.name.as_str()),
+            action: new.action,
+            targets: &targets,
+            duration: new.duration,
+            reason: reason.as_deref(),
+        };
+        let decision = evaluate(&policy, &facts, now);
+
+        let mut request = ShareRequest {
+            id: RequestId::random(),
+            version: 1,
+            state: RequestState::Pending,
+            origin: new.origin,
+            requester: new.requester.clone(),
+            requester_person: policy.person_for(&new.requester).cloned(),
+            image_no: new.image_no.clone(),
+            image_name: image.as_ref().map(|i| i.name.clone()).unwrap_or_default(),
+            hypervisor: image.as_ref().map(|i| i.hypervisor),
+            region: self.settings.region.clone(),
+            action: new.action,
+            fingerprint: fingerprint(
+                &new.image_no,
+                &self.settings.region,
+                new.action,
+                &targets,
+                new.duration,
+            ),
+            targets,
+            duration: new.duration,
+            reason,
+            shared_with_when_asked: image
+                .as_ref()
+                .map(|i| i.shared_with.clone())
+                .unwrap_or_default(),
+            policy_hash: policy.hash().to_string(),
+            rule: None,
+            approvers: Vec::new(),
+            min_approvals: 0,
+            allow_self_approval: false,
+            approval_channel: None,
+            created_at: now,
+            updated_at: now,
+            expires_at: now,
+            attempts: 0,
+            outcome: None,
+        };
+        let decided_detail = match (&decision, lookup_refusal) {
+            (_, Some(why)) => {
+                request.state = RequestState::Denied;
+                request.outcome = Some(Outcome {
+                    message: why.clone(),
+                    ..Default::default()
+                });
+                format!("denied: {why}")
+            }
+            (Decision::Denied(denied), None) => {
+                request.state = RequestState::Denied;
+                let mut message = denied.reasons.join(" ");
+                if let Some(c) = &denied.closest
+                    && !c.failed.is_empty()
+                {
+                    message.push_str(&format!(
+                        " Closest rule {:?}: {}.",
+                        c.rule,
+                        c.failed.join("; ")
+                    ));
+                }
+                request.outcome = Some(Outcome {
+                    message: message.clone(),
+                    ..Default::default()
+                });
+                format!("denied: {message}")
+            }
+            (Decision::Allowed(allowed), None) => {
+                request.rule = Some(allowed.rule.clone());
+                request.approvers = allowed.approvers.clone();
+                request.min_approvals = allowed.min_approvals;
+                request.allow_self_approval = allowed.allow_self_approval;
+                request.approval_channel = allowed.approval_channel.clone();
+                request.expires_at = allowed.expires_at;
+                if allowed.auto_approve {
+                    request.state = RequestState::Approved;
+                    format!("allowed by rule {:?}: approved automatically", allowed.rule)
+                } else {
+                    format!(
+                        "allowed by rule {:?}: needs {} of {} approvers ({})",
+                        allowed.rule,
+                        allowed.min_approvals,
+                        allowed.approvers.len(),
+                        allowed
+                            .approvers
+                            .iter()
+                            .map(|p| p.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            }
+        };
+
+        // Ids are random; a collision simply draws another.
+        loop {
+            match self.store.insert_request(&request).await? {
+                Inserted::New => break,
+                Inserted::AlreadyThere => request.id = RequestId::random(),
+            }
+        }
+        let actor = new.requester.to_string();
+        let asked = format!(
+            "{} {} image {} ({}) {} {}{}",
+            actor,
+            request.action,
+            request.image_no,
+            if request.image_name.is_empty() {
+                "?"
+            } else {
+                &request.image_name
+            },
+            if request.action == Action::Unshare {
+                "from"
+            } else {
+                "with"
+            },
+            request
+                .targets
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            request
+                .duration
+                .map(|d| format!(" for {d}"))
+                .unwrap_or_default(),
+        );
+        self.audit(&request, AuditEvent::Requested, &actor, asked)
+            .await?;
+        self.audit(
+            &request,
+            AuditEvent::Decided,
+            "system:policy",
+            decided_detail,
+        )
+        .await?;
+        match request.state {
+            RequestState::Denied => self.tell(&request, Notice::Refused).await,
+            RequestState::Approved => {
+                self.audit(
+                    &request,
+                    AuditEvent::Approved,
+                    "system:policy",
+                    "auto-approved by rule",
+                )
+                .await?;
+                self.tell(&request, Notice::Approved).await;
+                self.queue.enqueue(&request.id).await;
+            }
+            _ => self.tell(&request, Notice::Submitted).await,
+        }
+        Ok(request)
+    }
+}
