@@ -1,5 +1,8 @@
 //! The command line: one subcommand per use, each with `--help`.
 
+mod audit;
+pub mod policy;
+mod requests;
 mod shares;
 
 use crate::config::{Config, DEFAULT_CONFIG_FILE};
@@ -31,6 +34,15 @@ pub enum Command {
     NcpSim(NcpSimArgs),
     /// Print an image's live share list from NCP (XEN or KVM).
     Shares(shares::SharesArgs),
+    /// Check a policy file, or dry-run a request against it.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// List and show stored requests.
+    #[command(subcommand)]
+    Requests(requests::RequestsCommand),
+    /// Verify or export the audit ledger.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// Arguments of `ncp-sim`.
@@ -59,6 +71,9 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::NcpSim(args) => run_sim(args).await,
         Command::Shares(args) => shares::run(&cli, args).await,
+        Command::Policy(command) => policy::run(&cli, command),
+        Command::Requests(command) => requests::run(&cli, command).await,
+        Command::Audit(command) => audit::run(&cli, command).await,
     };
     match result {
         Ok(code) => code,

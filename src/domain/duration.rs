@@ -73,12 +73,11 @@ impl ShareDuration {
 }
 
 impl fmt::Display for ShareDuration {
-    /// Prints the largest units that divide it exactly (`7d`, `36h`, `90m`).
+    /// Prints the largest unit up to days that divides it exactly (`7d`, `36h`, `90m`): people
+    /// write `7d` and `14d` far more often than `1w`, so weeks are read but never printed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.secs;
-        let (n, u) = if s % (7 * 86_400) == 0 {
-            (s / (7 * 86_400), "w")
-        } else if s % 86_400 == 0 {
+        let (n, u) = if s % 86_400 == 0 {
             (s / 86_400, "d")
         } else if s % 3600 == 0 {
             (s / 3600, "h")
@@ -144,10 +143,11 @@ mod tests {
     #[test]
     fn displays_in_the_largest_exact_unit() {
         for (i, o) in [
-            ("7d", "1w"),
+            ("7d", "7d"),
+            ("2w", "14d"),
             ("36h", "36h"),
             ("90m", "90m"),
-            ("2d", "2d"),
+            ("24h", "1d"),
             ("61s", "61s"),
         ] {
             assert_eq!(ShareDuration::parse(i).unwrap().to_string(), o);

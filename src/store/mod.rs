@@ -108,6 +108,16 @@ pub trait Store: Send + Sync {
     async fn audit_for_request(&self, id: &RequestId) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
+/// Opens the store the configuration names.
+pub fn open(config: &crate::config::StoreConfig) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    match config.kind.as_str() {
+        "sqlite" => Ok(std::sync::Arc::new(SqliteStore::open(&config.path)?)),
+        other => Err(StoreError::Backend(format!(
+            "store.kind = {other:?} is not supported (use \"sqlite\")"
+        ))),
+    }
+}
+
 /// Reads the whole ledger in pages and verifies its chain against the stored head.
 pub async fn verify_ledger(
     store: &dyn Store,

@@ -1,5 +1,6 @@
 //! The one integration-test binary: the app and its peers, spawned on 127.0.0.1:0.
 
+mod cli;
 mod helpers;
 mod ncp_client;
 mod ncp_sim;

@@ -7,7 +7,7 @@ fn explain_shows_the_rule_approvers_and_expiry_of_an_allowed_request() {
     let text = Req::new("slack:UCAROL").with_facts(|f| explain(&policy, f, now()));
     let expected = format!(
         "policy:   fixture.toml (sha256 {})
-request:  carol (slack:UCAROL): share image 1234567 (name unknown) with a@partner.example for 1w because partner onboarding
+request:  carol (slack:UCAROL): share image 1234567 (name unknown) with a@partner.example for 7d because partner onboarding
 decision: ALLOWED by rule \"golden to partners\" (line 17)
   approval:      2 of 2 must approve: alice, bob
   self-approval: not allowed, the requester's own approval never counts
@@ -83,7 +83,7 @@ fn check_report_summarises_a_good_file_and_lists_every_problem_in_a_bad_one() {
     );
     assert_eq!(report.lines().next(), Some(first.as_str()));
     assert!(report.contains("  rule 1 \"golden images to partners\" (line 28): share/unshare/set, 2 of 2 approvers, at most 30d, reason required\n"), "{report}");
-    assert!(report.contains("  rule 2 \"sandbox images inside the company\" (line 41): share/unshare/set, auto-approved, at most 1w\n"), "{report}");
+    assert!(report.contains("  rule 2 \"sandbox images inside the company\" (line 41): share/unshare/set, auto-approved, at most 7d\n"), "{report}");
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
