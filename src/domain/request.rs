@@ -161,6 +161,8 @@ pub enum Origin {
     Cli,
     /// A Slack slash command in a channel.
     Slack {
+        /// The workspace.
+        team_id: String,
         /// The channel the command was typed in.
         channel_id: String,
         /// The command's `response_url`, for ephemeral follow-ups (valid 30 minutes).

@@ -94,6 +94,18 @@ pub trait Store: Send + Sync {
         ttl: Duration,
     ) -> Result<bool, StoreError>;
 
+    /// Remembers where a message about a request was posted (`kind` like `slack_card`), replacing
+    /// any earlier reference of that kind; adapters use it to update the message later.
+    async fn save_message_ref(
+        &self,
+        id: &RequestId,
+        kind: &str,
+        reference: &str,
+    ) -> Result<(), StoreError>;
+
+    /// The reference saved for a request and kind, if any.
+    async fn message_ref(&self, id: &RequestId, kind: &str) -> Result<Option<String>, StoreError>;
+
     /// Appends to the hash-chained ledger, serialised with every other append.
     async fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError>;
 

@@ -48,6 +48,12 @@ CREATE TABLE IF NOT EXISTS deliveries (
     key TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS message_refs (
+    request_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    PRIMARY KEY (request_id, kind)
+);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY,
     request_id TEXT,
@@ -332,6 +338,39 @@ impl Store for SqliteStore {
                 .map_err(backend)?;
             tx.commit().map_err(backend)?;
             Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn save_message_ref(
+        &self,
+        id: &RequestId,
+        kind: &str,
+        reference: &str,
+    ) -> Result<(), StoreError> {
+        let (id, kind, reference) = (id.to_string(), kind.to_string(), reference.to_string());
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO message_refs (request_id, kind, reference) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(request_id, kind) DO UPDATE SET reference = excluded.reference",
+                params![id, kind, reference],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn message_ref(&self, id: &RequestId, kind: &str) -> Result<Option<String>, StoreError> {
+        let (id, kind) = (id.to_string(), kind.to_string());
+        self.with(move |c| {
+            c.query_row(
+                "SELECT reference FROM message_refs WHERE request_id = ?1 AND kind = ?2",
+                params![id, kind],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)
         })
         .await
     }

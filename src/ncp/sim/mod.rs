@@ -374,6 +374,10 @@ impl Drop for RunningSimulator {
 
 /// Serves a simulator on `listen` until Ctrl-C; what `ncp-share-approver ncp-sim` runs.
 pub async fn run(listen: &str, seed: Seed) -> anyhow::Result<()> {
+    let is_demo = seed
+        .accounts
+        .iter()
+        .any(|a| a.access_key == DEMO_ACCESS_KEY);
     let sim = Simulator::new(seed)?;
     let running = sim
         .spawn(listen)
@@ -392,6 +396,13 @@ pub async fn run(listen: &str, seed: Seed) -> anyhow::Result<()> {
             status = %image.status,
             shared_with = ?image.shared_with,
             "NCP simulator image"
+        );
+    }
+    if is_demo {
+        // The demo keys are published in the README, so printing them helps and leaks nothing.
+        println!(
+            "\nNCP simulator on {url} (demo seed). Try it from another terminal:\n\n  export NCP_API_ENDPOINT={url}\n  export NCP_ACCESS_KEY={DEMO_ACCESS_KEY}\n  export NCP_SECRET_KEY={DEMO_SECRET_KEY}\n  cargo run -q -- shares 1234567\n  cargo run -q -- shares 3456789 --json\n\nCtrl-C stops it.",
+            url = running.base_url
         );
     }
     tokio::signal::ctrl_c()
