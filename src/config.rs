@@ -35,6 +35,10 @@ pub struct Config {
     pub ncp: NcpConfig,
     /// Where secrets come from.
     pub secrets: SecretsConfig,
+    /// Slack.
+    pub slack: SlackConfig,
+    /// The execution worker.
+    pub worker: WorkerConfig,
 }
 
 impl Default for Config {
@@ -45,6 +49,58 @@ impl Default for Config {
             store: StoreConfig::default(),
             ncp: NcpConfig::default(),
             secrets: SecretsConfig::default(),
+            slack: SlackConfig::default(),
+            worker: WorkerConfig::default(),
+        }
+    }
+}
+
+/// `[slack]`: the Slack app.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackConfig {
+    /// Base URL of the Slack Web API (tests point it at a fake Slack).
+    pub api_base_url: String,
+    /// Hosts a `response_url` may point at; Slack's is `hooks.slack.com`.
+    pub response_url_hosts: Vec<String>,
+    /// The slash command as configured in the Slack app, for help texts.
+    pub command: String,
+}
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        Self {
+            api_base_url: "https://slack.com/api".into(),
+            response_url_hosts: vec!["hooks.slack.com".into()],
+            command: "/share-image".into(),
+        }
+    }
+}
+
+/// `[worker]`: how approved requests are executed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Requests executed at once (on different images).
+    pub concurrency: usize,
+    /// How long a worker holds an image's lease, in seconds (a crashed worker's lease frees after this).
+    pub lease_ttl_secs: u64,
+    /// How often the worker looks for approved or interrupted work it was not told about, in seconds.
+    pub poll_interval_secs: u64,
+    /// How often pending requests past their TTL are expired, in seconds.
+    pub expire_interval_secs: u64,
+    /// Most login IDs in one request.
+    pub max_targets: usize,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            lease_ttl_secs: 120,
+            poll_interval_secs: 5,
+            expire_interval_secs: 60,
+            max_targets: 50,
         }
     }
 }
@@ -236,6 +292,15 @@ impl Config {
         }
         if self.ncp.max_attempts == 0 {
             return err("ncp.max_attempts", "must be at least 1".into());
+        }
+        if self.worker.concurrency == 0 {
+            return err("worker.concurrency", "must be at least 1".into());
+        }
+        if self.worker.lease_ttl_secs == 0 || self.worker.poll_interval_secs == 0 || self.worker.expire_interval_secs == 0 {
+            return err("worker", "lease_ttl_secs, poll_interval_secs and expire_interval_secs must be at least 1".into());
+        }
+        if !(self.slack.api_base_url.starts_with("https://") || self.slack.api_base_url.starts_with("http://")) {
+            return err("slack.api_base_url", format!("{:?} is not an http(s) URL", self.slack.api_base_url));
         }
         if self.store.kind != "sqlite" {
             return err(
