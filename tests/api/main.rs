@@ -3,3 +3,6 @@
 mod helpers;
 mod ncp_client;
 mod ncp_sim;
+mod store;
+mod workflow;
+mod workflow_helpers;
