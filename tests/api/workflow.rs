@@ -6,6 +6,7 @@ use ncp_share_approver::audit::AuditEvent;
 use ncp_share_approver::domain::{ImageNo, RequestState};
 use ncp_share_approver::ncp::sim::{ERR_NOT_CREATED, Faults};
 use ncp_share_approver::policy::Action;
+use ncp_share_approver::queue::LocalQueue;
 use ncp_share_approver::workflow::{ActOutcome, CrashPoint, ExecOutcome, Worker};
 use std::sync::Arc;
 use std::time::Duration;
@@ -437,6 +438,11 @@ async fn twenty_concurrent_requests_on_one_image_all_land_one_change_at_a_time()
         assert_eq!(app.count_events(id, AuditEvent::Succeeded).await, 1);
     }
     assert_eq!(app.add_calls(), 20);
+    assert_eq!(
+        watched.max_in_flight(),
+        1,
+        "changes to one image must be serialised by its lease"
+    );
     assert_eq!(app.verify().await, Ok(20 * 5));
 }
 
@@ -798,4 +804,64 @@ async fn a_request_changed_in_the_store_after_approval_is_failed_without_touchin
     assert_eq!(app.add_calls(), 0);
     assert!(app.sim.shared_with(GOLDEN_WEB).is_empty());
     assert_eq!(app.count_events(&r.id, AuditEvent::Failed).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_worker_loop_runs_queued_requests_one_image_at_a_time_until_shut_down() {
+    let app = TestApp::spawn().await;
+    app.sim.set_faults(Faults {
+        latency: Duration::from_millis(3),
+        ..Faults::default()
+    });
+    let watched = Arc::new(Watched::new(app.wf.cloud.clone()));
+    let (queue, hints) = LocalQueue::new();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    // The worker's NCP calls are watched; submissions (which look images up) go around it.
+    let running = tokio::spawn(Worker::new(app.with_cloud(watched.clone())).run(hints, stopped));
+    let mut wf = app.wf.clone();
+    wf.queue = Arc::new(queue);
+
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        let r = wf
+            .submit(new_request(
+                CAROL,
+                Action::Share,
+                GOLDEN_WEB,
+                &[&format!("loop{i}@corp.example")],
+                None,
+                None,
+            ))
+            .await
+            .unwrap();
+        ids.push(r.id);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut done = 0;
+        for id in &ids {
+            done += usize::from(app.stored(id).await.state == RequestState::Succeeded);
+        }
+        if done == ids.len() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {done} of {} succeeded",
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the loop stops on shutdown")
+        .unwrap();
+    assert_eq!(app.sim.shared_with(GOLDEN_WEB).len(), 8);
+    assert_eq!(app.add_calls(), 8);
+    assert_eq!(watched.max_in_flight(), 1);
+    for id in &ids {
+        assert_eq!(app.count_events(id, AuditEvent::Succeeded).await, 1);
+    }
+    assert!(app.verify().await.is_ok());
 }
