@@ -865,3 +865,68 @@ async fn the_worker_loop_runs_queued_requests_one_image_at_a_time_until_shut_dow
     }
     assert!(app.verify().await.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn simultaneous_last_approvals_and_double_clicks_approve_exactly_once() {
+    for _ in 0..5 {
+        let app = TestApp::spawn().await;
+        let r = pending_partner_share(&app).await;
+        // Alice double-clicks while Bob and Dave click at the same moment.
+        let clicks: Vec<_> = [ALICE, ALICE, BOB, DAVE]
+            .into_iter()
+            .map(|account| {
+                let (wf, id) = (app.wf.clone(), r.id.clone());
+                tokio::spawn(async move { wf.approve(&id, &who(account)).await.unwrap() })
+            })
+            .collect();
+        let mut approved = 0;
+        for click in clicks {
+            approved += usize::from(matches!(click.await.unwrap(), ActOutcome::Approved(_)));
+        }
+        assert_eq!(approved, 1);
+        assert_eq!(app.stored(&r.id).await.state, RequestState::Approved);
+        // A click that arrives after the request is approved is NotPending and is not recorded.
+        let approvals = app.wf.store.approvals(&r.id).await.unwrap();
+        assert!((2..=3).contains(&approvals.len()), "{approvals:?}");
+        let people: std::collections::BTreeSet<&str> =
+            approvals.iter().map(|a| a.person.as_str()).collect();
+        assert_eq!(people.len(), approvals.len(), "one approval per person");
+        assert_eq!(
+            app.count_events(&r.id, AuditEvent::Approved).await,
+            approvals.len()
+        );
+        assert_eq!(app.count_events(&r.id, AuditEvent::Decided).await, 2);
+        assert_eq!(
+            app.notifier
+                .names_for(&r.id)
+                .iter()
+                .filter(|n| **n == "approved")
+                .count(),
+            1
+        );
+        assert!(app.verify().await.is_ok());
+    }
+}
+
+#[tokio::test]
+async fn only_the_requester_can_cancel_a_pending_request() {
+    let app = TestApp::spawn().await;
+    let r = pending_partner_share(&app).await;
+    assert!(matches!(
+        app.wf.cancel(&r.id, &who(ALICE)).await.unwrap(),
+        ActOutcome::NotAllowed(_)
+    ));
+    match app.wf.cancel(&r.id, &who(CAROL)).await.unwrap() {
+        ActOutcome::Cancelled(req) => assert_eq!(req.state, RequestState::Cancelled),
+        other => panic!("expected Cancelled, got {other:?}"),
+    }
+    assert!(matches!(
+        app.wf.approve(&r.id, &who(ALICE)).await.unwrap(),
+        ActOutcome::NotPending(_)
+    ));
+    assert_eq!(
+        app.events(&r.id).await,
+        ["requested", "decided", "cancelled"]
+    );
+    assert_eq!(app.notifier.names_for(&r.id), ["submitted", "cancelled"]);
+}
