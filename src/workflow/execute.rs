@@ -159,11 +159,15 @@ impl Worker {
             return Ok(ExecOutcome::Skipped(request.state));
         }
         let key = lease_key(&request);
+        // Each attempt holds the lease in its own name: clones of a worker (what `run` spawns)
+        // share `self.holder`, and a lease re-acquired under the same name counts as renewed,
+        // so a shared name would let two attempts change one image at the same time.
+        let holder = format!("{}/{}", self.holder, uuid::Uuid::new_v4().simple());
         let deadline = tokio::time::Instant::now() + wf.settings.lease_wait;
         let mut pause = Duration::from_millis(5);
         while !wf
             .store
-            .acquire_lease(&key, &self.holder, wf.clock.now(), wf.settings.lease_ttl)
+            .acquire_lease(&key, &holder, wf.clock.now(), wf.settings.lease_ttl)
             .await?
         {
             if tokio::time::Instant::now() >= deadline {
@@ -179,7 +183,7 @@ impl Worker {
         }
         let result = self.execute_leased(id).await;
         if !matches!(result, Ok(ExecOutcome::Crashed(_))) {
-            wf.store.release_lease(&key, &self.holder).await?;
+            wf.store.release_lease(&key, &holder).await?;
         }
         result
     }

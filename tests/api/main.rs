@@ -4,3 +4,6 @@ mod cli;
 mod helpers;
 mod ncp_client;
 mod ncp_sim;
+mod store;
+mod workflow;
+mod workflow_helpers;

@@ -1,0 +1,510 @@
+//! The store conformance suite: written once against `dyn Store`, run for every backend.
+//!
+//! To add a backend, add one `store_suite!(name, factory)` line at the bottom.
+
+use chrono::{DateTime, TimeZone, Utc};
+use ncp_share_approver::audit::{AuditEntry, AuditEvent};
+use ncp_share_approver::domain::{
+    Approval, Grant, ImageNo, LoginId, Origin, RequestId, RequestState, ShareRequest,
+};
+use ncp_share_approver::policy::{Action, Identity, PersonName};
+use ncp_share_approver::store::{Inserted, SqliteStore, Store, verify_ledger};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A store under test and whatever must live as long as it (a temp dir).
+pub struct Backend {
+    store: Arc<dyn Store>,
+    _keep: Option<tempfile::TempDir>,
+}
+
+fn sqlite_in_memory() -> Backend {
+    Backend {
+        store: Arc::new(SqliteStore::in_memory().unwrap()),
+        _keep: None,
+    }
+}
+
+fn sqlite_file() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
+    Backend {
+        store: Arc::new(store),
+        _keep: Some(dir),
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap() + chrono::Duration::nanoseconds(123_456_789)
+}
+
+fn secs(n: i64) -> chrono::Duration {
+    chrono::Duration::seconds(n)
+}
+
+fn person(name: &str) -> PersonName {
+    serde_json::from_value(serde_json::json!(name)).unwrap()
+}
+
+fn image(no: &str) -> ImageNo {
+    ImageNo::parse(no).unwrap()
+}
+
+fn login(s: &str) -> LoginId {
+    LoginId::parse(s).unwrap()
+}
+
+/// A plausible request in `state`, made at `created_at`.
+fn request(state: RequestState, created_at: DateTime<Utc>) -> ShareRequest {
+    ShareRequest {
+        id: RequestId::random(),
+        version: 1,
+        state,
+        origin: Origin::Cli,
+        requester: Identity::parse("slack:U056CAROL").unwrap(),
+        requester_person: Some(person("carol")),
+        image_no: image("1234567"),
+        image_name: "golden-web".into(),
+        hypervisor: None,
+        region: "KR".into(),
+        action: Action::Share,
+        targets: vec![login("a@partner.example")],
+        duration: None,
+        reason: Some("a reason".into()),
+        shared_with_when_asked: Vec::new(),
+        fingerprint: "f".repeat(64),
+        policy_hash: "p".repeat(64),
+        rule: Some("rule".into()),
+        approvers: vec![person("alice"), person("bob")],
+        min_approvals: 2,
+        allow_self_approval: false,
+        approval_channel: None,
+        created_at,
+        updated_at: created_at,
+        expires_at: created_at + secs(3600),
+        attempts: 0,
+        outcome: None,
+    }
+}
+
+fn approval(id: &RequestId, who: &str, account: &str, at: DateTime<Utc>) -> Approval {
+    Approval {
+        request_id: id.clone(),
+        person: person(who),
+        identity: Identity::parse(account).unwrap(),
+        approve: true,
+        at,
+        comment: None,
+    }
+}
+
+fn grant(no: &str, target: &str, id: &RequestId) -> Grant {
+    Grant {
+        image_no: image(no),
+        target: login(target),
+        request_id: id.clone(),
+        starts_at: t0(),
+        ends_at: Some(t0() + secs(7 * 86_400)),
+        ended_at: None,
+    }
+}
+
+fn entry(n: usize) -> AuditEntry {
+    AuditEntry {
+        at: t0() + chrono::Duration::nanoseconds(n as i64),
+        event: AuditEvent::Approved,
+        actor: format!("test:{n}"),
+        request_id: Some(format!("SR-{n:08}")),
+        fingerprint: None,
+        rule: None,
+        policy_hash: None,
+        detail: format!("entry {n}"),
+    }
+}
+
+/// The cases, each taking any store.
+mod cases {
+    use super::*;
+
+    pub async fn a_request_is_inserted_only_if_absent(store: Arc<dyn Store>) {
+        let mut r = request(RequestState::Pending, t0());
+        r.version = 7;
+        assert_eq!(store.insert_request(&r).await.unwrap(), Inserted::New);
+        let stored = store.request(&r.id).await.unwrap().unwrap();
+        assert_eq!(stored.version, 1, "a new request starts at version 1");
+        assert_eq!(stored.targets, r.targets);
+        assert_eq!(stored.created_at, r.created_at);
+
+        let mut again = r.clone();
+        again.state = RequestState::Approved;
+        assert_eq!(
+            store.insert_request(&again).await.unwrap(),
+            Inserted::AlreadyThere
+        );
+        let still = store.request(&r.id).await.unwrap().unwrap();
+        assert_eq!(still.state, RequestState::Pending);
+        assert_eq!(still, stored);
+        assert!(store.request(&RequestId::random()).await.unwrap().is_none());
+    }
+
+    pub async fn an_update_wins_once_and_a_stale_version_loses(store: Arc<dyn Store>) {
+        let r = request(RequestState::Pending, t0());
+        store.insert_request(&r).await.unwrap();
+        let v1 = store.request(&r.id).await.unwrap().unwrap();
+
+        let mut approved = v1.clone();
+        approved.state = RequestState::Approved;
+        let v2 = store.update_request(&approved).await.unwrap().unwrap();
+        assert_eq!((v2.version, v2.state), (2, RequestState::Approved));
+
+        let mut stale = v1.clone();
+        stale.state = RequestState::Denied;
+        assert!(store.update_request(&stale).await.unwrap().is_none());
+        let now = store.request(&r.id).await.unwrap().unwrap();
+        assert_eq!(now, v2);
+        assert_eq!(
+            store
+                .requests(Some(RequestState::Approved), 10)
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "the state index follows the update"
+        );
+        assert!(
+            store
+                .requests(Some(RequestState::Pending), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let mut unknown = request(RequestState::Pending, t0());
+        unknown.state = RequestState::Approved;
+        assert!(store.update_request(&unknown).await.unwrap().is_none());
+    }
+
+    pub async fn concurrent_updaters_win_exactly_once_per_version(store: Arc<dyn Store>) {
+        const TASKS: usize = 8;
+        const EACH: u32 = 10;
+        let r = request(RequestState::Pending, t0());
+        store.insert_request(&r).await.unwrap();
+
+        // Round one: everyone holds the same version; exactly one may win.
+        let snapshot = store.request(&r.id).await.unwrap().unwrap();
+        let racers: Vec<_> = (0..TASKS)
+            .map(|i| {
+                let (store, mut mine) = (store.clone(), snapshot.clone());
+                mine.reason = Some(format!("racer {i}"));
+                tokio::spawn(async move { store.update_request(&mine).await.unwrap() })
+            })
+            .collect();
+        let mut winners = 0;
+        for t in racers {
+            winners += usize::from(t.await.unwrap().is_some());
+        }
+        assert_eq!(winners, 1);
+
+        // Then read-modify-CAS loops: no increment is lost and every version is won once.
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let store = store.clone();
+                let id = r.id.clone();
+                tokio::spawn(async move {
+                    let mut won = Vec::new();
+                    while won.len() < EACH as usize {
+                        let mut cur = store.request(&id).await.unwrap().unwrap();
+                        cur.attempts += 1;
+                        if let Some(stored) = store.update_request(&cur).await.unwrap() {
+                            won.push(stored.version);
+                        }
+                    }
+                    won
+                })
+            })
+            .collect();
+        let mut versions = Vec::new();
+        for t in tasks {
+            versions.extend(t.await.unwrap());
+        }
+        versions.sort_unstable();
+        let total = TASKS as u64 * EACH as u64;
+        assert_eq!(versions, (3..3 + total).collect::<Vec<_>>());
+        let last = store.request(&r.id).await.unwrap().unwrap();
+        assert_eq!(last.attempts as u64, total);
+        assert_eq!(last.version, 2 + total);
+    }
+
+    pub async fn approvals_are_unique_per_person(store: Arc<dyn Store>) {
+        let r = request(RequestState::Pending, t0());
+        store.insert_request(&r).await.unwrap();
+        let first = approval(&r.id, "alice", "slack:U012ALICE", t0());
+        assert_eq!(store.insert_approval(&first).await.unwrap(), Inserted::New);
+        // The same person through another account does not count again.
+        let again = approval(&r.id, "alice", "jira:5b10ac8d", t0() + secs(1));
+        assert_eq!(
+            store.insert_approval(&again).await.unwrap(),
+            Inserted::AlreadyThere
+        );
+        let bob = approval(&r.id, "bob", "slack:U034BOB", t0() + secs(2));
+        assert_eq!(store.insert_approval(&bob).await.unwrap(), Inserted::New);
+        assert_eq!(store.approvals(&r.id).await.unwrap(), vec![first, bob]);
+        assert!(
+            store
+                .approvals(&RequestId::random())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    pub async fn grants_are_idempotent_and_only_active_ones_are_listed(store: Arc<dyn Store>) {
+        let (r1, r2) = (RequestId::random(), RequestId::random());
+        let g = grant("1234567", "a@partner.example", &r1);
+        assert_eq!(store.insert_grant(&g).await.unwrap(), Inserted::New);
+        assert_eq!(
+            store.insert_grant(&g).await.unwrap(),
+            Inserted::AlreadyThere
+        );
+        // The same target through another request is another grant (overlaps must not cancel).
+        let g2 = grant("1234567", "a@partner.example", &r2);
+        assert_eq!(store.insert_grant(&g2).await.unwrap(), Inserted::New);
+        let mut ended = grant("1234567", "b@partner.example", &r1);
+        ended.ended_at = Some(t0() + secs(60));
+        assert_eq!(store.insert_grant(&ended).await.unwrap(), Inserted::New);
+        let other_image = grant("2345678", "a@partner.example", &r1);
+        store.insert_grant(&other_image).await.unwrap();
+
+        let active = store.active_grants(&image("1234567")).await.unwrap();
+        assert_eq!(active.len(), 2, "{active:?}");
+        assert!(active.contains(&g) && active.contains(&g2));
+        assert!(
+            store
+                .active_grants(&image("7777777"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    pub async fn a_lease_is_exclusive_renewable_and_free_after_its_ttl(store: Arc<dyn Store>) {
+        let ttl = Duration::from_secs(30);
+        let key = "image:KR:1234567";
+        assert!(store.acquire_lease(key, "a", t0(), ttl).await.unwrap());
+        assert!(!store.acquire_lease(key, "b", t0(), ttl).await.unwrap());
+        // Another key is independent.
+        assert!(
+            store
+                .acquire_lease("image:KR:2345678", "b", t0(), ttl)
+                .await
+                .unwrap()
+        );
+        // The holder renews: from t0+10s the lease lasts to t0+40s.
+        assert!(
+            store
+                .acquire_lease(key, "a", t0() + secs(10), ttl)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .acquire_lease(key, "b", t0() + secs(35), ttl)
+                .await
+                .unwrap()
+        );
+        // Expired: anyone may take it.
+        assert!(
+            store
+                .acquire_lease(key, "b", t0() + secs(40), ttl)
+                .await
+                .unwrap()
+        );
+        // Only the holder can give it back.
+        store.release_lease(key, "a").await.unwrap();
+        assert!(
+            !store
+                .acquire_lease(key, "a", t0() + secs(41), ttl)
+                .await
+                .unwrap()
+        );
+        store.release_lease(key, "b").await.unwrap();
+        assert!(
+            store
+                .acquire_lease(key, "a", t0() + secs(41), ttl)
+                .await
+                .unwrap()
+        );
+    }
+
+    pub async fn a_lease_has_one_winner_among_concurrent_takers(store: Arc<dyn Store>) {
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .acquire_lease("k", &format!("h{i}"), t0(), Duration::from_secs(30))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut winners = 0;
+        for t in tasks {
+            winners += usize::from(t.await.unwrap());
+        }
+        assert_eq!(winners, 1);
+    }
+
+    pub async fn a_delivery_is_first_once_until_its_ttl(store: Arc<dyn Store>) {
+        let ttl = Duration::from_secs(300);
+        assert!(store.first_delivery("slack:1", t0(), ttl).await.unwrap());
+        assert!(
+            !store
+                .first_delivery("slack:1", t0() + secs(299), ttl)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .first_delivery("slack:2", t0() + secs(1), ttl)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .first_delivery("slack:1", t0() + secs(300), ttl)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .first_delivery("slack:1", t0() + secs(301), ttl)
+                .await
+                .unwrap()
+        );
+    }
+
+    pub async fn concurrent_appends_make_one_gap_free_chain(store: Arc<dyn Store>) {
+        const TASKS: usize = 8;
+        const EACH: usize = 50;
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|t| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut seqs = Vec::new();
+                    for i in 0..EACH {
+                        let rec = store.append_audit(entry(t * 1000 + i)).await.unwrap();
+                        seqs.push(rec.seq);
+                    }
+                    seqs
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            let seqs = t.await.unwrap();
+            assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+            all.extend(seqs);
+        }
+        all.sort_unstable();
+        let total = (TASKS * EACH) as u64;
+        assert_eq!(all, (1..=total).collect::<Vec<_>>());
+        assert_eq!(verify_ledger(store.as_ref()).await.unwrap(), Ok(total));
+        let records = store.audit_records(0, 10_000).await.unwrap();
+        let (head_seq, head_hash) = store.audit_head().await.unwrap().unwrap();
+        assert_eq!(head_seq, total);
+        assert_eq!(head_hash, records.last().unwrap().hash);
+        // Paging returns the same records.
+        let page = store.audit_records(100, 10).await.unwrap();
+        assert_eq!(page, records[100..110]);
+        // Times round-trip exactly (the hash covers nanoseconds).
+        assert!(records.iter().any(|r| r.entry.at == entry(0).at));
+        let one = RequestId::parse("SR-00001003").unwrap();
+        assert_eq!(store.audit_for_request(&one).await.unwrap().len(), 1);
+    }
+
+    pub async fn requests_filter_by_state_newest_first(store: Arc<dyn Store>) {
+        let states = [
+            RequestState::Pending,
+            RequestState::Approved,
+            RequestState::Pending,
+            RequestState::Succeeded,
+            RequestState::Pending,
+        ];
+        let mut made = Vec::new();
+        for (i, state) in states.into_iter().enumerate() {
+            // Sub-second steps too: the order must not depend on how times are written.
+            let at = t0() + chrono::Duration::milliseconds(500 * i as i64);
+            let r = request(state, at);
+            store.insert_request(&r).await.unwrap();
+            made.push(r);
+        }
+        let ids = |v: Vec<ShareRequest>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        let all = ids(store.requests(None, 100).await.unwrap());
+        let newest_first: Vec<RequestId> = made.iter().rev().map(|r| r.id.clone()).collect();
+        assert_eq!(all, newest_first);
+        let pending = ids(store
+            .requests(Some(RequestState::Pending), 100)
+            .await
+            .unwrap());
+        assert_eq!(
+            pending,
+            vec![made[4].id.clone(), made[2].id.clone(), made[0].id.clone()]
+        );
+        let two = ids(store
+            .requests(Some(RequestState::Pending), 2)
+            .await
+            .unwrap());
+        assert_eq!(two, pending[..2]);
+        assert!(
+            store
+                .requests(Some(RequestState::Expired), 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let states: BTreeSet<&str> = store
+            .requests(None, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.state.as_str())
+            .collect();
+        assert_eq!(states.len(), 3);
+    }
+}
+
+/// Runs every case against one backend, in a module named after it.
+macro_rules! store_suite {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            use super::*;
+
+            macro_rules! case {
+                ($name:ident) => {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                    async fn $name() {
+                        let backend: Backend = $make;
+                        cases::$name(backend.store.clone()).await;
+                    }
+                };
+            }
+
+            case!(a_request_is_inserted_only_if_absent);
+            case!(an_update_wins_once_and_a_stale_version_loses);
+            case!(concurrent_updaters_win_exactly_once_per_version);
+            case!(approvals_are_unique_per_person);
+            case!(grants_are_idempotent_and_only_active_ones_are_listed);
+            case!(a_lease_is_exclusive_renewable_and_free_after_its_ttl);
+            case!(a_lease_has_one_winner_among_concurrent_takers);
+            case!(a_delivery_is_first_once_until_its_ttl);
+            case!(concurrent_appends_make_one_gap_free_chain);
+            case!(requests_filter_by_state_newest_first);
+        }
+    };
+}
+
+// One line per backend.
+store_suite!(sqlite_in_memory, sqlite_in_memory());
+store_suite!(sqlite_file, sqlite_file());
