@@ -296,11 +296,23 @@ impl Config {
         if self.worker.concurrency == 0 {
             return err("worker.concurrency", "must be at least 1".into());
         }
-        if self.worker.lease_ttl_secs == 0 || self.worker.poll_interval_secs == 0 || self.worker.expire_interval_secs == 0 {
-            return err("worker", "lease_ttl_secs, poll_interval_secs and expire_interval_secs must be at least 1".into());
+        if self.worker.lease_ttl_secs == 0
+            || self.worker.poll_interval_secs == 0
+            || self.worker.expire_interval_secs == 0
+        {
+            return err(
+                "worker",
+                "lease_ttl_secs, poll_interval_secs and expire_interval_secs must be at least 1"
+                    .into(),
+            );
         }
-        if !(self.slack.api_base_url.starts_with("https://") || self.slack.api_base_url.starts_with("http://")) {
-            return err("slack.api_base_url", format!("{:?} is not an http(s) URL", self.slack.api_base_url));
+        if !(self.slack.api_base_url.starts_with("https://")
+            || self.slack.api_base_url.starts_with("http://"))
+        {
+            return err(
+                "slack.api_base_url",
+                format!("{:?} is not an http(s) URL", self.slack.api_base_url),
+            );
         }
         if self.store.kind != "sqlite" {
             return err(

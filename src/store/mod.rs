@@ -54,6 +54,14 @@ pub trait Store: Send + Sync {
         request: &ShareRequest,
     ) -> Result<Option<ShareRequest>, StoreError>;
 
+    /// Like [`Store::update_request`], and appends `entry` to the ledger in the same atomic
+    /// step: a state change and its ledger record are never found one without the other.
+    async fn update_request_audited(
+        &self,
+        request: &ShareRequest,
+        entry: AuditEntry,
+    ) -> Result<Option<(ShareRequest, AuditRecord)>, StoreError>;
+
     /// Requests in a state (all states when `None`), newest first, at most `limit`.
     async fn requests(
         &self,

@@ -197,6 +197,36 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn update_request_audited(
+        &self,
+        request: &ShareRequest,
+        entry: AuditEntry,
+    ) -> Result<Option<(ShareRequest, AuditRecord)>, StoreError> {
+        let expected = request.version;
+        let mut next = request.clone();
+        next.version = expected + 1;
+        let body = to_json(&next)?;
+        self.with(move |c| {
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let n = tx
+                .execute(
+                    "UPDATE requests SET version = ?1, state = ?2, body = ?3 WHERE id = ?4 AND version = ?5",
+                    params![next.version as i64, next.state.as_str(), body, next.id.as_str(), expected as i64],
+                )
+                .map_err(backend)?;
+            if n != 1 {
+                // Dropping the transaction rolls it back; nothing was written.
+                return Ok(None);
+            }
+            let record = append_in(&tx, entry)?;
+            tx.commit().map_err(backend)?;
+            Ok(Some((next, record)))
+        })
+        .await
+    }
+
     async fn requests(
         &self,
         state: Option<RequestState>,
@@ -381,28 +411,7 @@ impl Store for SqliteStore {
             let tx = c
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(backend)?;
-            let head: Option<(i64, String)> = tx
-                .query_row("SELECT seq, hash FROM audit_head WHERE one = 1", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()
-                .map_err(backend)?;
-            let record = audit::chain(head.as_ref().map(|(s, h)| (*s as u64, h.as_str())), entry);
-            tx.execute(
-                "INSERT INTO audit (seq, request_id, body) VALUES (?1, ?2, ?3)",
-                params![
-                    record.seq as i64,
-                    record.entry.request_id,
-                    to_json(&record)?
-                ],
-            )
-            .map_err(backend)?;
-            tx.execute(
-                "INSERT INTO audit_head (one, seq, hash) VALUES (1, ?1, ?2)
-                 ON CONFLICT(one) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-                params![record.seq as i64, record.hash],
-            )
-            .map_err(backend)?;
+            let record = append_in(&tx, entry)?;
             tx.commit().map_err(backend)?;
             Ok(record)
         })
@@ -464,6 +473,33 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+/// Chains `entry` onto the ledger head inside an open write transaction.
+fn append_in(tx: &rusqlite::Transaction<'_>, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
+    let head: Option<(i64, String)> = tx
+        .query_row("SELECT seq, hash FROM audit_head WHERE one = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()
+        .map_err(backend)?;
+    let record = audit::chain(head.as_ref().map(|(s, h)| (*s as u64, h.as_str())), entry);
+    tx.execute(
+        "INSERT INTO audit (seq, request_id, body) VALUES (?1, ?2, ?3)",
+        params![
+            record.seq as i64,
+            record.entry.request_id,
+            to_json(&record)?
+        ],
+    )
+    .map_err(backend)?;
+    tx.execute(
+        "INSERT INTO audit_head (one, seq, hash) VALUES (1, ?1, ?2)
+         ON CONFLICT(one) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        params![record.seq as i64, record.hash],
+    )
+    .map_err(backend)?;
+    Ok(record)
 }
 
 /// Test support: direct writes that bypass the chain, as an attacker with file access could.

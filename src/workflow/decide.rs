@@ -1,6 +1,6 @@
 //! Approvals, denials and cancellations: counted per distinct person, by compare-and-swap.
 
-use super::{Workflow, WorkflowError};
+use super::{Record, Workflow, WorkflowError};
 use crate::audit::AuditEvent;
 use crate::domain::{Approval, Outcome, RequestId, RequestState, ShareRequest};
 use crate::notify::Notice;
@@ -106,16 +106,16 @@ impl Workflow {
             at: self.clock.now(),
             comment: None,
         };
-        if self.store.insert_approval(&approval).await? == Inserted::AlreadyThere {
-            return Ok(ActOutcome::AlreadyCounted(Box::new(request)));
+        let first_click = self.store.insert_approval(&approval).await? == Inserted::New;
+        if first_click {
+            self.audit(
+                &request,
+                AuditEvent::Approved,
+                &actor.to_string(),
+                format!("approved by {person}"),
+            )
+            .await?;
         }
-        self.audit(
-            &request,
-            AuditEvent::Approved,
-            &actor.to_string(),
-            format!("approved by {person}"),
-        )
-        .await?;
 
         let approvals = self.store.approvals(&request.id).await?;
         let count = approvals
@@ -123,6 +123,9 @@ impl Workflow {
             .filter(|a| a.approve && request.approvers.contains(&a.person))
             .count() as u32;
         if count < request.min_approvals {
+            if !first_click {
+                return Ok(ActOutcome::AlreadyCounted(Box::new(request)));
+            }
             let remaining = request.min_approvals - count;
             self.tell(&request, Notice::ApprovalAdded(approval)).await;
             return Ok(ActOutcome::Counted {
@@ -130,18 +133,19 @@ impl Workflow {
                 remaining,
             });
         }
+        // Enough approvals (also when a repeated click finds a count that a process which died
+        // before the transition had completed). The decision and the state change are one write.
+        let detail = format!("approved: {count} of {} approvals", request.min_approvals);
         match self
-            .transition(request, RequestState::Approved, |_| {})
+            .transition(
+                request,
+                RequestState::Approved,
+                |_| {},
+                Record::new(AuditEvent::Decided, "system:workflow", detail),
+            )
             .await?
         {
             Some(approved) => {
-                self.audit(
-                    &approved,
-                    AuditEvent::Decided,
-                    "system:workflow",
-                    format!("approved: {count} of {} approvals", approved.min_approvals),
-                )
-                .await?;
                 self.tell(&approved, Notice::Approved).await;
                 self.queue.enqueue(&approved.id).await;
                 Ok(ActOutcome::Approved(Box::new(approved)))
@@ -188,12 +192,17 @@ impl Workflow {
         };
         let outcome_message = message.clone();
         let Some(denied) = self
-            .transition(request, RequestState::Denied, move |r| {
-                r.outcome = Some(Outcome {
-                    message: outcome_message.clone(),
-                    ..Default::default()
-                });
-            })
+            .transition(
+                request,
+                RequestState::Denied,
+                move |r| {
+                    r.outcome = Some(Outcome {
+                        message: outcome_message.clone(),
+                        ..Default::default()
+                    });
+                },
+                Record::new(AuditEvent::Denied, actor.to_string(), message),
+            )
             .await?
         else {
             let now = self.store.request(id).await?.ok_or_else(|| {
@@ -203,8 +212,6 @@ impl Workflow {
         };
         // An approval row by the same person (approve then deny) is kept; the denial is the ledger's.
         let _ = self.store.insert_approval(&approval).await?;
-        self.audit(&denied, AuditEvent::Denied, &actor.to_string(), message)
-            .await?;
         self.tell(&denied, Notice::Denied(approval)).await;
         Ok(ActOutcome::Denied(Box::new(denied)))
     }
@@ -230,12 +237,21 @@ impl Workflow {
             ));
         }
         let Some(cancelled) = self
-            .transition(request, RequestState::Cancelled, |r| {
-                r.outcome = Some(Outcome {
-                    message: "cancelled by the requester".into(),
-                    ..Default::default()
-                });
-            })
+            .transition(
+                request,
+                RequestState::Cancelled,
+                |r| {
+                    r.outcome = Some(Outcome {
+                        message: "cancelled by the requester".into(),
+                        ..Default::default()
+                    });
+                },
+                Record::new(
+                    AuditEvent::Cancelled,
+                    actor.to_string(),
+                    "cancelled by the requester",
+                ),
+            )
             .await?
         else {
             let now = self.store.request(id).await?.ok_or_else(|| {
@@ -243,13 +259,6 @@ impl Workflow {
             })?;
             return Ok(ActOutcome::NotPending(Box::new(now)));
         };
-        self.audit(
-            &cancelled,
-            AuditEvent::Cancelled,
-            &actor.to_string(),
-            "cancelled by the requester",
-        )
-        .await?;
         self.tell(&cancelled, Notice::Cancelled).await;
         Ok(ActOutcome::Cancelled(Box::new(cancelled)))
     }

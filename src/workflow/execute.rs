@@ -2,7 +2,7 @@
 //! lease, re-reads NCP before changing anything (so a run interrupted by a crash never applies
 //! twice), reads the result back, and ends every request `Succeeded` or `Failed`.
 
-use super::{Workflow, WorkflowError};
+use super::{Record, Workflow, WorkflowError};
 use crate::audit::AuditEvent;
 use crate::domain::{Grant, LoginId, Outcome, RequestId, RequestState, ShareRequest};
 use crate::ncp::{ImageView, NcpError};
@@ -198,8 +198,14 @@ impl Worker {
         };
         let request = match request.state {
             RequestState::Approved => {
+                let detail = format!("attempt {}", request.attempts + 1);
                 let Some(r) = wf
-                    .transition(request, RequestState::Executing, |r| r.attempts += 1)
+                    .transition(
+                        request,
+                        RequestState::Executing,
+                        |r| r.attempts += 1,
+                        Record::new(AuditEvent::Executing, "system:worker", detail),
+                    )
                     .await?
                 else {
                     let state = wf
@@ -210,13 +216,6 @@ impl Worker {
                         .unwrap_or(RequestState::Failed);
                     return Ok(ExecOutcome::Skipped(state));
                 };
-                wf.audit(
-                    &r,
-                    AuditEvent::Executing,
-                    "system:worker",
-                    format!("attempt {}", r.attempts),
-                )
-                .await?;
                 wf.tell(&r, Notice::Executing).await;
                 r
             }
@@ -224,22 +223,35 @@ impl Worker {
                 // Interrupted before: NCP is re-read below before anything is changed.
                 let mut r = request;
                 r.attempts += 1;
-                let Some(r) = wf.store.update_request(&r).await? else {
-                    return Ok(ExecOutcome::Busy);
-                };
-                wf.audit(
-                    &r,
+                r.updated_at = wf.clock.now();
+                let record = Record::new(
                     AuditEvent::Executing,
                     "system:worker",
                     format!("attempt {} (resumed after an interruption)", r.attempts),
-                )
-                .await?;
+                );
+                let entry = wf.entry(&r, &record);
+                let Some((r, _)) = wf.store.update_request_audited(&r, entry).await? else {
+                    return Ok(ExecOutcome::Busy);
+                };
                 r
             }
             other => return Ok(ExecOutcome::Skipped(other)),
         };
         if self.crashes_at(CrashPoint::AfterMarkExecuting) {
             return Ok(ExecOutcome::Crashed(CrashPoint::AfterMarkExecuting));
+        }
+
+        // Nothing is shared without its decision on record: the ledger, not only the state, must
+        // say it was approved (this also catches a request edited into `approved` in the store).
+        let records = wf.store.audit_for_request(&request.id).await?;
+        if !ledger_approves(&records, &request) {
+            return self
+                .fail(
+                    request,
+                    "the audit ledger has no approval decision for this request; nothing was shared".into(),
+                    None,
+                )
+                .await;
         }
 
         if request.computed_fingerprint() != request.fingerprint {
@@ -419,38 +431,37 @@ impl Worker {
             shared_with_after: Some(readback.shared_with.clone()),
             already_in_place: already,
         };
-        let Some(done) = wf
-            .transition(request, RequestState::Succeeded, move |r| {
-                r.outcome = Some(outcome.clone())
-            })
-            .await?
-        else {
-            return Ok(ExecOutcome::Busy);
-        };
-        if matches!(done.action, Action::Share | Action::Set) {
-            for target in &done.targets {
+        // Grants first (idempotent): if the process dies before the state change, the next run
+        // finds the change in place, records nothing twice, and finishes.
+        if matches!(request.action, Action::Share | Action::Set) {
+            for target in &request.targets {
                 wf.store
                     .insert_grant(&Grant {
-                        image_no: done.image_no.clone(),
+                        image_no: request.image_no.clone(),
                         target: target.clone(),
-                        request_id: done.id.clone(),
+                        request_id: request.id.clone(),
                         starts_at: now,
-                        ends_at: done.duration.map(|d| now + d.to_chrono()),
+                        ends_at: request.duration.map(|d| now + d.to_chrono()),
                         ended_at: None,
                     })
                     .await?;
             }
         }
-        wf.audit(
-            &done,
-            AuditEvent::Succeeded,
-            "system:worker",
-            format!(
-                "{message}; share list now: [{}]",
-                readback.shared_with.join(", ")
-            ),
-        )
-        .await?;
+        let detail = format!(
+            "{message}; share list now: [{}]",
+            readback.shared_with.join(", ")
+        );
+        let Some(done) = wf
+            .transition(
+                request,
+                RequestState::Succeeded,
+                move |r| r.outcome = Some(outcome.clone()),
+                Record::new(AuditEvent::Succeeded, "system:worker", detail),
+            )
+            .await?
+        else {
+            return Ok(ExecOutcome::Busy);
+        };
         wf.tell(&done, Notice::Succeeded).await;
         Ok(ExecOutcome::Finished(RequestState::Succeeded))
     }
@@ -480,18 +491,30 @@ impl Worker {
             already_in_place: false,
         };
         let Some(failed) = wf
-            .transition(request, RequestState::Failed, move |r| {
-                r.outcome = Some(outcome.clone())
-            })
+            .transition(
+                request,
+                RequestState::Failed,
+                move |r| r.outcome = Some(outcome.clone()),
+                Record::new(AuditEvent::Failed, "system:worker", message),
+            )
             .await?
         else {
             return Ok(ExecOutcome::Busy);
         };
-        wf.audit(&failed, AuditEvent::Failed, "system:worker", message)
-            .await?;
         wf.tell(&failed, Notice::Failed).await;
         Ok(ExecOutcome::Finished(RequestState::Failed))
     }
+}
+
+/// Whether the ledger records a decision and enough distinct approvals for the request.
+fn ledger_approves(records: &[crate::audit::AuditRecord], request: &ShareRequest) -> bool {
+    let decided = records.iter().any(|r| r.entry.event == AuditEvent::Decided);
+    let approvers: HashSet<&str> = records
+        .iter()
+        .filter(|r| r.entry.event == AuditEvent::Approved)
+        .map(|r| r.entry.actor.as_str())
+        .collect();
+    decided && approvers.len() as u32 >= request.min_approvals.max(1)
 }
 
 /// Whether the share list read back is what the request intended; the problem if not.

@@ -24,6 +24,24 @@ use crate::store::{Store, StoreError};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+/// The ledger record that goes with a state change.
+#[derive(Debug, Clone)]
+struct Record {
+    event: AuditEvent,
+    actor: String,
+    detail: String,
+}
+
+impl Record {
+    fn new(event: AuditEvent, actor: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            event,
+            actor: actor.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
 /// A failure the caller must report as "try again later" (nothing was decided).
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
@@ -132,7 +150,22 @@ impl Workflow {
         Ok(())
     }
 
-    /// Moves a request to `next` by compare-and-swap, re-reading and re-checking on conflict.
+    /// A ledger entry about `request`, with its binding fields filled in.
+    fn entry(&self, request: &ShareRequest, record: &Record) -> AuditEntry {
+        AuditEntry {
+            at: self.clock.now(),
+            event: record.event,
+            actor: record.actor.clone(),
+            request_id: Some(request.id.to_string()),
+            fingerprint: Some(request.fingerprint.clone()),
+            rule: request.rule.clone(),
+            policy_hash: Some(request.policy_hash.clone()),
+            detail: record.detail.clone(),
+        }
+    }
+
+    /// Moves a request to `next` by compare-and-swap, with its ledger record in the same atomic
+    /// store write; re-reads and re-checks on conflict.
     ///
     /// `change` edits the request on the way (outcome, attempts). Returns the stored request,
     /// or `None` when it is no longer in a state that may move to `next`.
@@ -141,6 +174,7 @@ impl Workflow {
         mut request: ShareRequest,
         next: RequestState,
         change: impl Fn(&mut ShareRequest),
+        record: Record,
     ) -> Result<Option<ShareRequest>, StoreError> {
         loop {
             if !request.state.can_move_to(next) {
@@ -150,7 +184,8 @@ impl Workflow {
             updated.state = next;
             updated.updated_at = self.clock.now();
             change(&mut updated);
-            if let Some(stored) = self.store.update_request(&updated).await? {
+            let entry = self.entry(&updated, &record);
+            if let Some((stored, _)) = self.store.update_request_audited(&updated, entry).await? {
                 return Ok(Some(stored));
             }
             // Someone else changed it first: look again.
@@ -184,26 +219,28 @@ impl Workflow {
 
     async fn expire(&self, request: ShareRequest) -> Result<Option<ShareRequest>, WorkflowError> {
         let Some(stored) = self
-            .transition(request, RequestState::Expired, |r| {
-                r.outcome = Some(crate::domain::Outcome {
-                    message: format!(
-                        "expired: not enough approvals before {}",
-                        r.expires_at.format("%Y-%m-%d %H:%M UTC")
-                    ),
-                    ..Default::default()
-                });
-            })
+            .transition(
+                request,
+                RequestState::Expired,
+                |r| {
+                    r.outcome = Some(crate::domain::Outcome {
+                        message: format!(
+                            "expired: not enough approvals before {}",
+                            r.expires_at.format("%Y-%m-%d %H:%M UTC")
+                        ),
+                        ..Default::default()
+                    });
+                },
+                Record::new(
+                    AuditEvent::Expired,
+                    "system:scheduler",
+                    "request TTL passed",
+                ),
+            )
             .await?
         else {
             return Ok(None);
         };
-        self.audit(
-            &stored,
-            AuditEvent::Expired,
-            "system:scheduler",
-            "request TTL passed",
-        )
-        .await?;
         self.tell(&stored, Notice::Expired).await;
         Ok(Some(stored))
     }

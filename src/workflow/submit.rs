@@ -1,6 +1,6 @@
 //! Submitting a request: look the image up, ask the policy, store, record, tell.
 
-use super::{Workflow, WorkflowError};
+use super::{Record, Workflow, WorkflowError};
 use crate::audit::AuditEvent;
 use crate::domain::request::fingerprint;
 use crate::domain::{
@@ -120,6 +120,7 @@ impl Workflow {
             attempts: 0,
             outcome: None,
         };
+        let mut auto_approve = false;
         let decided_detail = match (&decision, lookup_refusal) {
             (_, Some(why)) => {
                 request.state = RequestState::Denied;
@@ -155,7 +156,8 @@ impl Workflow {
                 request.approval_channel = allowed.approval_channel.clone();
                 request.expires_at = allowed.expires_at;
                 if allowed.auto_approve {
-                    request.state = RequestState::Approved;
+                    // Stored as pending first: it becomes approved only after the ledger says so.
+                    auto_approve = true;
                     format!("allowed by rule {:?}: approved automatically", allowed.rule)
                 } else {
                     format!(
@@ -219,16 +221,28 @@ impl Workflow {
         .await?;
         match request.state {
             RequestState::Denied => self.tell(&request, Notice::Refused).await,
-            RequestState::Approved => {
-                self.audit(
-                    &request,
-                    AuditEvent::Approved,
-                    "system:policy",
-                    "auto-approved by rule",
-                )
-                .await?;
-                self.tell(&request, Notice::Approved).await;
-                self.queue.enqueue(&request.id).await;
+            _ if auto_approve => {
+                // Ledger first, then the transition: an approved request always has its approval
+                // on record, even if the process dies in between (it then stays pending).
+                // The approval and the state change are one write; if the process dies before
+                // it, the request stays pending and expires.
+                if let Some(approved) = self
+                    .transition(
+                        request.clone(),
+                        RequestState::Approved,
+                        |_| {},
+                        Record::new(
+                            AuditEvent::Approved,
+                            "system:policy",
+                            "auto-approved by rule",
+                        ),
+                    )
+                    .await?
+                {
+                    request = approved;
+                    self.tell(&request, Notice::Approved).await;
+                    self.queue.enqueue(&request.id).await;
+                }
             }
             _ => self.tell(&request, Notice::Submitted).await,
         }

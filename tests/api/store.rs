@@ -185,6 +185,52 @@ mod cases {
         assert!(store.update_request(&unknown).await.unwrap().is_none());
     }
 
+    pub async fn an_audited_update_writes_its_ledger_record_only_when_it_wins(
+        store: Arc<dyn Store>,
+    ) {
+        let r = request(RequestState::Pending, t0());
+        store.insert_request(&r).await.unwrap();
+        let v1 = store.request(&r.id).await.unwrap().unwrap();
+        let entry = |detail: &str| AuditEntry {
+            at: t0(),
+            event: AuditEvent::Decided,
+            actor: "system:workflow".into(),
+            request_id: Some(r.id.to_string()),
+            fingerprint: None,
+            rule: None,
+            policy_hash: None,
+            detail: detail.into(),
+        };
+        let mut approved = v1.clone();
+        approved.state = RequestState::Approved;
+        let (v2, record) = store
+            .update_request_audited(&approved, entry("won"))
+            .await
+            .unwrap()
+            .expect("the first update wins");
+        assert_eq!((v2.version, v2.state), (2, RequestState::Approved));
+        assert_eq!(record.entry.detail, "won");
+
+        let mut stale = v1.clone();
+        stale.state = RequestState::Denied;
+        assert!(
+            store
+                .update_request_audited(&stale, entry("lost"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let ledger = store.audit_for_request(&r.id).await.unwrap();
+        let details: Vec<&str> = ledger.iter().map(|x| x.entry.detail.as_str()).collect();
+        assert_eq!(
+            details,
+            vec!["won"],
+            "a lost compare-and-swap leaves no ledger record"
+        );
+        assert_eq!(store.request(&r.id).await.unwrap().unwrap(), v2);
+        assert_eq!(verify_ledger(store.as_ref()).await.unwrap(), Ok(1));
+    }
+
     pub async fn concurrent_updaters_win_exactly_once_per_version(store: Arc<dyn Store>) {
         const TASKS: usize = 8;
         const EACH: u32 = 10;
@@ -493,6 +539,7 @@ macro_rules! store_suite {
 
             case!(a_request_is_inserted_only_if_absent);
             case!(an_update_wins_once_and_a_stale_version_loses);
+            case!(an_audited_update_writes_its_ledger_record_only_when_it_wins);
             case!(concurrent_updaters_win_exactly_once_per_version);
             case!(approvals_are_unique_per_person);
             case!(grants_are_idempotent_and_only_active_ones_are_listed);

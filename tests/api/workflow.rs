@@ -806,6 +806,35 @@ async fn a_request_changed_in_the_store_after_approval_is_failed_without_touchin
     assert_eq!(app.count_events(&r.id, AuditEvent::Failed).await, 1);
 }
 
+#[tokio::test]
+async fn a_request_forced_into_approved_without_a_ledger_decision_is_failed_without_touching_ncp() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .submit(
+            CAROL,
+            Action::Share,
+            GOLDEN_WEB,
+            &["a@partner.example"],
+            None,
+        )
+        .await;
+    assert_eq!(r.state, RequestState::Pending);
+    // Someone with write access to the database skips the approvals.
+    let sql = format!(
+        "UPDATE requests SET state = 'approved', body = json_set(body, '$.state', 'approved') WHERE id = '{}'",
+        r.id
+    );
+    assert_eq!(app.store.execute_raw(&sql).await.unwrap(), 1);
+    assert_eq!(
+        app.worker().execute(&r.id).await.unwrap(),
+        ExecOutcome::Finished(RequestState::Failed)
+    );
+    let message = app.stored(&r.id).await.outcome.unwrap().message;
+    assert!(message.contains("no approval decision"), "{message}");
+    assert_eq!(app.add_calls(), 0);
+    assert!(app.sim.shared_with(GOLDEN_WEB).is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_worker_loop_runs_queued_requests_one_image_at_a_time_until_shut_down() {
     let app = TestApp::spawn().await;
