@@ -1,0 +1,56 @@
+//! The only place that knows HTTP status codes. Every failure becomes a clear 4xx, or a 503
+//! when a dependency is down; a 500 is opaque to the caller and logs its cause once.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// Why a request was not handled.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The signature (or its headers) did not verify. The body says nothing more.
+    #[error("unauthorized: {0}")]
+    Unauthorized(#[from] crate::verify::VerifyError),
+    /// The body is malformed; the text says what is wrong.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// This front door is not configured (its secret is missing).
+    #[error("{0} is not configured on this server")]
+    NotConfigured(&'static str),
+    /// The store or another dependency is down; the sender may retry.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Unauthorized(e) => {
+                // The reason is logged for the operator; the sender gets an empty 401, so a
+                // forger learns nothing about which check failed.
+                tracing::info!(reason = %e, "signature rejected");
+                StatusCode::UNAUTHORIZED.into_response()
+            }
+            ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, why).into_response(),
+            ApiError::NotConfigured(what) => (
+                StatusCode::NOT_FOUND,
+                format!("{what} is not configured on this server"),
+            )
+                .into_response(),
+            ApiError::Unavailable(cause) => {
+                tracing::error!(%cause, "dependency unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [("retry-after", "5")],
+                    "temporarily unavailable, retry shortly",
+                )
+                    .into_response()
+            }
+        }
+    }
+}

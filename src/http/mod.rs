@@ -1,0 +1,14 @@
+//! HTTP adapters: one module per source. They verify, parse into domain types, and call the
+//! workflow; they never talk to NCP or decide policy themselves.
+
+pub mod error;
+pub mod slack;
+
+pub use error::ApiError;
+
+use axum::http::StatusCode;
+
+/// `GET /healthz`: liveness. Reveals nothing about the configuration or the peers.
+pub async fn healthz() -> (StatusCode, &'static str) {
+    (StatusCode::OK, "ok")
+}

@@ -1,0 +1,234 @@
+//! Slack: `POST /slack/commands` (the `/share-image` slash command) and `POST /slack/interactions`
+//! (Approve and Deny buttons). Verified over the raw body first, de-duplicated, then parsed.
+
+pub mod command;
+pub mod form;
+pub mod replies;
+
+use crate::app::AppState;
+use crate::domain::{Origin, RequestId, RequestState};
+use crate::http::ApiError;
+use crate::notify::slack::render;
+use crate::policy::{Action, Identity};
+use crate::workflow::{NewRequest, WorkflowError};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use command::SlackCommand;
+use form::{ButtonClick, SlashCommand};
+use secrecy::SecretString;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a slash command may work before it answers "working on it": Slack gives 3 s.
+const ACK_BUDGET: Duration = Duration::from_millis(2_500);
+/// How long a delivery id is remembered for de-duplication.
+const DEDUP_TTL: Duration = Duration::from_secs(3_600);
+
+/// The Slack front door's settings, built once at start.
+pub struct SlackFront {
+    /// Signing secrets; more than one during a rotation.
+    pub signing_secrets: Vec<SecretString>,
+    /// Hosts a `response_url` may point at.
+    pub response_url_hosts: Vec<String>,
+    /// The slash command's name, for help texts.
+    pub command: String,
+    /// Client for `response_url` follow-ups (no token needed: the URL is the credential).
+    pub http: reqwest::Client,
+}
+
+impl SlackFront {
+    /// Whether `url` is an https (or, for local hosts, http) URL on an allowed host.
+    pub fn allowed_response_url(&self, url: &str) -> bool {
+        let Ok(u) = reqwest::Url::parse(url) else { return false };
+        let Some(host) = u.host_str() else { return false };
+        let host_ok = self.response_url_hosts.iter().any(|h| h.eq_ignore_ascii_case(host));
+        let scheme_ok = u.scheme() == "https" || (u.scheme() == "http" && matches!(host, "127.0.0.1" | "localhost"));
+        host_ok && scheme_ok
+    }
+
+    /// Posts a follow-up to a `response_url`, if it is allowed; failures are logged, never raised.
+    pub async fn follow_up(&self, url: Option<&str>, text: &str) {
+        let Some(url) = url else { return };
+        if !self.allowed_response_url(url) {
+            tracing::warn!("response_url on a host that is not allowed; follow-up dropped");
+            return;
+        }
+        let body = serde_json::json!({"response_type": "ephemeral", "replace_original": false, "text": text});
+        match self.http.post(url).json(&body).timeout(Duration::from_secs(3)).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => tracing::warn!(status = r.status().as_u16(), "response_url follow-up refused"),
+            Err(e) => tracing::warn!(error = %e.without_url(), "response_url follow-up failed"),
+        }
+    }
+}
+
+/// An ephemeral reply to the person who typed the command.
+fn ephemeral(text: impl Into<String>) -> Response {
+    Json(serde_json::json!({"response_type": "ephemeral", "text": text.into()})).into_response()
+}
+
+fn front(state: &AppState) -> Result<&SlackFront, ApiError> {
+    state.slack.as_ref().ok_or(ApiError::NotConfigured("Slack"))
+}
+
+/// Verifies the signature and de-duplicates the delivery; `Ok(false)` for a repeat.
+async fn verified_first_delivery(state: &AppState, slack: &SlackFront, headers: &HeaderMap, body: &[u8]) -> Result<bool, ApiError> {
+    let now = state.clock.now();
+    crate::verify::slack::verify_at(&slack.signing_secrets, headers, body, now.timestamp())?;
+    // Slack does not number slash commands or clicks; a signature is unique to one timestamp
+    // and body, so a replayed delivery carries the same one.
+    let signature = headers
+        .get("x-slack-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    Ok(state
+        .workflow
+        .store
+        .first_delivery(&format!("slack:{signature}"), now, DEDUP_TTL)
+        .await?)
+}
+
+/// `POST /slack/commands`.
+pub async fn commands(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    if form::is_ssl_check(&body) {
+        return Ok(().into_response());
+    }
+    let slack = front(&state)?;
+    if !verified_first_delivery(&state, slack, &headers, &body).await? {
+        return Ok(ephemeral("This command was already received (a repeated delivery); nothing more was done."));
+    }
+    let cmd = SlashCommand::parse(&body)?;
+    let actor = Identity::new("slack", &cmd.user_id).map_err(ApiError::BadRequest)?;
+    let usage = command::USAGE.replace("/share-image", &slack.command);
+    let parsed = match command::parse(&cmd.text) {
+        Ok(c) => c,
+        Err(e) => return Ok(ephemeral(format!("{e}\n\n{usage}"))),
+    };
+    let wf = &state.workflow;
+    let reply = match parsed {
+        SlackCommand::Help => usage,
+        SlackCommand::Share { image, targets, duration, reason } => {
+            return submit(&state, slack, &cmd, actor, Action::Share, image, targets, duration, reason).await;
+        }
+        SlackCommand::Revoke { image, targets, reason } => {
+            return submit(&state, slack, &cmd, actor, Action::Unshare, image, targets, None, reason).await;
+        }
+        SlackCommand::Set { image, targets, reason } => {
+            return submit(&state, slack, &cmd, actor, Action::Set, image, targets, None, reason).await;
+        }
+        SlackCommand::Status(id) => match wf.store.request(&id).await? {
+            Some(r) => replies::status(&r, &wf.store.approvals(&id).await?),
+            None => format!("No request {id}."),
+        },
+        SlackCommand::List(image) => {
+            match tokio::time::timeout(ACK_BUDGET, wf.cloud.image(&image)).await {
+                Ok(Ok(view)) => replies::share_list(&view, &wf.store.active_grants(&image).await?),
+                Ok(Err(e)) => format!("Could not read image {image} from NCP: {}", render::escape(&e.to_string())),
+                Err(_) => "NCP is slow to answer; try again in a moment.".into(),
+            }
+        }
+        SlackCommand::Approve(id) => replies::act_outcome(&act(wf.approve(&id, &actor).await)?),
+        SlackCommand::Deny { id, reason } => replies::act_outcome(&act(wf.deny(&id, &actor, reason).await)?),
+        SlackCommand::Cancel(id) => replies::act_outcome(&act(wf.cancel(&id, &actor).await)?),
+    };
+    Ok(ephemeral(reply))
+}
+
+fn act(result: Result<crate::workflow::ActOutcome, WorkflowError>) -> Result<crate::workflow::ActOutcome, ApiError> {
+    result.map_err(|e| match e {
+        WorkflowError::Store(s) => ApiError::from(s),
+        other => ApiError::Unavailable(other.to_string()),
+    })
+}
+
+/// The reply to a submission, from its outcome.
+fn submission_reply(result: Result<crate::domain::ShareRequest, WorkflowError>) -> String {
+    match result {
+        Ok(r) if r.state == RequestState::Denied => render::refused_reply(&r),
+        Ok(r) => render::submitted_reply(&r),
+        Err(WorkflowError::Invalid(why)) => format!("{}\n\n{}", render::escape(&why), command::USAGE),
+        Err(WorkflowError::Ncp(e)) => format!(
+            "Nothing was requested: NCP could not be asked about the image ({}). Try again in a moment.",
+            render::escape(&e.to_string())
+        ),
+        Err(WorkflowError::Store(e)) => {
+            tracing::error!(error = %e, "store failed during a submission");
+            "Nothing was requested: the service could not record it. Try again in a moment.".into()
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn submit(
+    state: &Arc<AppState>,
+    slack: &SlackFront,
+    cmd: &SlashCommand,
+    actor: Identity,
+    action: Action,
+    image: crate::domain::ImageNo,
+    targets: Vec<crate::domain::LoginId>,
+    duration: Option<crate::domain::ShareDuration>,
+    reason: Option<String>,
+) -> Result<Response, ApiError> {
+    let new = NewRequest {
+        requester: actor,
+        origin: Origin::Slack {
+            team_id: cmd.team_id.clone(),
+            channel_id: cmd.channel_id.clone(),
+            response_url: cmd.response_url.clone(),
+        },
+        image_no: image,
+        action,
+        targets,
+        duration,
+        reason,
+    };
+    // The submission looks the image up on NCP; if NCP is slow, answer within Slack's budget
+    // and post the result to the response_url when it is known.
+    let wf = state.workflow.clone();
+    let mut task = tokio::spawn(async move { wf.submit(new).await });
+    match tokio::time::timeout(ACK_BUDGET, &mut task).await {
+        Ok(joined) => {
+            let result = joined.map_err(|e| ApiError::Unavailable(format!("submission task failed: {e}")))?;
+            Ok(ephemeral(submission_reply(result)))
+        }
+        Err(_) => {
+            let state = state.clone();
+            let url = cmd.response_url.clone();
+            tokio::spawn(async move {
+                let text = match task.await {
+                    Ok(result) => submission_reply(result),
+                    Err(e) => format!("The request could not be completed: {e}"),
+                };
+                if let Some(slack) = state.slack.as_ref() {
+                    slack.follow_up(url.as_deref(), &text).await;
+                }
+            });
+            Ok(ephemeral("Working on it: NCP is slow to answer. The result will appear here."))
+        }
+    }
+}
+
+/// `POST /slack/interactions`.
+pub async fn interactions(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let slack = front(&state)?;
+    if !verified_first_delivery(&state, slack, &headers, &body).await? {
+        return Ok(().into_response());
+    }
+    let click = ButtonClick::parse(&body)?;
+    let actor = Identity::new("slack", &click.user_id).map_err(ApiError::BadRequest)?;
+    let id = RequestId::parse(&click.value).map_err(|e| ApiError::BadRequest(e.0))?;
+    let wf = &state.workflow;
+    let outcome = match click.action_id.as_str() {
+        "approve" => act(wf.approve(&id, &actor).await)?,
+        _ => act(wf.deny(&id, &actor, None).await)?,
+    };
+    // The card itself is updated by the notifier; the clicker gets a private answer.
+    slack
+        .follow_up(click.response_url.as_deref(), &replies::act_outcome(&outcome))
+        .await;
+    Ok(().into_response())
+}
