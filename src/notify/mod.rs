@@ -1,6 +1,8 @@
 //! The `Notifier` port: every state change of a request goes here, and the adapters (Slack,
 //! Jira, webhook) render it where the request came from. This module ships the logging
-//! notifier and a recording one for tests.
+//! notifier, a recording one for tests, and the Slack adapter.
+
+pub mod slack;
 
 use crate::domain::{Approval, ShareRequest};
 use std::sync::Mutex;
