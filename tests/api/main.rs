@@ -4,3 +4,4 @@ mod cli;
 mod helpers;
 mod ncp_client;
 mod ncp_sim;
+mod slack_notify;
