@@ -1,9 +1,11 @@
 //! The `Notifier` port: every state change of a request goes here, and the adapters (Slack,
 //! Jira, webhook) render it where the request came from. This module ships the logging
-//! notifier and a recording one for tests.
+//! notifier, a recording one for tests, [`Fanout`] to run several, and the Slack adapter.
+
+pub mod slack;
 
 use crate::domain::{Approval, ShareRequest};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// What just happened to a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +73,19 @@ impl Notifier for LogNotifier {
             "request {}",
             notice.name()
         );
+    }
+}
+
+/// Tells every notifier in turn (like `LogNotifier` and `SlackNotifier`); each returns at once
+/// by the trait's contract, so one slow peer never holds up the others.
+pub struct Fanout(pub Vec<Arc<dyn Notifier>>);
+
+#[async_trait::async_trait]
+impl Notifier for Fanout {
+    async fn notify(&self, request: &ShareRequest, notice: &Notice) {
+        for notifier in &self.0 {
+            notifier.notify(request, notice).await;
+        }
     }
 }
 

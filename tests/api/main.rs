@@ -4,6 +4,7 @@ mod cli;
 mod helpers;
 mod ncp_client;
 mod ncp_sim;
+mod slack_notify;
 mod store;
 mod workflow;
 mod workflow_helpers;

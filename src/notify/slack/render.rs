@@ -1,0 +1,769 @@
+//! Block Kit rendering of approval cards and requester messages: pure functions, no I/O.
+//!
+//! Every function returns `(fallback text, blocks)`: the text is what notifications and clients
+//! without Block Kit show, the blocks are the message. Text that comes from people or from NCP
+//! (login IDs, reasons, image names, rule and person names, NCP messages) is escaped for mrkdwn,
+//! so it can never mention `<!channel>`, ping a user or forge a link. Block Kit limits (button
+//! text 75, confirm text 300, section text 3000, header 150 characters) are kept by cutting at a
+//! character boundary, never inside an escape or a `<...>` token, and marking the cut with `…`.
+
+use crate::domain::{Approval, RequestState, ShareRequest};
+use crate::policy::{Action, Identity, PersonName};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+/// Longest button text Block Kit accepts.
+pub const MAX_BUTTON_TEXT: usize = 75;
+/// Longest confirm dialog title.
+pub const MAX_CONFIRM_TITLE: usize = 100;
+/// Longest confirm dialog text.
+pub const MAX_CONFIRM_TEXT: usize = 300;
+/// Longest confirm or deny button text of a confirm dialog.
+pub const MAX_CONFIRM_BUTTON: usize = 30;
+/// Longest text of a section block.
+pub const MAX_SECTION_TEXT: usize = 3000;
+/// Longest text of a header block.
+pub const MAX_HEADER_TEXT: usize = 150;
+/// Longest text of one context element.
+pub const MAX_CONTEXT_TEXT: usize = 2000;
+/// Longest fallback text we send (Slack truncates far later; notifications show much less).
+pub const MAX_FALLBACK_TEXT: usize = 3000;
+
+/// What revoking a share cannot undo; every card says it so nobody approves thinking otherwise.
+pub const REVOCATION_CAVEAT: &str = "Revoking a share does not undo everything: servers already created from a shared image keep running after the share is revoked.";
+
+const TIME_FORMAT: &str = "%Y-%m-%d %H:%M UTC";
+
+/// Escapes text for mrkdwn: `&`, `<` and `>` become entities, so it is shown, never interpreted.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c if c.is_control() && c != '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Cuts plain text to at most `max` characters, marking a cut with `…`.
+pub fn truncate_plain(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Cuts mrkdwn to at most `max` characters without splitting an entity (`&amp;`) or a
+/// `<...>` token (a mention or link), marking a cut with `…`.
+pub fn truncate_mrkdwn(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    if let Some(open) = out.rfind('<')
+        && !out[open..].contains('>')
+    {
+        out.truncate(open);
+    }
+    if let Some(amp) = out.rfind('&')
+        && !out[amp..].contains(';')
+    {
+        out.truncate(amp);
+    }
+    out.push('…');
+    out
+}
+
+/// A one-line version of text from people: control characters and line breaks become spaces.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+fn plain(text: &str, max: usize) -> Value {
+    json!({ "type": "plain_text", "text": truncate_plain(&one_line(text), max), "emoji": true })
+}
+
+fn header(text: &str) -> Value {
+    json!({ "type": "header", "text": plain(text, MAX_HEADER_TEXT) })
+}
+
+fn section(mrkdwn: &str) -> Value {
+    json!({
+        "type": "section",
+        "text": { "type": "mrkdwn", "text": truncate_mrkdwn(mrkdwn, MAX_SECTION_TEXT) }
+    })
+}
+
+fn context(mrkdwn: &str) -> Value {
+    json!({
+        "type": "context",
+        "elements": [{ "type": "mrkdwn", "text": truncate_mrkdwn(mrkdwn, MAX_CONTEXT_TEXT) }]
+    })
+}
+
+fn fallback(text: &str) -> String {
+    truncate_mrkdwn(text, MAX_FALLBACK_TEXT)
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.format(TIME_FORMAT).to_string()
+}
+
+/// `<@U123>` for a Slack account whose id is plainly an id; `None` for anything else.
+fn mention(identity: &Identity) -> Option<String> {
+    (identity.system == "slack"
+        && !identity.id.is_empty()
+        && identity.id.chars().all(|c| c.is_ascii_alphanumeric()))
+    .then(|| format!("<@{}>", identity.id))
+}
+
+/// A person as shown in blocks: the verified account (a mention for Slack) and the policy name.
+fn who(identity: &Identity, person: Option<&PersonName>) -> String {
+    let account = mention(identity).unwrap_or_else(|| escape(&identity.to_string()));
+    match person {
+        Some(p) => format!("{account} ({})", escape(p.as_str())),
+        None => account,
+    }
+}
+
+/// A person as shown in fallback text and DMs: a name, never a mention (no extra pings).
+fn who_plain(identity: &Identity, person: Option<&PersonName>) -> String {
+    match person {
+        Some(p) => escape(p.as_str()),
+        None => escape(&identity.to_string()),
+    }
+}
+
+/// The image as `1234567 "golden-web"`, escaped.
+fn image_label(r: &ShareRequest) -> String {
+    if r.image_name.is_empty() {
+        r.image_no.to_string()
+    } else {
+        format!("{} \"{}\"", r.image_no, one_line(&r.image_name))
+    }
+}
+
+fn targets_of(r: &ShareRequest) -> Vec<String> {
+    r.targets.iter().map(|t| t.as_str().to_owned()).collect()
+}
+
+/// Joins items (already in their final form) until `budget` characters, then says how many more.
+fn inline_list(items: &[String], budget: usize) -> String {
+    let mut out = String::new();
+    for (i, item) in items.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let rest = items.len() - i;
+        if out.chars().count() + sep.len() + item.chars().count() + 16 > budget && rest > 1 {
+            out.push_str(&format!("{sep}and {rest} more"));
+            return out;
+        }
+        out.push_str(sep);
+        out.push_str(item);
+    }
+    out
+}
+
+/// One line per item (already escaped), prefixed, until `budget` characters, then how many more.
+fn bullet_lines(prefix: &str, items: &[String], budget: usize) -> String {
+    let mut out = String::new();
+    for (i, item) in items.iter().enumerate() {
+        let line = format!("{prefix}{item}\n");
+        let rest = items.len() - i;
+        if out.chars().count() + line.chars().count() + 24 > budget && rest > 1 {
+            out.push_str(&format!("{prefix}… and {rest} more\n"));
+            return out;
+        }
+        out.push_str(&line);
+    }
+    out
+}
+
+fn escaped(items: &[String]) -> Vec<String> {
+    items.iter().map(|s| format!("`{}`", escape(s))).collect()
+}
+
+/// What the action does, for sentences: "share image X with", ...
+fn action_phrase(action: Action) -> &'static str {
+    match action {
+        Action::Share => "share",
+        Action::Unshare => "stop sharing",
+        Action::Set => "set the share list of",
+    }
+}
+
+/// The targets section: a bullet list, or for `set` the diff against the list when asked.
+fn targets_section(r: &ShareRequest) -> String {
+    let budget = MAX_SECTION_TEXT - 200;
+    match r.action {
+        Action::Share => format!(
+            "*Give access to:*\n{}",
+            bullet_lines("• ", &escaped(&targets_of(r)), budget)
+        ),
+        Action::Unshare => format!(
+            "*Remove access of:*\n{}",
+            bullet_lines("• ", &escaped(&targets_of(r)), budget)
+        ),
+        Action::Set => {
+            let (added, removed) = r.set_diff();
+            let kept = r.targets.len() - added.len();
+            let mut s = format!(
+                "*Set the share list to exactly {} account{}* (+{} added, −{} removed, {} unchanged):\n",
+                r.targets.len(),
+                if r.targets.len() == 1 { "" } else { "s" },
+                added.len(),
+                removed.len(),
+                kept
+            );
+            if added.is_empty() && removed.is_empty() {
+                s.push_str("_no change against the list when asked_\n");
+            }
+            s.push_str(&bullet_lines("+ ", &escaped(&added), budget / 2));
+            s.push_str(&bullet_lines("− ", &escaped(&removed), budget / 2));
+            s
+        }
+    }
+}
+
+/// "for 7d, until ..." or "no end: until revoked"; `None` for `unshare`.
+fn duration_text(r: &ShareRequest) -> Option<String> {
+    if r.action == Action::Unshare {
+        return None;
+    }
+    Some(match r.duration {
+        None => "no end: until revoked".to_owned(),
+        Some(d) if r.state == RequestState::Succeeded => {
+            // The worker starts the clock when the share is made, which is when it succeeded.
+            format!("for {d}, until {}", time(r.updated_at + d.to_chrono()))
+        }
+        Some(d) => format!(
+            "for {d}, until about {} (counted from when the share is made)",
+            time(r.created_at + d.to_chrono())
+        ),
+    })
+}
+
+/// The request itself: who, which image, what, how long, why.
+fn summary_section(r: &ShareRequest) -> String {
+    let mut s = format!(
+        "*Requester:* {}\n*Image:* {}",
+        who(&r.requester, r.requester_person.as_ref()),
+        escape(&image_label(r)),
+    );
+    let mut details = Vec::new();
+    if let Some(h) = r.hypervisor {
+        details.push(h.to_string());
+    }
+    details.push(format!("region {}", escape(&r.region)));
+    s.push_str(&format!(" ({})", details.join(", ")));
+    s.push_str(&format!("\n*Action:* {}", r.action));
+    if let Some(d) = duration_text(r) {
+        s.push_str(&format!("\n*Duration:* {d}"));
+    }
+    match &r.reason {
+        Some(reason) if !reason.trim().is_empty() => {
+            // The reason is the one long free text; keep room for the rest of the section.
+            let reason = truncate_plain(reason.trim(), 1500);
+            s.push_str(&format!("\n*Reason:* {}", escape(&reason)));
+        }
+        _ => s.push_str("\n*Reason:* _none given_"),
+    }
+    s
+}
+
+/// Approvals that count: approving, by a listed approver, one per person.
+fn counted<'a>(r: &ShareRequest, approvals: &'a [Approval]) -> Vec<&'a Approval> {
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for a in approvals {
+        if a.approve && r.approvers.contains(&a.person) && !seen.contains(&&a.person) {
+            seen.push(&a.person);
+            out.push(a);
+        }
+    }
+    out
+}
+
+fn approved_by(r: &ShareRequest, approvals: &[Approval]) -> Vec<String> {
+    counted(r, approvals)
+        .iter()
+        .map(|a| who(&a.identity, Some(&a.person)))
+        .collect()
+}
+
+/// "1 of 2: alice approved; 1 more needed from bob, dave".
+fn approvals_line(r: &ShareRequest, approvals: &[Approval]) -> String {
+    let got = counted(r, approvals);
+    let mut s = format!("*Approvals:* {} of {}", got.len(), r.min_approvals);
+    if !got.is_empty() {
+        s.push_str(&format!(
+            ", approved by {}",
+            inline_list(&approved_by(r, approvals), 1000)
+        ));
+    }
+    let remaining = (r.min_approvals as usize).saturating_sub(got.len());
+    if remaining > 0 {
+        let candidates: Vec<String> = r
+            .approvers
+            .iter()
+            .filter(|p| !got.iter().any(|a| &a.person == *p))
+            .filter(|p| r.allow_self_approval || r.requester_person.as_ref() != Some(*p))
+            .map(|p| escape(p.as_str()))
+            .collect();
+        s.push_str(&format!(
+            "\n*Needs {remaining} more* from: {}",
+            if candidates.is_empty() {
+                "_nobody left who may approve_".to_owned()
+            } else {
+                inline_list(&candidates, 1000)
+            }
+        ));
+    }
+    s
+}
+
+fn footer(r: &ShareRequest, with_expiry: bool) -> String {
+    let mut parts = vec![format!("Request *{}*", r.id)];
+    if let Some(rule) = &r.rule {
+        parts.push(format!("rule \"{}\"", escape(&one_line(rule))));
+    }
+    parts.push(format!("fingerprint `{}`", escape(r.short_fingerprint())));
+    if with_expiry {
+        parts.push(format!("expires {}", time(r.expires_at)));
+    }
+    parts.join(" · ")
+}
+
+fn caveat() -> Value {
+    context(&format!(":warning: {REVOCATION_CAVEAT}"))
+}
+
+/// The block id of the actions block: it changes with the version and with every approval, so
+/// Slack never keeps a stale element after an update.
+fn actions_block_id(r: &ShareRequest, approvals: &[Approval]) -> String {
+    format!("{}-v{}-a{}", r.id, r.version, approvals.len())
+}
+
+/// "image 1234567 "golden-web" with a, b for 7d", plain text for the confirm dialogs.
+fn confirm_subject(r: &ShareRequest) -> String {
+    let targets = match r.action {
+        Action::Set => {
+            let (added, removed) = r.set_diff();
+            let mut parts = vec![format!("to: {}", inline_list(&targets_of(r), 120))];
+            if !added.is_empty() {
+                parts.push(format!("adds {}", inline_list(&added, 60)));
+            }
+            if !removed.is_empty() {
+                parts.push(format!("removes {}", inline_list(&removed, 60)));
+            }
+            parts.join("; ")
+        }
+        Action::Share => format!("with {}", inline_list(&targets_of(r), 160)),
+        Action::Unshare => format!("with {}", inline_list(&targets_of(r), 160)),
+    };
+    let duration = match (r.action, r.duration) {
+        (Action::Unshare, _) => String::new(),
+        (_, Some(d)) => format!(" for {d}"),
+        (_, None) => " with no end".to_owned(),
+    };
+    format!(
+        "{} image {} {targets}{duration}",
+        action_phrase(r.action),
+        image_label(r)
+    )
+}
+
+fn confirm(title: &str, text: &str, yes: &str, style: &str) -> Value {
+    json!({
+        "title": plain(title, MAX_CONFIRM_TITLE),
+        "text": plain(text, MAX_CONFIRM_TEXT),
+        "confirm": plain(yes, MAX_CONFIRM_BUTTON),
+        "deny": plain("Cancel", MAX_CONFIRM_BUTTON),
+        "style": style,
+    })
+}
+
+fn button(text: &str, action_id: &str, value: &str, style: &str, confirm: Value) -> Value {
+    json!({
+        "type": "button",
+        "text": plain(text, MAX_BUTTON_TEXT),
+        "action_id": action_id,
+        "value": value,
+        "style": style,
+        "confirm": confirm,
+    })
+}
+
+/// The card approvers act on: the request, its approvals so far, and Approve / Deny buttons
+/// (`action_id` `approve` / `deny`, `value` the request id), each behind a confirm dialog.
+pub fn approval_card(request: &ShareRequest, approvals: &[Approval]) -> (String, Value) {
+    let r = request;
+    let subject = confirm_subject(r);
+    let approve_text = format!(
+        "{} asks to {subject}. Fingerprint {}. Approve?",
+        r.requester_person
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| r.requester.to_string()),
+        r.short_fingerprint()
+    );
+    let deny_text = format!("Deny the request to {subject}? The requester is told.");
+    let blocks = json!([
+        header(&format!("Image share request {}", r.id)),
+        section(&summary_section(r)),
+        section(&targets_section(r)),
+        section(&approvals_line(r, approvals)),
+        caveat(),
+        {
+            "type": "actions",
+            "block_id": actions_block_id(r, approvals),
+            "elements": [
+                button("Approve", "approve", r.id.as_str(), "primary",
+                    confirm("Approve this share?", &approve_text, "Approve", "primary")),
+                button("Deny", "deny", r.id.as_str(), "danger",
+                    confirm("Deny this request?", &deny_text, "Deny", "danger")),
+            ]
+        },
+        context(&footer(r, true)),
+    ]);
+    let text = fallback(&format!(
+        "Share request {}: {} asks to {} — approval needed",
+        r.id,
+        who_plain(&r.requester, r.requester_person.as_ref()),
+        escape(&subject),
+    ));
+    (text, blocks)
+}
+
+/// The card once approved (`Approved`, `Executing`): no buttons, who approved, "sharing now".
+pub fn progress_card(request: &ShareRequest, approvals: &[Approval]) -> (String, Value) {
+    let r = request;
+    let by = if r.min_approvals == 0 {
+        "*Approved automatically* by the rule".to_owned()
+    } else {
+        format!(
+            "*Approved* by {}",
+            inline_list(&approved_by(r, approvals), 1500)
+        )
+    };
+    let now = match r.state {
+        RequestState::Executing => "changing NCP now",
+        _ => "sharing now",
+    };
+    let blocks = json!([
+        header(&format!("Image share request {}: approved", r.id)),
+        section(&summary_section(r)),
+        section(&targets_section(r)),
+        section(&format!(":hourglass_flowing_sand: {by}, {now}.")),
+        caveat(),
+        context(&footer(r, false)),
+    ]);
+    let text = fallback(&format!(
+        "Share request {}: approved, {now}: {}",
+        r.id,
+        escape(&confirm_subject(r))
+    ));
+    (text, blocks)
+}
+
+/// The denial among the approvals (the last one), if any.
+fn denial(approvals: &[Approval]) -> Option<&Approval> {
+    approvals.iter().rev().find(|a| !a.approve)
+}
+
+fn outcome_text(r: &ShareRequest) -> String {
+    r.outcome
+        .as_ref()
+        .map(|o| o.message.trim().to_owned())
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| "no details were recorded".to_owned())
+}
+
+/// What happened at the end, as one mrkdwn paragraph for the card.
+fn end_section(r: &ShareRequest, approvals: &[Approval]) -> String {
+    match r.state {
+        RequestState::Succeeded => {
+            let outcome = r.outcome.clone().unwrap_or_default();
+            let done = match r.action {
+                Action::Share => "Shared",
+                Action::Unshare => "Unshared",
+                Action::Set => "Share list set",
+            };
+            let mut s = format!(":white_check_mark: *{done}.*");
+            if outcome.already_in_place {
+                s.push_str(" It was already in place on NCP; nothing needed changing.");
+            }
+            if let Some(d) = duration_text(r) {
+                s.push_str(&format!(" Access: {d}."));
+            }
+            let got = approved_by(r, approvals);
+            if !got.is_empty() {
+                s.push_str(&format!(" Approved by {}.", inline_list(&got, 800)));
+            }
+            match &outcome.shared_with_after {
+                Some(list) if list.is_empty() => {
+                    s.push_str("\n*NCP now shares the image with:* _nobody_")
+                }
+                Some(list) => s.push_str(&format!(
+                    "\n*NCP now shares the image with:*\n{}",
+                    bullet_lines("• ", &escaped(list), 1800)
+                )),
+                None => {}
+            }
+            s
+        }
+        RequestState::Denied => match denial(approvals) {
+            Some(a) => {
+                let mut s = format!(
+                    ":no_entry: *Denied* by {}",
+                    who(&a.identity, Some(&a.person))
+                );
+                match a.comment.as_deref().map(str::trim) {
+                    Some(c) if !c.is_empty() => {
+                        s.push_str(&format!(": {}", escape(&truncate_plain(c, 1500))))
+                    }
+                    _ => s.push_str(" (no reason given)"),
+                }
+                s.push_str(". Nothing was shared.");
+                s
+            }
+            None => format!(
+                ":no_entry: *Denied*: {}. Nothing was shared.",
+                escape(&outcome_text(r))
+            ),
+        },
+        RequestState::Expired => format!(
+            ":alarm_clock: *Expired* at {}: {} of {} approvals came in. Nothing was shared; ask again if it is still needed.",
+            time(r.expires_at),
+            counted(r, approvals).len(),
+            r.min_approvals
+        ),
+        RequestState::Cancelled => format!(
+            ":leftwards_arrow_with_hook: *Cancelled* by the requester at {}. Nothing was shared.",
+            time(r.updated_at)
+        ),
+        RequestState::Failed => {
+            let outcome = r.outcome.clone().unwrap_or_default();
+            let mut s = format!(":x: *Failed:* {}", escape(&outcome_text(r)));
+            if let Some(code) = &outcome.ncp_code {
+                s.push_str(&format!(" (NCP code `{}`)", escape(code)));
+            }
+            s.push_str(&format!(
+                "\nThe request stays on record; see `requests show {}`.",
+                r.id
+            ));
+            s
+        }
+        RequestState::Pending => approvals_line(r, approvals),
+        RequestState::Approved | RequestState::Executing => "Approved, sharing now.".to_owned(),
+    }
+}
+
+fn end_word(r: &ShareRequest) -> &'static str {
+    match (r.state, r.action) {
+        (RequestState::Succeeded, Action::Share) => "shared",
+        (RequestState::Succeeded, Action::Unshare) => "unshared",
+        (RequestState::Succeeded, Action::Set) => "share list set",
+        (RequestState::Failed, _) => "failed",
+        (RequestState::Denied, _) => "denied",
+        (RequestState::Expired, _) => "expired",
+        (RequestState::Cancelled, _) => "cancelled",
+        (RequestState::Pending, _) => "waiting for approval",
+        (RequestState::Approved | RequestState::Executing, _) => "approved",
+    }
+}
+
+/// The card at the end (`Succeeded`, `Failed`, `Denied`, `Expired`, `Cancelled`): no buttons,
+/// the request as approved and what came of it (for a share, the share list read back).
+pub fn final_card(request: &ShareRequest, approvals: &[Approval]) -> (String, Value) {
+    let r = request;
+    let mut blocks = vec![
+        header(&format!("Image share request {}: {}", r.id, end_word(r))),
+        section(&summary_section(r)),
+        section(&targets_section(r)),
+        section(&end_section(r, approvals)),
+    ];
+    if r.state == RequestState::Succeeded && r.action != Action::Unshare {
+        blocks.push(caveat());
+    }
+    blocks.push(context(&footer(r, false)));
+    let text = fallback(&format!(
+        "Share request {} {}: {}",
+        r.id,
+        end_word(r),
+        escape(&confirm_subject(r))
+    ));
+    (text, Value::Array(blocks))
+}
+
+/// The card for whatever state the request is in.
+pub fn card(request: &ShareRequest, approvals: &[Approval]) -> (String, Value) {
+    match request.state {
+        RequestState::Pending => approval_card(request, approvals),
+        RequestState::Approved | RequestState::Executing => progress_card(request, approvals),
+        _ => final_card(request, approvals),
+    }
+}
+
+fn one_section(text: &str) -> (String, Value) {
+    (fallback(text), json!([section(text)]))
+}
+
+/// The requester's acknowledgement right after asking (ephemeral): the id, the rule, who must
+/// approve and how many, and where the card went; or that it is approved automatically.
+pub fn submitted_reply(request: &ShareRequest) -> (String, Value) {
+    let r = request;
+    let rule = r
+        .rule
+        .as_deref()
+        .map(|n| format!("rule \"{}\"", escape(&one_line(n))))
+        .unwrap_or_else(|| "the policy".to_owned());
+    let what = escape(&confirm_subject(r));
+    let text = match r.state {
+        RequestState::Denied => return refused_reply(r),
+        RequestState::Pending => {
+            let approvers: Vec<String> = r
+                .approvers
+                .iter()
+                .filter(|p| r.allow_self_approval || r.requester_person.as_ref() != Some(*p))
+                .map(|p| escape(p.as_str()))
+                .collect();
+            let card = match &r.approval_channel {
+                Some(c) if c.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                    format!("The approval card is in <#{c}>.")
+                }
+                Some(c) => format!("The approval card is in {}.", escape(c)),
+                None => "The rule names no approval channel, so no card was posted: ask an approver to act on it.".to_owned(),
+            };
+            format!(
+                ":inbox_tray: Request *{}* to {what} is waiting for approval under {rule}.\nIt needs {} approval{} from: {}. {card}\nIt expires {} if not approved; you will get a message when it ends.\nFingerprint `{}`.",
+                r.id,
+                r.min_approvals,
+                if r.min_approvals == 1 { "" } else { "s" },
+                inline_list(&approvers, 1000),
+                time(r.expires_at),
+                escape(r.short_fingerprint()),
+            )
+        }
+        RequestState::Approved | RequestState::Executing => format!(
+            ":zap: Request *{}* to {what} was approved automatically by {rule}, sharing now. You will get a message when it is done.",
+            r.id
+        ),
+        _ => return outcome_message(r),
+    };
+    one_section(&text)
+}
+
+/// The requester's answer when the policy refused the request: why, from the outcome.
+pub fn refused_reply(request: &ShareRequest) -> (String, Value) {
+    let r = request;
+    one_section(&format!(
+        ":no_entry: Request refused, nothing was shared: {}",
+        escape(&outcome_text(r))
+    ))
+}
+
+/// The requester's message at the end (a DM, and the reply in the card's thread).
+pub fn outcome_message(request: &ShareRequest) -> (String, Value) {
+    let r = request;
+    let what = escape(&confirm_subject(r));
+    let outcome = r.outcome.clone().unwrap_or_default();
+    let text = match r.state {
+        RequestState::Succeeded => {
+            let mut s = format!(
+                ":white_check_mark: Request *{}* done: {}.",
+                r.id,
+                escape(&outcome_text(r))
+            );
+            if let Some(list) = &outcome.shared_with_after {
+                s.push_str(&format!(
+                    "\nNCP now shares image {} with: {}",
+                    r.image_no,
+                    if list.is_empty() {
+                        "nobody".to_owned()
+                    } else {
+                        inline_list(&escaped(list), 2000)
+                    }
+                ));
+            }
+            s
+        }
+        RequestState::Failed => {
+            let mut s = format!(
+                ":x: Request *{}* to {what} failed: {}",
+                r.id,
+                escape(&outcome_text(r))
+            );
+            if let Some(code) = &outcome.ncp_code {
+                s.push_str(&format!(" (NCP code `{}`)", escape(code)));
+            }
+            s.push_str(". It stays on record; ask again once the cause is fixed.");
+            s
+        }
+        RequestState::Denied => format!(
+            ":no_entry: Request *{}* to {what} was {}. Nothing was shared.",
+            r.id,
+            escape(&outcome_text(r))
+        ),
+        RequestState::Expired => format!(
+            ":alarm_clock: Request *{}* to {what} expired: not enough approvals before {}. Nothing was shared; ask again if it is still needed.",
+            r.id,
+            time(r.expires_at)
+        ),
+        RequestState::Cancelled => format!(
+            ":leftwards_arrow_with_hook: Request *{}* to {what} was cancelled. Nothing was shared.",
+            r.id
+        ),
+        RequestState::Pending | RequestState::Approved | RequestState::Executing => {
+            return submitted_reply(r);
+        }
+    };
+    one_section(&text)
+}
+
+/// The body of an ephemeral reply to a slash command or a `response_url`.
+pub fn ephemeral_body(message: (String, Value)) -> Value {
+    json!({ "response_type": "ephemeral", "text": message.0, "blocks": message.1 })
+}
+
+/// Block Kit as readable text (one line per block), for the demo terminal and for tests.
+pub fn blocks_as_text(blocks: &Value) -> String {
+    let mut out = Vec::new();
+    for b in blocks.as_array().into_iter().flatten() {
+        match b["type"].as_str() {
+            Some("header") => out.push(format!(
+                "== {} ==",
+                b["text"]["text"].as_str().unwrap_or_default()
+            )),
+            Some("section") => out.push(b["text"]["text"].as_str().unwrap_or_default().to_owned()),
+            Some("context") => {
+                for e in b["elements"].as_array().into_iter().flatten() {
+                    out.push(format!("  {}", e["text"].as_str().unwrap_or_default()));
+                }
+            }
+            Some("actions") => {
+                let buttons: Vec<String> = b["elements"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| format!("[{}]", e["text"]["text"].as_str().unwrap_or_default()))
+                    .collect();
+                out.push(buttons.join(" "));
+            }
+            Some("divider") => out.push("----".into()),
+            _ => {}
+        }
+    }
+    out.join("\n")
+}
+
+#[cfg(test)]
+#[path = "render_tests.rs"]
+mod tests;
