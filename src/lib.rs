@@ -1,16 +1,19 @@
 //! `ncp-share-approver`: self-service, approved and audited sharing of NAVER Cloud Platform
 //! server images. See ARCHITECTURE.md for the map.
 
+pub mod app;
 pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod http;
 pub mod ncp;
 pub mod notify;
 pub mod policy;
 pub mod queue;
 pub mod secrets;
+pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod workflow;

@@ -30,6 +30,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the service: HTTP routes, worker and scheduler (on AWS Lambda: the HTTP function).
+    Serve(ServeArgs),
     /// Run the local NCP simulator (vserver v2 image-sharing endpoints) until Ctrl-C.
     NcpSim(NcpSimArgs),
     /// Print an image's live share list from NCP (XEN or KVM).
@@ -43,6 +45,14 @@ pub enum Command {
     /// Verify or export the audit ledger.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+}
+
+/// Arguments of `serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default: `listen` from the configuration).
+    #[arg(long)]
+    pub listen: Option<String>,
 }
 
 /// Arguments of `ncp-sim`.
@@ -69,6 +79,7 @@ impl Cli {
 /// Runs the parsed command and returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
+        Command::Serve(args) => run_serve(&cli, args).await,
         Command::NcpSim(args) => run_sim(args).await,
         Command::Shares(args) => shares::run(&cli, args).await,
         Command::Policy(command) => policy::run(&cli, command),
@@ -82,6 +93,23 @@ pub async fn run(cli: Cli) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+async fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = cli.load_config()?;
+    let secrets = crate::secrets::from_spec(&config.secrets.source).map_err(anyhow::Error::msg)?;
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        crate::startup::run_lambda(&config, secrets).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let listen = args.listen.clone().unwrap_or_else(|| config.listen.clone());
+    let app = crate::startup::Application::start(&config, &listen, secrets, std::sync::Arc::new(crate::clock::SystemClock)).await?;
+    tracing::info!(addr = %app.addr(), store = %config.store.path.display(), policy = %config.policy.display(), "ncp-share-approver listening");
+    println!("ncp-share-approver listening on http://{} (Ctrl-C stops it)", app.addr());
+    tokio::signal::ctrl_c().await?;
+    tracing::info!("stopping: finishing in-flight work");
+    app.stop().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run_sim(args: &NcpSimArgs) -> anyhow::Result<ExitCode> {

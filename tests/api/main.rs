@@ -8,3 +8,7 @@ mod slack_notify;
 mod store;
 mod workflow;
 mod workflow_helpers;
+mod slack;
+mod slack_helpers;
+mod lambda;
+mod slack_bad_input;

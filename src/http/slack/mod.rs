@@ -144,21 +144,30 @@ fn act(result: Result<crate::workflow::ActOutcome, WorkflowError>) -> Result<cra
     })
 }
 
-/// The reply to a submission, from its outcome.
-fn submission_reply(result: Result<crate::domain::ShareRequest, WorkflowError>) -> String {
+/// The reply to a submission, from its outcome: fallback text and blocks.
+fn submission_reply(result: Result<crate::domain::ShareRequest, WorkflowError>) -> (String, serde_json::Value) {
+    let text = |t: String| (t, serde_json::Value::Null);
     match result {
         Ok(r) if r.state == RequestState::Denied => render::refused_reply(&r),
         Ok(r) => render::submitted_reply(&r),
-        Err(WorkflowError::Invalid(why)) => format!("{}\n\n{}", render::escape(&why), command::USAGE),
-        Err(WorkflowError::Ncp(e)) => format!(
+        Err(WorkflowError::Invalid(why)) => text(format!("{}\n\n{}", render::escape(&why), command::USAGE)),
+        Err(WorkflowError::Ncp(e)) => text(format!(
             "Nothing was requested: NCP could not be asked about the image ({}). Try again in a moment.",
             render::escape(&e.to_string())
-        ),
+        )),
         Err(WorkflowError::Store(e)) => {
             tracing::error!(error = %e, "store failed during a submission");
-            "Nothing was requested: the service could not record it. Try again in a moment.".into()
+            text("Nothing was requested: the service could not record it. Try again in a moment.".into())
         }
     }
+}
+
+/// An ephemeral reply with blocks (or plain text when the blocks are null).
+fn ephemeral_rich(message: (String, serde_json::Value)) -> Response {
+    if message.1.is_null() {
+        return ephemeral(message.0);
+    }
+    Json(render::ephemeral_body(message)).into_response()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -193,14 +202,14 @@ async fn submit(
     match tokio::time::timeout(ACK_BUDGET, &mut task).await {
         Ok(joined) => {
             let result = joined.map_err(|e| ApiError::Unavailable(format!("submission task failed: {e}")))?;
-            Ok(ephemeral(submission_reply(result)))
+            Ok(ephemeral_rich(submission_reply(result)))
         }
         Err(_) => {
             let state = state.clone();
             let url = cmd.response_url.clone();
             tokio::spawn(async move {
                 let text = match task.await {
-                    Ok(result) => submission_reply(result),
+                    Ok(result) => submission_reply(result).0,
                     Err(e) => format!("The request could not be completed: {e}"),
                 };
                 if let Some(slack) = state.slack.as_ref() {

@@ -1,0 +1,86 @@
+//! `AppState` and `app(state) -> Router`: what `serve`, Lambda and the tests all run.
+
+use crate::clock::Clock;
+use crate::http::{self, slack::SlackFront};
+use crate::workflow::Workflow;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Request, StatusCode};
+use axum::routing::{get, post};
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// Largest request body accepted (DESIGN: 64 KiB; larger bodies get 413).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Longest a request may take before it is answered 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything a handler needs, built once at start and borrowed by every request.
+pub struct AppState {
+    /// The use cases and their ports.
+    pub workflow: Workflow,
+    /// The Slack front door, when its signing secret is configured.
+    pub slack: Option<SlackFront>,
+    /// The time (signature windows, de-duplication).
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The router as Lambda runs it: the same routes, with an API Gateway stage name (`/Prod`)
+/// taken off the front of the path first, so that a named stage reaches the same handlers.
+pub fn lambda_service(
+    state: Arc<AppState>,
+) -> impl tower::Service<
+    Request<axum::body::Body>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone
++ Send
++ 'static {
+    tower::ServiceBuilder::new()
+        .map_request(strip_stage)
+        .service(app(state))
+}
+
+fn strip_stage<B>(mut req: Request<B>) -> Request<B> {
+    use lambda_http::request::RequestContext;
+    let stage = match req.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(c)) => c.stage.clone(),
+        Some(RequestContext::ApiGatewayV1(c)) => c.stage.clone(),
+        _ => None,
+    };
+    let Some(stage) = stage.filter(|s| s != "$default") else {
+        return req;
+    };
+    let prefix = format!("/{stage}");
+    let path = req.uri().path();
+    if let Some(rest) = path.strip_prefix(&prefix).filter(|r| r.starts_with('/')) {
+        let pq = match req.uri().query() {
+            Some(q) => format!("{rest}?{q}"),
+            None => rest.to_string(),
+        };
+        if let Ok(uri) = pq.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+/// The HTTP routes, the same locally and on AWS.
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(http::healthz))
+        .route("/slack/commands", post(http::slack::commands))
+        .route("/slack/interactions", post(http::slack::interactions))
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(
+            // One span per request with its method and route; never a body, a query or a header value.
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+}
