@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs every criterion benchmark (ncp, policy, ledger) and prints the median of each.
+#
+# Usage: bench/run.sh [criterion args...]   e.g. bench/run.sh 'policy evaluate'
+# Honours CARGO_TARGET_DIR; results are read from ${CARGO_TARGET_DIR:-target}/criterion.
+# Takes about three minutes on two cores.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+target_dir="${CARGO_TARGET_DIR:-target}"
+marker="$(mktemp)"
+trap 'rm -f "$marker"' EXIT
+
+cargo bench --bench ncp --bench policy --bench ledger -- "$@"
+
+echo
+echo "Medians (from ${target_dir}/criterion/**/new/estimates.json):"
+python3 - "$target_dir/criterion" "$marker" <<'PY'
+import json, os, sys
+
+root, marker = sys.argv[1], sys.argv[2]
+since = os.path.getmtime(marker)
+
+def fmt_ns(ns):
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.3f} {unit}"
+    return f"{ns:.1f} ns"
+
+rows = []
+for dirpath, _, files in os.walk(root):
+    if os.path.basename(dirpath) != "new" or "estimates.json" not in files:
+        continue
+    est_path = os.path.join(dirpath, "estimates.json")
+    with open(est_path) as f:
+        est = json.load(f)
+    name = os.path.relpath(os.path.dirname(dirpath), root)
+    throughput = None
+    try:
+        with open(os.path.join(dirpath, "benchmark.json")) as f:
+            bench = json.load(f)
+        name = bench.get("full_id", name)
+        throughput = bench.get("throughput")
+    except (OSError, ValueError):
+        pass
+    median = est["median"]["point_estimate"]
+    extra = ""
+    if throughput and "Elements" in throughput and throughput["Elements"] > 1:
+        n = throughput["Elements"]
+        extra = f"  ({fmt_ns(median / n)} per element, {n * 1e9 / median:,.0f} elements/s)"
+    elif throughput and "Bytes" in throughput:
+        extra = f"  ({throughput['Bytes'] * 1e9 / median / 2**20:,.1f} MiB/s)"
+    stale = "" if os.path.getmtime(est_path) >= since else "  [not run now]"
+    rows.append((name, median, extra, stale))
+
+if not rows:
+    sys.exit(f"no criterion results under {root}")
+width = max(len(r[0]) for r in rows)
+for name, median, extra, stale in sorted(rows):
+    print(f"  {name:<{width}}  {fmt_ns(median):>12}{extra}{stale}")
+PY

@@ -1,0 +1,150 @@
+//! The audit ledger with 100,000 records: chaining and verifying in memory, and appending to and
+//! verifying a SQLite store on a temporary file.
+//!
+//! The store benchmarks take seconds per iteration, so they use ten samples, a short warm-up, and
+//! `iter_custom` (a fresh database per iteration for appends, built outside the timed part).
+//! The whole file takes about two and a half minutes on two (busy) cores; criterion may warn
+//! that ten append samples take longer than 30 s, which is expected (one iteration is ~8 s).
+//!
+//! Run: `cargo bench --bench ledger` (`-- --test` runs each benchmark once, as CI does).
+
+use chrono::{DateTime, Utc};
+use criterion::{BatchSize, Criterion, Throughput, black_box, criterion_group, criterion_main};
+use ncp_share_approver::audit::{self, AuditEntry, AuditEvent, AuditRecord};
+use ncp_share_approver::store::{SqliteStore, Store, verify_ledger};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+const RECORDS: usize = 100_000;
+
+const EVENTS: [AuditEvent; 5] = [
+    AuditEvent::Requested,
+    AuditEvent::Decided,
+    AuditEvent::Approved,
+    AuditEvent::Executing,
+    AuditEvent::Succeeded,
+];
+
+/// Entry `i`: five events per request, with the fields a real record carries.
+fn entry(i: usize) -> AuditEntry {
+    let request = i / EVENTS.len();
+    AuditEntry {
+        at: DateTime::<Utc>::from_timestamp(1_700_000_000 + i as i64, 123_456_789).unwrap(),
+        event: EVENTS[i % EVENTS.len()],
+        actor: format!("slack:U{:08}", request % 10_000),
+        request_id: Some(format!("SR-{request:08}")),
+        fingerprint: Some(format!("{:064x}", request)),
+        rule: Some("golden images to partners".to_owned()),
+        policy_hash: Some(
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        ),
+        detail: format!("image 1234567 target a{request}@partner.example"),
+    }
+}
+
+fn entries() -> Vec<AuditEntry> {
+    (0..RECORDS).map(entry).collect()
+}
+
+fn chain_all(entries: Vec<AuditEntry>) -> Vec<AuditRecord> {
+    let mut out: Vec<AuditRecord> = Vec::with_capacity(entries.len());
+    for e in entries {
+        let prev = out.last().map(|r| (r.seq, r.hash.as_str()));
+        let record = audit::chain(prev, e);
+        out.push(record);
+    }
+    out
+}
+
+fn head(records: &[AuditRecord]) -> Option<(u64, &str)> {
+    records.last().map(|r| (r.seq, r.hash.as_str()))
+}
+
+fn pure(c: &mut Criterion) {
+    let entries = entries();
+    let ledger = chain_all(entries.clone());
+    assert_eq!(audit::verify(&ledger, head(&ledger)), Ok(RECORDS as u64));
+
+    let mut g = c.benchmark_group("ledger in memory (100,000 records)");
+    g.throughput(Throughput::Elements(RECORDS as u64));
+    // About 0.1 s an iteration: ten samples fill eight seconds without a warning.
+    g.sample_size(10).measurement_time(Duration::from_secs(8));
+    g.bench_function("audit::chain 100,000 entries into a Vec", |b| {
+        b.iter_batched(
+            || entries.clone(),
+            |entries| chain_all(black_box(entries)),
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("audit::verify 100,000 records", |b| {
+        b.iter(|| audit::verify(black_box(&ledger), black_box(head(&ledger))).unwrap())
+    });
+    g.finish();
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Appends every entry in order, one `append_audit` call each, as the service does.
+async fn append_all(store: &SqliteStore, entries: Vec<AuditEntry>) {
+    for e in entries {
+        store.append_audit(e).await.unwrap();
+    }
+}
+
+fn temp_store() -> (TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteStore::open(&dir.path().join("ledger.db")).unwrap();
+    (dir, db)
+}
+
+fn store(c: &mut Criterion) {
+    let rt = runtime();
+    let entries = entries();
+
+    let mut g = c.benchmark_group("ledger in SQLite (100,000 records, temp file)");
+    g.throughput(Throughput::Elements(RECORDS as u64));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(30));
+
+    // The last database the append benchmark filled is kept for the verify benchmark, which
+    // saves building another 100,000-record ledger (about ten seconds).
+    let mut filled: Option<(TempDir, SqliteStore)> = None;
+    g.bench_function("append_audit 100,000 records", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                // A new database each time: appending to a ledger that grows across iterations
+                // would measure something else on every sample.
+                let (dir, db) = temp_store();
+                let batch = entries.clone();
+                let start = Instant::now();
+                rt.block_on(append_all(&db, batch));
+                total += start.elapsed();
+                // Dropping (and deleting) the previous database is not timed.
+                filled = Some((dir, db));
+            }
+            total
+        })
+    });
+
+    // Unless a filter skipped the append benchmark, its last database is here.
+    let (_dir, db) = filled.unwrap_or_else(|| {
+        let (dir, db) = temp_store();
+        rt.block_on(append_all(&db, entries));
+        (dir, db)
+    });
+    assert_eq!(rt.block_on(verify_ledger(&db)).unwrap(), Ok(RECORDS as u64));
+    g.bench_function("verify_ledger over 100,000 records", |b| {
+        b.iter(|| rt.block_on(verify_ledger(black_box(&db))).unwrap().unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, pure, store);
+criterion_main!(benches);
