@@ -13,4 +13,5 @@ pub mod queue;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
+pub mod verify;
 pub mod workflow;
