@@ -6,6 +6,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod http;
 pub mod ncp;
 pub mod notify;
 pub mod policy;

@@ -1,0 +1,3 @@
+//! HTTP adapters, one per source.
+
+pub mod slack;

@@ -1,0 +1,3 @@
+//! The Slack adapter: slash commands and interactions.
+
+pub mod command;
