@@ -16,4 +16,5 @@ pub mod secrets;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod verify;
 pub mod workflow;
