@@ -29,18 +29,22 @@ pub struct AppState {
 
 /// The router as Lambda runs it: the same routes, with an API Gateway stage name (`/Prod`)
 /// taken off the front of the path first, so that a named stage reaches the same handlers.
-pub fn lambda_service(
+pub fn lambda_service<B>(
     state: Arc<AppState>,
 ) -> impl tower::Service<
-    Request<axum::body::Body>,
+    Request<B>,
     Response = axum::response::Response,
     Error = std::convert::Infallible,
     Future = impl Send,
 > + Clone
 + Send
-+ 'static {
++ 'static
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     tower::ServiceBuilder::new()
-        .map_request(strip_stage)
+        .map_request(strip_stage::<B>)
         .service(app(state))
 }
 

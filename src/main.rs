@@ -5,11 +5,12 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // On AWS Lambda the runtime starts the `bootstrap` binary without arguments: run `serve`.
-    let cli = if std::env::args_os().len() == 1 && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        ncp_share_approver::cli::Cli::parse_from(["ncp-share-approver", "serve"])
-    } else {
-        ncp_share_approver::cli::Cli::parse()
-    };
+    let cli =
+        if std::env::args_os().len() == 1 && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+            ncp_share_approver::cli::Cli::parse_from(["ncp-share-approver", "serve"])
+        } else {
+            ncp_share_approver::cli::Cli::parse()
+        };
     ncp_share_approver::telemetry::init(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -29,7 +29,10 @@ pub struct Built {
 }
 
 /// Reads an optional secret that may hold several comma-separated values (a rotation).
-async fn secret_list(secrets: &dyn SecretSource, name: SecretName) -> anyhow::Result<Vec<SecretString>> {
+async fn secret_list(
+    secrets: &dyn SecretSource,
+    name: SecretName,
+) -> anyhow::Result<Vec<SecretString>> {
     let Some(value) = secrets.get(name).await? else {
         return Ok(Vec::new());
     };
@@ -43,9 +46,17 @@ async fn secret_list(secrets: &dyn SecretSource, name: SecretName) -> anyhow::Re
 }
 
 /// Builds every client and port once, from the configuration and the secret source.
-pub async fn build_state(config: &Config, secrets: Arc<dyn SecretSource>, clock: Arc<dyn Clock>) -> anyhow::Result<Built> {
-    let policy = crate::cli::policy::load_policy(&config.policy)
-        .with_context(|| format!("cannot load the policy file {} (`policy` in the configuration)", config.policy.display()))?;
+pub async fn build_state(
+    config: &Config,
+    secrets: Arc<dyn SecretSource>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Built> {
+    let policy = crate::cli::policy::load_policy(&config.policy).with_context(|| {
+        format!(
+            "cannot load the policy file {} (`policy` in the configuration)",
+            config.policy.display()
+        )
+    })?;
     let store = crate::store::open(&config.store).context("cannot open the store")?;
     let cloud = NcpClient::new(&config.ncp, secrets.clone())?;
 
@@ -91,7 +102,11 @@ pub async fn build_state(config: &Config, secrets: Arc<dyn SecretSource>, clock:
         },
     };
     Ok(Built {
-        state: Arc::new(AppState { workflow, slack, clock }),
+        state: Arc::new(AppState {
+            workflow,
+            slack,
+            clock,
+        }),
         hints,
     })
 }
@@ -107,7 +122,12 @@ pub struct Application {
 
 impl Application {
     /// Builds the state, binds `listen` (port 0 picks a free port), and starts everything.
-    pub async fn start(config: &Config, listen: &str, secrets: Arc<dyn SecretSource>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    pub async fn start(
+        config: &Config,
+        listen: &str,
+        secrets: Arc<dyn SecretSource>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let Built { state, hints } = build_state(config, secrets, clock).await?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -117,7 +137,9 @@ impl Application {
         let mut tasks = Vec::new();
 
         // The worker resumes approved and interrupted work at start, then follows the queue.
-        tasks.push(tokio::spawn(Worker::new(state.workflow.clone()).run(hints, stopped.clone())));
+        tasks.push(tokio::spawn(
+            Worker::new(state.workflow.clone()).run(hints, stopped.clone()),
+        ));
 
         let wf = state.workflow.clone();
         let every = Duration::from_secs(config.worker.expire_interval_secs);
@@ -142,11 +164,19 @@ impl Application {
             let shutdown = async move {
                 let _ = stop_rx.changed().await;
             };
-            if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
                 tracing::error!(error = %e, "HTTP server stopped");
             }
         }));
-        Ok(Self { addr, state, stop, tasks })
+        Ok(Self {
+            addr,
+            state,
+            stop,
+            tasks,
+        })
     }
 
     /// The address the server listens on.
@@ -165,7 +195,8 @@ impl Application {
 
 /// Serves the router on AWS Lambda (the HTTP function). The worker runs as its own function.
 pub async fn run_lambda(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Result<()> {
-    let Built { state, .. } = build_state(config, secrets, Arc::new(crate::clock::SystemClock)).await?;
+    let Built { state, .. } =
+        build_state(config, secrets, Arc::new(crate::clock::SystemClock)).await?;
     lambda_http::run(crate::app::lambda_service(state))
         .await
         .map_err(|e| anyhow::anyhow!("the Lambda runtime stopped: {e}"))

@@ -103,9 +103,18 @@ async fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let listen = args.listen.clone().unwrap_or_else(|| config.listen.clone());
-    let app = crate::startup::Application::start(&config, &listen, secrets, std::sync::Arc::new(crate::clock::SystemClock)).await?;
+    let app = crate::startup::Application::start(
+        &config,
+        &listen,
+        secrets,
+        std::sync::Arc::new(crate::clock::SystemClock),
+    )
+    .await?;
     tracing::info!(addr = %app.addr(), store = %config.store.path.display(), policy = %config.policy.display(), "ncp-share-approver listening");
-    println!("ncp-share-approver listening on http://{} (Ctrl-C stops it)", app.addr());
+    println!(
+        "ncp-share-approver listening on http://{} (Ctrl-C stops it)",
+        app.addr()
+    );
     tokio::signal::ctrl_c().await?;
     tracing::info!("stopping: finishing in-flight work");
     app.stop().await;

@@ -9,7 +9,11 @@ use ncp_share_approver::secrets::SecretString;
 use tower::ServiceExt as _;
 
 fn event(raw_path: &str, stage: &str, body: &str, base64: bool, ts: i64, sig: &str) -> String {
-    let body_field = if base64 { base64::engine::general_purpose::STANDARD.encode(body) } else { body.to_string() };
+    let body_field = if base64 {
+        base64::engine::general_purpose::STANDARD.encode(body)
+    } else {
+        body.to_string()
+    };
     serde_json::json!({
         "version": "2.0",
         "routeKey": "$default",
@@ -42,30 +46,84 @@ async fn api_gateway_and_function_url_events_verify_on_the_decoded_bytes() {
     let slack = FakeSlack::start(BOT_TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &running.base_url, &slack.api_base_url());
-    let built = ncp_share_approver::startup::build_state(&cfg, secrets(), std::sync::Arc::new(ncp_share_approver::clock::SystemClock))
-        .await
-        .unwrap();
+    let built = ncp_share_approver::startup::build_state(
+        &cfg,
+        secrets(),
+        std::sync::Arc::new(ncp_share_approver::clock::SystemClock),
+    )
+    .await
+    .unwrap();
     let service = ncp_share_approver::app::lambda_service(built.state);
 
-    let body = form(&[("team_id", "T1"), ("channel_id", "C1"), ("user_id", CAROL), ("text", "help")]);
-    let ts = chrono::Utc::now().timestamp();
-    let sig = ncp_share_approver::verify::slack::sign(&SecretString::from(SIGNING_SECRET.to_string()), ts, body.as_bytes());
-    for (name, raw_path, stage, base64) in [
-        ("HTTP API, named stage, base64 body", "/Prod/slack/commands", "Prod", true),
-        ("HTTP API, default stage, plain body", "/slack/commands", "$default", false),
-        ("Function URL, base64 body", "/slack/commands", "$default", true),
-    ] {
-        let req = lambda_http::request::from_str(&event(raw_path, stage, &body, base64, ts, &sig)).unwrap();
+    let body = form(&[
+        ("team_id", "T1"),
+        ("channel_id", "C1"),
+        ("user_id", CAROL),
+        ("text", "help"),
+    ]);
+    let now = chrono::Utc::now().timestamp();
+    let sign = |ts: i64| {
+        ncp_share_approver::verify::slack::sign(
+            &SecretString::from(SIGNING_SECRET.to_string()),
+            ts,
+            body.as_bytes(),
+        )
+    };
+    for (i, (name, raw_path, stage, base64)) in [
+        (
+            "HTTP API, named stage, base64 body",
+            "/Prod/slack/commands",
+            "Prod",
+            true,
+        ),
+        (
+            "HTTP API, default stage, plain body",
+            "/slack/commands",
+            "$default",
+            false,
+        ),
+        (
+            "Function URL, base64 body",
+            "/slack/commands",
+            "$default",
+            true,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // Each delivery is signed at its own second, as Slack would (a repeat would be de-duplicated).
+        let ts = now - i as i64;
+        let sig = sign(ts);
+        let req = lambda_http::request::from_str(&event(raw_path, stage, &body, base64, ts, &sig))
+            .unwrap();
         let req = req.map(|b| axum::body::Body::from(b.to_vec()));
         let res = service.clone().oneshot(req).await.unwrap();
         assert_eq!(res.status(), 200, "{name}");
-        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
         let text = String::from_utf8_lossy(&bytes);
-        assert!(text.contains("ephemeral") && text.contains("revoke"), "{name}: {text}");
+        assert!(
+            text.contains("ephemeral") && text.contains("revoke"),
+            "{name}: {text}"
+        );
     }
 
     // A body altered in transit fails verification on Lambda exactly as it does locally.
-    let req = lambda_http::request::from_str(&event("/Prod/slack/commands", "Prod", &body.replace("help", "hel"), true, ts, &sig)).unwrap();
-    let res = service.clone().oneshot(req.map(|b| axum::body::Body::from(b.to_vec()))).await.unwrap();
+    let req = lambda_http::request::from_str(&event(
+        "/Prod/slack/commands",
+        "Prod",
+        &body.replace("help", "hel"),
+        true,
+        now - 5,
+        &sign(now - 5),
+    ))
+    .unwrap();
+    let res = service
+        .clone()
+        .oneshot(req.map(|b| axum::body::Body::from(b.to_vec())))
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
 }

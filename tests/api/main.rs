@@ -2,13 +2,13 @@
 
 mod cli;
 mod helpers;
+mod lambda;
 mod ncp_client;
 mod ncp_sim;
+mod slack;
+mod slack_bad_input;
+mod slack_helpers;
 mod slack_notify;
 mod store;
 mod workflow;
 mod workflow_helpers;
-mod slack;
-mod slack_helpers;
-mod lambda;
-mod slack_bad_input;

@@ -9,62 +9,143 @@ const WAIT: Duration = Duration::from_secs(10);
 
 fn text_of(reply: &serde_json::Value) -> String {
     // The fallback text plus any blocks, as one string to search.
-    format!("{} {}", reply["text"].as_str().unwrap_or_default(), reply["blocks"])
+    format!(
+        "{} {}",
+        reply["text"].as_str().unwrap_or_default(),
+        reply["blocks"]
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_two_of_m_request_goes_from_command_to_shared_to_final_card() {
     let t = SlackApp::spawn().await;
     let reply = t
-        .command(CAROL, "1234567 with a@partner.example for 7d because partner pilot")
+        .command(
+            CAROL,
+            "1234567 with a@partner.example for 7d because partner pilot",
+        )
         .await;
     assert_eq!(reply["response_type"], "ephemeral");
     let text = text_of(&reply);
     let id = request_id_in(&text);
-    assert!(text.contains("golden images to partners"), "names the rule: {text}");
+    assert!(
+        text.contains("golden images to partners"),
+        "names the rule: {text}"
+    );
 
     // The card goes to the rule's approval channel with Approve and Deny buttons.
-    assert!(t.slack.wait_for(|c| c.iter().any(|c| c.method == "chat.postMessage" && c.body["channel"] == APPROVALS), WAIT).await);
-    let card = t.slack.calls_to("chat.postMessage").into_iter().find(|c| c.body["channel"] == APPROVALS).unwrap();
+    assert!(
+        t.slack
+            .wait_for(
+                |c| c
+                    .iter()
+                    .any(|c| c.method == "chat.postMessage" && c.body["channel"] == APPROVALS),
+                WAIT
+            )
+            .await
+    );
+    let card = t
+        .slack
+        .calls_to("chat.postMessage")
+        .into_iter()
+        .find(|c| c.body["channel"] == APPROVALS)
+        .unwrap();
     let blocks = card.body["blocks"].to_string();
-    for needle in ["1234567", "golden-web", "a@partner.example", "approve", "deny", "partner pilot", &id] {
+    for needle in [
+        "1234567",
+        "golden-web",
+        "a@partner.example",
+        "approve",
+        "deny",
+        "partner pilot",
+        &id,
+    ] {
         assert!(blocks.contains(needle), "card lacks {needle}: {blocks}");
     }
 
     // First approval: counted, the card is updated in place.
     let answer = t.click(ALICE, "approve", &id).await;
     assert!(answer.contains("1 more"), "{answer}");
-    assert!(t.slack.wait_for(|c| c.iter().any(|c| c.method == "chat.update"), WAIT).await);
+    assert!(
+        t.slack
+            .wait_for(|c| c.iter().any(|c| c.method == "chat.update"), WAIT)
+            .await
+    );
 
     // Second approval: approved, executed by the worker, shared on NCP.
     let answer = t.click(BOB, "approve", &id).await;
     assert!(answer.contains("approved"), "{answer}");
-    assert!(t.wait_state(&id, RequestState::Succeeded).await, "the worker executes it");
+    assert!(
+        t.wait_state(&id, RequestState::Succeeded).await,
+        "the worker executes it"
+    );
     assert_eq!(t.sim.shared_with("1234567"), vec!["a@partner.example"]);
 
     // The card ends as shared, and the requester is told.
     assert!(
         t.slack
-            .wait_for(|c| c.iter().any(|c| c.method == "chat.postMessage" && c.body["channel"] == CAROL), WAIT)
+            .wait_for(
+                |c| c
+                    .iter()
+                    .any(|c| c.method == "chat.postMessage" && c.body["channel"] == CAROL),
+                WAIT
+            )
             .await,
         "the requester gets the outcome"
     );
-    let last_update = t.slack.calls_to("chat.update").last().unwrap().body.to_string();
-    assert!(last_update.to_lowercase().contains("shared"), "{last_update}");
-    assert!(!last_update.contains("\"action_id\":\"approve\""), "no buttons on the final card");
+    let last_update = t
+        .slack
+        .calls_to("chat.update")
+        .last()
+        .unwrap()
+        .body
+        .to_string();
+    assert!(
+        last_update.to_lowercase().contains("shared"),
+        "{last_update}"
+    );
+    assert!(
+        !last_update.contains("\"action_id\":\"approve\""),
+        "no buttons on the final card"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_denial_rewrites_the_card_and_tells_the_requester() {
     let t = SlackApp::spawn().await;
-    let id = request_id_in(&text_of(&t.command(CAROL, "1234567 with a@partner.example for 7d").await));
-    assert!(t.slack.wait_for(|c| c.iter().any(|c| c.method == "chat.postMessage"), WAIT).await);
+    let id = request_id_in(&text_of(
+        &t.command(CAROL, "1234567 with a@partner.example for 7d")
+            .await,
+    ));
+    assert!(
+        t.slack
+            .wait_for(|c| c.iter().any(|c| c.method == "chat.postMessage"), WAIT)
+            .await
+    );
     let answer = t.click(ALICE, "deny", &id).await;
     assert!(answer.contains("denied"), "{answer}");
     assert!(t.wait_state(&id, RequestState::Denied).await);
-    assert!(t.slack.wait_for(|c| c.iter().any(|c| c.method == "chat.postMessage" && c.body["channel"] == CAROL), WAIT).await);
-    let last_update = t.slack.calls_to("chat.update").last().unwrap().body.to_string();
-    assert!(last_update.to_lowercase().contains("denied"), "{last_update}");
+    assert!(
+        t.slack
+            .wait_for(
+                |c| c
+                    .iter()
+                    .any(|c| c.method == "chat.postMessage" && c.body["channel"] == CAROL),
+                WAIT
+            )
+            .await
+    );
+    let last_update = t
+        .slack
+        .calls_to("chat.update")
+        .last()
+        .unwrap()
+        .body
+        .to_string();
+    assert!(
+        last_update.to_lowercase().contains("denied"),
+        "{last_update}"
+    );
     // A later approval changes nothing.
     let answer = t.click(BOB, "approve", &id).await;
     assert!(answer.contains("already denied"), "{answer}");
@@ -75,22 +156,37 @@ async fn a_denial_rewrites_the_card_and_tells_the_requester() {
 async fn self_approval_and_a_non_approver_are_refused_privately_and_change_nothing() {
     let t = SlackApp::spawn().await;
     // Alice is an admin and may ask; she may not approve her own request.
-    let id = request_id_in(&text_of(&t.command(ALICE, "1234567 with a@partner.example for 7d").await));
+    let id = request_id_in(&text_of(
+        &t.command(ALICE, "1234567 with a@partner.example for 7d")
+            .await,
+    ));
     let answer = t.click(ALICE, "approve", &id).await;
-    assert!(answer.starts_with("Not allowed") && answer.contains("self-approval"), "{answer}");
+    assert!(
+        answer.starts_with("Not allowed") && answer.contains("self-approval"),
+        "{answer}"
+    );
     let answer = t.click(ERIN, "approve", &id).await;
-    assert!(answer.starts_with("Not allowed") && answer.contains("not an approver"), "{answer}");
+    assert!(
+        answer.starts_with("Not allowed") && answer.contains("not an approver"),
+        "{answer}"
+    );
     let answer = t.click(ERIN, "deny", &id).await;
     assert!(answer.starts_with("Not allowed"), "{answer}");
     let rid = RequestId::parse(&id).unwrap();
     assert!(t.store().approvals(&rid).await.unwrap().is_empty());
-    assert_eq!(t.store().request(&rid).await.unwrap().unwrap().state, RequestState::Pending);
+    assert_eq!(
+        t.store().request(&rid).await.unwrap().unwrap().state,
+        RequestState::Pending
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_double_click_and_a_repeated_delivery_execute_once() {
     let t = SlackApp::spawn().await;
-    let id = request_id_in(&text_of(&t.command(CAROL, "1234567 with a@partner.example for 7d").await));
+    let id = request_id_in(&text_of(
+        &t.command(CAROL, "1234567 with a@partner.example for 7d")
+            .await,
+    ));
     // Alice clicks twice (two deliveries); Bob's click is delivered twice (the same bytes).
     let a1 = t.click_delivery(ALICE, "approve", &id);
     let a2 = t.click_delivery(ALICE, "approve", &id);
@@ -101,17 +197,29 @@ async fn a_double_click_and_a_repeated_delivery_execute_once() {
     }
     assert!(t.wait_state(&id, RequestState::Succeeded).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let adds = t.sim.calls().iter().filter(|c| c.operation == "addMemberServerImageSharingPermission").count();
+    let adds = t
+        .sim
+        .calls()
+        .iter()
+        .filter(|c| c.operation == "addMemberServerImageSharingPermission")
+        .count();
     assert_eq!(adds, 1, "one execution");
     let rid = RequestId::parse(&id).unwrap();
-    assert_eq!(t.store().approvals(&rid).await.unwrap().len(), 2, "one approval per person");
+    assert_eq!(
+        t.store().approvals(&rid).await.unwrap().len(),
+        2,
+        "one approval per person"
+    );
 
     // A repeated slash command delivery makes no second request.
     let d = t.command_delivery(CAROL, "1234567 with b@partner.example for 7d");
     let first: serde_json::Value = t.send(&d).await.json().await.unwrap();
     let again: serde_json::Value = t.send(&d).await.json().await.unwrap();
     assert!(text_of(&first).contains("SR-"));
-    assert!(again["text"].as_str().unwrap().contains("already received"), "{again}");
+    assert!(
+        again["text"].as_str().unwrap().contains("already received"),
+        "{again}"
+    );
     assert_eq!(t.store().requests(None, 100).await.unwrap().len(), 2);
 }
 
@@ -120,12 +228,27 @@ async fn an_auto_approved_request_skips_the_card_and_reports_the_result() {
     let t = SlackApp::spawn().await;
     let reply = t.command(CAROL, "3456789 with dev@corp.example").await;
     let id = request_id_in(&text_of(&reply));
-    assert!(text_of(&reply).to_lowercase().contains("automatically"), "{reply}");
+    assert!(
+        text_of(&reply).to_lowercase().contains("automatically"),
+        "{reply}"
+    );
     assert!(t.wait_state(&id, RequestState::Succeeded).await);
     assert_eq!(t.sim.shared_with("3456789"), vec!["dev@corp.example"]);
-    assert!(t.slack.wait_for(|c| c.iter().any(|c| c.method == "chat.postMessage" && c.body["channel"] == CAROL), WAIT).await);
     assert!(
-        !t.slack.calls_to("chat.postMessage").iter().any(|c| c.body["channel"] == APPROVALS),
+        t.slack
+            .wait_for(
+                |c| c
+                    .iter()
+                    .any(|c| c.method == "chat.postMessage" && c.body["channel"] == CAROL),
+                WAIT
+            )
+            .await
+    );
+    assert!(
+        !t.slack
+            .calls_to("chat.postMessage")
+            .iter()
+            .any(|c| c.body["channel"] == APPROVALS),
         "no approval card for an automatic approval"
     );
 }
@@ -152,6 +275,14 @@ async fn help_status_list_and_malformed_commands_answer_privately_with_what_is_w
     // A policy refusal says why and which rule came closest.
     let reply = t.command(CAROL, "1234567 with a@elsewhere.example").await;
     let s = text_of(&reply);
-    assert!(s.contains("a@elsewhere.example") && s.contains("golden images to partners"), "{s}");
-    assert!(t.sim.calls().iter().all(|c| !c.operation.contains("SharingPermission")));
+    assert!(
+        s.contains("a@elsewhere.example") && s.contains("golden images to partners"),
+        "{s}"
+    );
+    assert!(
+        t.sim
+            .calls()
+            .iter()
+            .all(|c| !c.operation.contains("SharingPermission"))
+    );
 }

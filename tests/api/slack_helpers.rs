@@ -75,7 +75,7 @@ pub struct SlackApp {
     http: reqwest::Client,
     seq: AtomicUsize,
     /// Keeps the database and policy files.
-    pub dir: tempfile::TempDir,
+    pub _dir: tempfile::TempDir,
 }
 
 /// A signed delivery, kept so that a test can send the very same bytes again.
@@ -147,7 +147,7 @@ impl SlackApp {
             slack,
             http: reqwest::Client::new(),
             seq: AtomicUsize::new(0),
-            dir,
+            _dir: dir,
         }
     }
 
@@ -164,7 +164,12 @@ impl SlackApp {
             ts,
             body.as_bytes(),
         );
-        Delivery { path, body, timestamp: ts.to_string(), signature }
+        Delivery {
+            path,
+            body,
+            timestamp: ts.to_string(),
+            signature,
+        }
     }
 
     /// Sends a delivery as Slack would.
@@ -191,7 +196,10 @@ impl SlackApp {
             ("user_name", "ignored"),
             ("command", "/share-image"),
             ("text", text),
-            ("response_url", &self.slack.response_url(&format!("cmd-{n}"))),
+            (
+                "response_url",
+                &self.slack.response_url(&format!("cmd-{n}")),
+            ),
             ("trigger_id", "1.2.3"),
         ]);
         self.sign("/slack/commands", body)
@@ -217,7 +225,10 @@ impl SlackApp {
             "actions": [{"type": "button", "action_id": action, "block_id": "b", "value": request_id,
                          "text": {"type": "plain_text", "text": "x"}, "action_ts": "1.1"}]
         });
-        self.sign("/slack/interactions", form(&[("payload", &payload.to_string())]))
+        self.sign(
+            "/slack/interactions",
+            form(&[("payload", &payload.to_string())]),
+        )
     }
 
     /// Clicks a button and returns the private answer posted to the click's response_url.
@@ -228,7 +239,10 @@ impl SlackApp {
         assert_eq!(res.status(), 200);
         assert!(
             self.slack
-                .wait_for(|calls| calls.iter().any(|c| c.method == format!("response/{name}")), Duration::from_secs(5))
+                .wait_for(
+                    |calls| calls.iter().any(|c| c.method == format!("response/{name}")),
+                    Duration::from_secs(5)
+                )
                 .await,
             "no answer to the click"
         );
@@ -239,7 +253,11 @@ impl SlackApp {
     }
 
     /// Waits until the store holds `id` in `state`.
-    pub async fn wait_state(&self, id: &str, state: ncp_share_approver::domain::RequestState) -> bool {
+    pub async fn wait_state(
+        &self,
+        id: &str,
+        state: ncp_share_approver::domain::RequestState,
+    ) -> bool {
         let id = ncp_share_approver::domain::RequestId::parse(id).unwrap();
         for _ in 0..200 {
             if self.store().request(&id).await.unwrap().map(|r| r.state) == Some(state) {
@@ -257,12 +275,20 @@ fn response_name(d: &Delivery) -> String {
         .map(|(_, v)| v.into_owned())
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&payload).unwrap();
-    v["response_url"].as_str().unwrap().rsplit('/').next().unwrap().to_string()
+    v["response_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 /// A form body, encoded as Slack encodes it.
 pub fn form(pairs: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }
 
 /// The request id in a reply text (`SR-XXXXXXXX`).

@@ -27,7 +27,9 @@ fn slack_id(name: &str, value: Option<String>) -> Result<String, ApiError> {
     let v = value.ok_or_else(|| ApiError::BadRequest(format!("missing field {name}")))?;
     // Slack ids are short upper-case alphanumerics (U012ABC, T0..., C0..., W0... on Grid).
     if v.is_empty() || v.len() > 32 || !v.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(ApiError::BadRequest(format!("field {name} is not a Slack id")));
+        return Err(ApiError::BadRequest(format!(
+            "field {name} is not a Slack id"
+        )));
     }
     Ok(v)
 }
@@ -38,7 +40,8 @@ impl SlashCommand {
         if std::str::from_utf8(body).is_err() {
             return Err(ApiError::BadRequest("the body is not UTF-8".into()));
         }
-        let (mut team, mut channel, mut user, mut text, mut response_url) = (None, None, None, None, None);
+        let (mut team, mut channel, mut user, mut text, mut response_url) =
+            (None, None, None, None, None);
         for (k, v) in form_urlencoded::parse(body) {
             let slot = match k.as_ref() {
                 "team_id" => &mut team,
@@ -109,8 +112,9 @@ impl ButtonClick {
             .find(|(k, _)| k == "payload")
             .map(|(_, v)| v.into_owned())
             .ok_or_else(|| ApiError::BadRequest("missing field payload".into()))?;
-        let p: Payload = serde_json::from_str(&payload)
-            .map_err(|e| ApiError::BadRequest(format!("payload is not a Slack interaction: {e}")))?;
+        let p: Payload = serde_json::from_str(&payload).map_err(|e| {
+            ApiError::BadRequest(format!("payload is not a Slack interaction: {e}"))
+        })?;
         if p.kind != "block_actions" {
             return Err(ApiError::BadRequest(format!(
                 "interaction type {:?} is not handled",
@@ -152,7 +156,10 @@ mod tests {
             (b"team_id=T1&channel_id=C1&text=x", "user_id"),
             (b"team_id=T1&channel_id=C1&user_id=U1", "text"),
             (b"team_id=T1&channel_id=C1&user_id=U%3C1&text=x", "user_id"),
-            (b"team_id=T1&channel_id=C1&user_id=U1&user_id=U2&text=x", "twice"),
+            (
+                b"team_id=T1&channel_id=C1&user_id=U1&user_id=U2&text=x",
+                "twice",
+            ),
             (b"team_id=T1&channel_id=C1&user_id=U1&text=\xff", "UTF-8"),
         ] {
             let e = SlashCommand::parse(body).unwrap_err().to_string();
@@ -162,9 +169,17 @@ mod tests {
 
     #[test]
     fn a_button_click_parses_and_anything_else_is_refused() {
-        let body = |json: &str| format!("payload={}", percent_encoding::utf8_percent_encode(json, percent_encoding::NON_ALPHANUMERIC));
+        let body = |json: &str| {
+            format!(
+                "payload={}",
+                percent_encoding::utf8_percent_encode(json, percent_encoding::NON_ALPHANUMERIC)
+            )
+        };
         let ok = ButtonClick::parse(body(r#"{"type":"block_actions","user":{"id":"U1"},"actions":[{"action_id":"approve","value":"SR-1"}],"response_url":"https://hooks.slack.com/a"}"#).as_bytes()).unwrap();
-        assert_eq!((ok.action_id.as_str(), ok.value.as_str()), ("approve", "SR-1"));
+        assert_eq!(
+            (ok.action_id.as_str(), ok.value.as_str()),
+            ("approve", "SR-1")
+        );
         for json in [
             r#"{"type":"view_submission","user":{"id":"U1"},"actions":[]}"#,
             r#"{"type":"block_actions","user":{"id":"U1"},"actions":[{"action_id":"delete","value":"SR-1"}]}"#,

@@ -11,11 +11,11 @@ use crate::http::ApiError;
 use crate::notify::slack::render;
 use crate::policy::{Action, Identity};
 use crate::workflow::{NewRequest, WorkflowError};
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use command::SlackCommand;
 use form::{ButtonClick, SlashCommand};
 use secrecy::SecretString;
@@ -42,10 +42,18 @@ pub struct SlackFront {
 impl SlackFront {
     /// Whether `url` is an https (or, for local hosts, http) URL on an allowed host.
     pub fn allowed_response_url(&self, url: &str) -> bool {
-        let Ok(u) = reqwest::Url::parse(url) else { return false };
-        let Some(host) = u.host_str() else { return false };
-        let host_ok = self.response_url_hosts.iter().any(|h| h.eq_ignore_ascii_case(host));
-        let scheme_ok = u.scheme() == "https" || (u.scheme() == "http" && matches!(host, "127.0.0.1" | "localhost"));
+        let Ok(u) = reqwest::Url::parse(url) else {
+            return false;
+        };
+        let Some(host) = u.host_str() else {
+            return false;
+        };
+        let host_ok = self
+            .response_url_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(host));
+        let scheme_ok = u.scheme() == "https"
+            || (u.scheme() == "http" && matches!(host, "127.0.0.1" | "localhost"));
         host_ok && scheme_ok
     }
 
@@ -57,9 +65,19 @@ impl SlackFront {
             return;
         }
         let body = serde_json::json!({"response_type": "ephemeral", "replace_original": false, "text": text});
-        match self.http.post(url).json(&body).timeout(Duration::from_secs(3)).send().await {
+        match self
+            .http
+            .post(url)
+            .json(&body)
+            .timeout(Duration::from_secs(3))
+            .send()
+            .await
+        {
             Ok(r) if r.status().is_success() => {}
-            Ok(r) => tracing::warn!(status = r.status().as_u16(), "response_url follow-up refused"),
+            Ok(r) => tracing::warn!(
+                status = r.status().as_u16(),
+                "response_url follow-up refused"
+            ),
             Err(e) => tracing::warn!(error = %e.without_url(), "response_url follow-up failed"),
         }
     }
@@ -75,7 +93,12 @@ fn front(state: &AppState) -> Result<&SlackFront, ApiError> {
 }
 
 /// Verifies the signature and de-duplicates the delivery; `Ok(false)` for a repeat.
-async fn verified_first_delivery(state: &AppState, slack: &SlackFront, headers: &HeaderMap, body: &[u8]) -> Result<bool, ApiError> {
+async fn verified_first_delivery(
+    state: &AppState,
+    slack: &SlackFront,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<bool, ApiError> {
     let now = state.clock.now();
     crate::verify::slack::verify_at(&slack.signing_secrets, headers, body, now.timestamp())?;
     // Slack does not number slash commands or clicks; a signature is unique to one timestamp
@@ -92,13 +115,19 @@ async fn verified_first_delivery(state: &AppState, slack: &SlackFront, headers: 
 }
 
 /// `POST /slack/commands`.
-pub async fn commands(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn commands(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     if form::is_ssl_check(&body) {
         return Ok(().into_response());
     }
     let slack = front(&state)?;
     if !verified_first_delivery(&state, slack, &headers, &body).await? {
-        return Ok(ephemeral("This command was already received (a repeated delivery); nothing more was done."));
+        return Ok(ephemeral(
+            "This command was already received (a repeated delivery); nothing more was done.",
+        ));
     }
     let cmd = SlashCommand::parse(&body)?;
     let actor = Identity::new("slack", &cmd.user_id).map_err(ApiError::BadRequest)?;
@@ -110,14 +139,57 @@ pub async fn commands(State(state): State<Arc<AppState>>, headers: HeaderMap, bo
     let wf = &state.workflow;
     let reply = match parsed {
         SlackCommand::Help => usage,
-        SlackCommand::Share { image, targets, duration, reason } => {
-            return submit(&state, slack, &cmd, actor, Action::Share, image, targets, duration, reason).await;
+        SlackCommand::Share {
+            image,
+            targets,
+            duration,
+            reason,
+        } => {
+            return submit(
+                &state,
+                &cmd,
+                actor,
+                Action::Share,
+                image,
+                targets,
+                duration,
+                reason,
+            )
+            .await;
         }
-        SlackCommand::Revoke { image, targets, reason } => {
-            return submit(&state, slack, &cmd, actor, Action::Unshare, image, targets, None, reason).await;
+        SlackCommand::Revoke {
+            image,
+            targets,
+            reason,
+        } => {
+            return submit(
+                &state,
+                &cmd,
+                actor,
+                Action::Unshare,
+                image,
+                targets,
+                None,
+                reason,
+            )
+            .await;
         }
-        SlackCommand::Set { image, targets, reason } => {
-            return submit(&state, slack, &cmd, actor, Action::Set, image, targets, None, reason).await;
+        SlackCommand::Set {
+            image,
+            targets,
+            reason,
+        } => {
+            return submit(
+                &state,
+                &cmd,
+                actor,
+                Action::Set,
+                image,
+                targets,
+                None,
+                reason,
+            )
+            .await;
         }
         SlackCommand::Status(id) => match wf.store.request(&id).await? {
             Some(r) => replies::status(&r, &wf.store.approvals(&id).await?),
@@ -126,18 +198,25 @@ pub async fn commands(State(state): State<Arc<AppState>>, headers: HeaderMap, bo
         SlackCommand::List(image) => {
             match tokio::time::timeout(ACK_BUDGET, wf.cloud.image(&image)).await {
                 Ok(Ok(view)) => replies::share_list(&view, &wf.store.active_grants(&image).await?),
-                Ok(Err(e)) => format!("Could not read image {image} from NCP: {}", render::escape(&e.to_string())),
+                Ok(Err(e)) => format!(
+                    "Could not read image {image} from NCP: {}",
+                    render::escape(&e.to_string())
+                ),
                 Err(_) => "NCP is slow to answer; try again in a moment.".into(),
             }
         }
         SlackCommand::Approve(id) => replies::act_outcome(&act(wf.approve(&id, &actor).await)?),
-        SlackCommand::Deny { id, reason } => replies::act_outcome(&act(wf.deny(&id, &actor, reason).await)?),
+        SlackCommand::Deny { id, reason } => {
+            replies::act_outcome(&act(wf.deny(&id, &actor, reason).await)?)
+        }
         SlackCommand::Cancel(id) => replies::act_outcome(&act(wf.cancel(&id, &actor).await)?),
     };
     Ok(ephemeral(reply))
 }
 
-fn act(result: Result<crate::workflow::ActOutcome, WorkflowError>) -> Result<crate::workflow::ActOutcome, ApiError> {
+fn act(
+    result: Result<crate::workflow::ActOutcome, WorkflowError>,
+) -> Result<crate::workflow::ActOutcome, ApiError> {
     result.map_err(|e| match e {
         WorkflowError::Store(s) => ApiError::from(s),
         other => ApiError::Unavailable(other.to_string()),
@@ -145,19 +224,26 @@ fn act(result: Result<crate::workflow::ActOutcome, WorkflowError>) -> Result<cra
 }
 
 /// The reply to a submission, from its outcome: fallback text and blocks.
-fn submission_reply(result: Result<crate::domain::ShareRequest, WorkflowError>) -> (String, serde_json::Value) {
+fn submission_reply(
+    result: Result<crate::domain::ShareRequest, WorkflowError>,
+) -> (String, serde_json::Value) {
     let text = |t: String| (t, serde_json::Value::Null);
     match result {
         Ok(r) if r.state == RequestState::Denied => render::refused_reply(&r),
         Ok(r) => render::submitted_reply(&r),
-        Err(WorkflowError::Invalid(why)) => text(format!("{}\n\n{}", render::escape(&why), command::USAGE)),
+        Err(WorkflowError::Invalid(why)) => {
+            text(format!("{}\n\n{}", render::escape(&why), command::USAGE))
+        }
         Err(WorkflowError::Ncp(e)) => text(format!(
             "Nothing was requested: NCP could not be asked about the image ({}). Try again in a moment.",
             render::escape(&e.to_string())
         )),
         Err(WorkflowError::Store(e)) => {
             tracing::error!(error = %e, "store failed during a submission");
-            text("Nothing was requested: the service could not record it. Try again in a moment.".into())
+            text(
+                "Nothing was requested: the service could not record it. Try again in a moment."
+                    .into(),
+            )
         }
     }
 }
@@ -173,7 +259,6 @@ fn ephemeral_rich(message: (String, serde_json::Value)) -> Response {
 #[allow(clippy::too_many_arguments)]
 async fn submit(
     state: &Arc<AppState>,
-    slack: &SlackFront,
     cmd: &SlashCommand,
     actor: Identity,
     action: Action,
@@ -201,7 +286,8 @@ async fn submit(
     let mut task = tokio::spawn(async move { wf.submit(new).await });
     match tokio::time::timeout(ACK_BUDGET, &mut task).await {
         Ok(joined) => {
-            let result = joined.map_err(|e| ApiError::Unavailable(format!("submission task failed: {e}")))?;
+            let result = joined
+                .map_err(|e| ApiError::Unavailable(format!("submission task failed: {e}")))?;
             Ok(ephemeral_rich(submission_reply(result)))
         }
         Err(_) => {
@@ -216,13 +302,19 @@ async fn submit(
                     slack.follow_up(url.as_deref(), &text).await;
                 }
             });
-            Ok(ephemeral("Working on it: NCP is slow to answer. The result will appear here."))
+            Ok(ephemeral(
+                "Working on it: NCP is slow to answer. The result will appear here.",
+            ))
         }
     }
 }
 
 /// `POST /slack/interactions`.
-pub async fn interactions(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn interactions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let slack = front(&state)?;
     if !verified_first_delivery(&state, slack, &headers, &body).await? {
         return Ok(().into_response());
@@ -237,7 +329,10 @@ pub async fn interactions(State(state): State<Arc<AppState>>, headers: HeaderMap
     };
     // The card itself is updated by the notifier; the clicker gets a private answer.
     slack
-        .follow_up(click.response_url.as_deref(), &replies::act_outcome(&outcome))
+        .follow_up(
+            click.response_url.as_deref(),
+            &replies::act_outcome(&outcome),
+        )
         .await;
     Ok(().into_response())
 }

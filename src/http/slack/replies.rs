@@ -50,8 +50,16 @@ pub fn status(r: &ShareRequest, approvals: &[Approval]) -> String {
         r.action,
         r.image_no,
         escape(&r.image_name),
-        if r.action == crate::policy::Action::Unshare { "from" } else { "with" },
-        r.targets.iter().map(|t| escape(t.as_str())).collect::<Vec<_>>().join(", ")
+        if r.action == crate::policy::Action::Unshare {
+            "from"
+        } else {
+            "with"
+        },
+        r.targets
+            .iter()
+            .map(|t| escape(t.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     if let Some(d) = r.duration {
         out.push_str(&format!(" for {d}"));
@@ -64,7 +72,11 @@ pub fn status(r: &ShareRequest, approvals: &[Approval]) -> String {
             "\nApprovals: {} of {} ({})",
             approved.len(),
             r.min_approvals,
-            if approved.is_empty() { "none yet".into() } else { approved.join(", ") }
+            if approved.is_empty() {
+                "none yet".into()
+            } else {
+                approved.join(", ")
+            }
         ));
     }
     if let Some(o) = &r.outcome {
@@ -84,13 +96,20 @@ pub fn share_list(view: &ImageView, grants: &[Grant]) -> String {
         view.shared_with.len()
     );
     for target in &view.shared_with {
-        let mine: Vec<&Grant> = grants.iter().filter(|g| g.target.as_str() == target).collect();
+        let mine: Vec<&Grant> = grants
+            .iter()
+            .filter(|g| g.target.as_str() == target)
+            .collect();
         let how = if mine.is_empty() {
             "not granted through this service".to_string()
         } else {
             mine.iter()
                 .map(|g| match g.ends_at {
-                    Some(end) => format!("{} until {}", g.request_id, end.format("%Y-%m-%d %H:%M UTC")),
+                    Some(end) => format!(
+                        "{} until {}",
+                        g.request_id,
+                        end.format("%Y-%m-%d %H:%M UTC")
+                    ),
                     None => format!("{} (no end)", g.request_id),
                 })
                 .collect::<Vec<_>>()
