@@ -143,23 +143,22 @@ pub fn evaluate(policy: &Policy, facts: &RequestFacts, now: DateTime<Utc>) -> De
             closest: None,
         });
     };
-    let mut closest: Option<(usize, ClosestRule)> = None;
+    // Counting is cheap; the sentences are written only for the rule that came closest.
+    let mut closest: Option<(usize, &Rule)> = None;
     for rule in policy.rules() {
-        let (criteria, failed) = mismatches(policy, rule, facts, requester);
+        let (criteria, _) = mismatches(policy, rule, facts, requester, false);
         if criteria == 0 {
             return decide(policy, rule, facts, requester, now);
         }
         // Strictly fewer, so that ties go to the rule earlier in the file.
-        if closest.as_ref().is_none_or(|(best, _)| criteria < *best) {
-            closest = Some((
-                criteria,
-                ClosestRule {
-                    rule: rule.name.clone(),
-                    failed,
-                },
-            ));
+        if closest.is_none_or(|(best, _)| criteria < best) {
+            closest = Some((criteria, rule));
         }
     }
+    let closest = closest.map(|(_, rule)| ClosestRule {
+        rule: rule.name.clone(),
+        failed: mismatches(policy, rule, facts, requester, true).1,
+    });
     let reason = if policy.rules().is_empty() {
         "the policy has no rules, so nothing can be shared".to_owned()
     } else {
@@ -172,7 +171,7 @@ pub fn evaluate(policy: &Policy, facts: &RequestFacts, now: DateTime<Utc>) -> De
     };
     Decision::Denied(Denied {
         reasons: vec![reason],
-        closest: closest.map(|(_, c)| c),
+        closest,
     })
 }
 
@@ -217,17 +216,23 @@ fn mismatches(
     rule: &Rule,
     facts: &RequestFacts,
     requester: &PersonName,
+    with_reasons: bool,
 ) -> (usize, Vec<String>) {
     let mut criteria = 0;
     let mut failed = Vec::new();
     if !rule.actions.contains(&facts.action) {
         criteria += 1;
-        let actions: Vec<&str> = rule.actions.iter().map(|a| a.as_str()).collect();
-        failed.push(format!(
-            "action {} is not one of {}",
-            facts.action,
-            actions.join(", ")
-        ));
+        if with_reasons {
+            failed.push(format!(
+                "action {} is not one of {}",
+                facts.action,
+                rule.actions
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
     }
     if !rule
         .images
@@ -235,36 +240,42 @@ fn mismatches(
         .any(|p| p.matches(facts.image_no, facts.image_name))
     {
         criteria += 1;
-        let name = facts.image_name.map_or("name unknown".to_owned(), |n| {
-            format!("name {}", crate::domain::truncate_for_display(n))
-        });
-        failed.push(format!(
-            "image {} ({name}) does not match {}",
-            facts.image_no,
-            one_or_any(rule.images.iter())
-        ));
+        if with_reasons {
+            let name = facts.image_name.map_or("name unknown".to_owned(), |n| {
+                format!("name {}", crate::domain::truncate_for_display(n))
+            });
+            failed.push(format!(
+                "image {} ({name}) does not match {}",
+                facts.image_no,
+                one_or_any(rule.images.iter())
+            ));
+        }
     }
     let mut target_failed = false;
     for target in facts.targets {
         if !rule.targets.iter().any(|g| g.matches(target.as_str())) {
             target_failed = true;
-            failed.push(format!(
-                "target {target} does not match {}",
-                one_or_any(rule.targets.iter())
-            ));
+            if with_reasons {
+                failed.push(format!(
+                    "target {target} does not match {}",
+                    one_or_any(rule.targets.iter())
+                ));
+            }
         }
     }
     criteria += usize::from(target_failed);
     if !policy.includes(&rule.requesters, requester) {
         criteria += 1;
-        failed.push(format!(
-            "{requester} is not among the requesters ({})",
-            rule.requesters
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        if with_reasons {
+            failed.push(format!(
+                "{requester} is not among the requesters ({})",
+                rule.requesters
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
     }
     (criteria, failed)
 }

@@ -59,9 +59,13 @@ impl Policy {
 
     /// Validates policy text; `source_name` is what error messages call the file.
     pub fn from_toml_str(text: &str, source_name: &str) -> Result<Policy, Vec<PolicyError>> {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         let mut loader = Loader {
             text,
             file: source_name,
+            line_starts,
             errors: Vec::new(),
         };
         let policy = loader.policy();
@@ -80,18 +84,18 @@ impl Policy {
 struct Loader<'a> {
     text: &'a str,
     file: &'a str,
+    /// Byte offset where each line starts, so that a line number is a binary search, not a
+    /// scan from the top of the file (which made large policies load in quadratic time).
+    line_starts: Vec<usize>,
     /// Each problem with the byte offset it was found at, so they can be sorted into file order.
     errors: Vec<(usize, PolicyError)>,
 }
 
 impl Loader<'_> {
     fn line(&self, span: &Range<usize>) -> usize {
-        let end = span.start.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+        let at = span.start.min(self.text.len());
+        // The number of line starts at or before `at` is the 1-based line number.
+        self.line_starts.partition_point(|&start| start <= at)
     }
 
     fn err(&mut self, span: &Range<usize>, message: impl Into<String>) {
