@@ -11,7 +11,7 @@ fn main() -> ExitCode {
         } else {
             ncp_share_approver::cli::Cli::parse()
         };
-    ncp_share_approver::telemetry::init(cli.verbose);
+    ncp_share_approver::telemetry::init_with_default(cli.default_log_filter());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -4,11 +4,15 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. `RUST_LOG` wins; otherwise `info` (`debug` with `-v`).
 pub fn init(verbose: bool) {
-    let default = if verbose {
+    init_with_default(if verbose {
         "info,ncp_share_approver=debug"
     } else {
         "info"
-    };
+    });
+}
+
+/// Installs the global subscriber with `default` as the filter when `RUST_LOG` is not set.
+pub fn init_with_default(default: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

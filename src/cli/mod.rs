@@ -1,8 +1,10 @@
 //! The command line: one subcommand per use, each with `--help`.
 
 mod audit;
+pub mod dev;
 pub mod policy;
 mod requests;
+pub mod send;
 mod shares;
 
 use crate::config::{Config, DEFAULT_CONFIG_FILE};
@@ -32,6 +34,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the service: HTTP routes, worker and scheduler (on AWS Lambda: the HTTP function).
     Serve(ServeArgs),
+    /// The local demo in one process: service, NCP simulator, Slack stand-in; prints how to try it.
+    Dev(dev::DevArgs),
+    /// Act as a Slack user: send a signed slash command or button click to a running service.
+    Send(send::SendArgs),
     /// Run the local NCP simulator (vserver v2 image-sharing endpoints) until Ctrl-C.
     NcpSim(NcpSimArgs),
     /// Print an image's live share list from NCP (XEN or KVM).
@@ -67,6 +73,17 @@ pub struct NcpSimArgs {
 }
 
 impl Cli {
+    /// The log filter when `RUST_LOG` is not set: the demo commands keep the terminal for the
+    /// Slack stand-in's output and one line per request state change.
+    pub fn default_log_filter(&self) -> &'static str {
+        match (&self.command, self.verbose) {
+            (Command::Dev(_), false) => "warn,ncp_share_approver::notify=info",
+            (Command::Send(_), false) => "warn",
+            (_, true) => "info,ncp_share_approver=debug",
+            (_, false) => "info",
+        }
+    }
+
     /// Loads the configuration named by `--config`, or the default file if it exists.
     pub fn load_config(&self) -> Result<Config, crate::config::ConfigError> {
         match &self.config {
@@ -80,6 +97,8 @@ impl Cli {
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::Serve(args) => run_serve(&cli, args).await,
+        Command::Dev(args) => dev::run(&cli, args).await,
+        Command::Send(args) => send::run(&cli, args).await,
         Command::NcpSim(args) => run_sim(args).await,
         Command::Shares(args) => shares::run(&cli, args).await,
         Command::Policy(command) => policy::run(&cli, command),

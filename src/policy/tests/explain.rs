@@ -83,7 +83,7 @@ fn check_report_summarises_a_good_file_and_lists_every_problem_in_a_bad_one() {
     );
     assert_eq!(report.lines().next(), Some(first.as_str()));
     assert!(report.contains("  rule 1 \"golden images to partners\" (line 28): share/unshare/set, 2 of 2 approvers, at most 30d, reason required\n"), "{report}");
-    assert!(report.contains("  rule 2 \"sandbox images inside the company\" (line 41): share/unshare/set, auto-approved, at most 7d\n"), "{report}");
+    assert!(report.contains("  rule 2 \"sandbox images inside the company\" (line 41): share/unshare/set, auto-approved, at most 2h\n"), "{report}");
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");

@@ -1,0 +1,432 @@
+//! `dev`: the one-command local demo. In one process: the NCP simulator (demo seed), a Slack
+//! stand-in that prints every card and message, and the service itself with the embedded store
+//! and the example policy, configured from `examples/dev.toml`.
+//!
+//! The Slack secrets are random at every start and written to `<data dir>/secrets.json`
+//! (mode 0600), the secret source the configuration names, so that `send` can sign as Slack
+//! does. Tests start the same thing with [`start`] on port 0 in a temporary directory.
+
+use crate::cli::Cli;
+use crate::cli::send::SlackSender;
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::ncp::sim::{DEMO_ACCESS_KEY, DEMO_SECRET_KEY, RunningSimulator, Simulator};
+use crate::notify::slack::FakeSlack;
+use crate::secrets::{SecretName, SecretString};
+use crate::startup::Application;
+use anyhow::Context as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// `examples/dev.toml`, built in so that `dev` and `send` work from anywhere.
+pub const DEV_CONFIG: &str = include_str!("../../examples/dev.toml");
+/// `examples/policy.toml`, used when the configured policy file is absent.
+pub const DEV_POLICY: &str = include_str!("../../examples/policy.toml");
+/// Where `dev` reads its configuration unless `--config` is given.
+pub const DEV_CONFIG_FILE: &str = "examples/dev.toml";
+/// Where `dev` keeps its store, secrets and effective configuration.
+pub const DEV_DATA_DIR: &str = "data/dev";
+/// The NCP simulator's default address.
+pub const DEV_NCP_LISTEN: &str = "127.0.0.1:9090";
+/// The Slack stand-in's default address.
+pub const DEV_SLACK_LISTEN: &str = "127.0.0.1:9091";
+
+/// Arguments of `dev`.
+#[derive(Debug, clap::Args)]
+pub struct DevArgs {
+    /// Address of the service (default: `listen` from the configuration, 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Address of the NCP simulator.
+    #[arg(long, value_name = "ADDR", default_value = DEV_NCP_LISTEN)]
+    pub ncp_listen: String,
+    /// Address of the Slack stand-in.
+    #[arg(long, value_name = "ADDR", default_value = DEV_SLACK_LISTEN)]
+    pub slack_listen: String,
+    /// Delete data/dev/ (store, secrets) first and start empty.
+    #[arg(long)]
+    pub fresh: bool,
+}
+
+/// What [`start`] needs.
+#[derive(Debug, Clone)]
+pub struct DevOptions {
+    /// The configuration to start from (`examples/dev.toml`); addresses and paths are replaced.
+    pub base: Config,
+    /// Address of the service (port 0 picks one).
+    pub listen: String,
+    /// Address of the NCP simulator.
+    pub ncp_listen: String,
+    /// Address of the Slack stand-in.
+    pub slack_listen: String,
+    /// Directory of the store, `secrets.json` and `config.toml`.
+    pub data_dir: PathBuf,
+    /// Delete `data_dir` first.
+    pub fresh: bool,
+    /// Print Slack cards and messages on stdout.
+    pub printer: bool,
+}
+
+impl DevOptions {
+    /// The built-in `examples/dev.toml` on port 0 everywhere, keeping data in `data_dir`, quiet.
+    pub fn for_tests(data_dir: &Path) -> Self {
+        Self {
+            base: Config::from_toml(DEV_CONFIG, DEV_CONFIG_FILE, Vec::new())
+                .expect("the built-in dev configuration is valid"),
+            listen: "127.0.0.1:0".into(),
+            ncp_listen: "127.0.0.1:0".into(),
+            slack_listen: "127.0.0.1:0".into(),
+            data_dir: data_dir.to_owned(),
+            fresh: false,
+            printer: false,
+        }
+    }
+}
+
+/// A running demo: the service, the simulator and the Slack stand-in.
+pub struct DevInstance {
+    /// The service.
+    pub app: Application,
+    /// The NCP simulator's state.
+    pub sim: Simulator,
+    sim_running: RunningSimulator,
+    /// The Slack stand-in.
+    pub slack: FakeSlack,
+    /// The configuration the service runs with.
+    pub config: Config,
+    /// `<data dir>/secrets.json`.
+    pub secrets_file: PathBuf,
+    /// `<data dir>/config.toml`: this instance's addresses and paths, for `send --config`.
+    pub config_file: PathBuf,
+    signing_secret: SecretString,
+}
+
+/// Writes `contents` to `path`, readable by the owner only (on Unix).
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        options.mode(0o600);
+        // An existing file keeps its mode through `open`; tighten it first.
+        if path.exists() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+fn random_secret() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
+}
+
+/// The TOML of the configuration `send` and the other commands need to reach this instance.
+fn reach_config(config: &Config) -> String {
+    let mut t = toml::Table::new();
+    let s = |v: &str| toml::Value::String(v.to_owned());
+    t.insert("listen".into(), s(&config.listen));
+    t.insert("policy".into(), s(&config.policy.display().to_string()));
+    let mut store = toml::Table::new();
+    store.insert("path".into(), s(&config.store.path.display().to_string()));
+    t.insert("store".into(), store.into());
+    let mut ncp = toml::Table::new();
+    if let Some(ep) = &config.ncp.endpoint {
+        ncp.insert("endpoint".into(), s(ep));
+    }
+    t.insert("ncp".into(), ncp.into());
+    let mut secrets = toml::Table::new();
+    secrets.insert("source".into(), s(&config.secrets.source));
+    t.insert("secrets".into(), secrets.into());
+    let mut slack = toml::Table::new();
+    slack.insert("api_base_url".into(), s(&config.slack.api_base_url));
+    slack.insert(
+        "response_url_hosts".into(),
+        toml::Value::Array(
+            config
+                .slack
+                .response_url_hosts
+                .iter()
+                .map(|h| s(h))
+                .collect(),
+        ),
+    );
+    t.insert("slack".into(), slack.into());
+    format!(
+        "# Written by `ncp-share-approver dev` at start: where this demo listens and keeps its data.\n# Use it with `send --config` (and `requests list`, `audit verify`) when `dev` runs on other ports.\n\n{}",
+        toml::to_string(&t).unwrap_or_default()
+    )
+}
+
+/// Starts the demo: simulator, Slack stand-in, fresh secrets, then the service.
+pub async fn start(options: DevOptions) -> anyhow::Result<DevInstance> {
+    let dir = &options.data_dir;
+    if options.fresh && dir.exists() {
+        std::fs::remove_dir_all(dir)
+            .with_context(|| format!("cannot delete {} (--fresh)", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+
+    let sim = Simulator::demo();
+    let sim_running = sim.spawn(&options.ncp_listen).await.with_context(|| {
+        format!(
+            "cannot start the NCP simulator on {} (is another `dev` running? try --ncp-listen)",
+            options.ncp_listen
+        )
+    })?;
+
+    let signing_secret = random_secret();
+    let bot_token = format!("xoxb-dev-{}", random_secret());
+    let slack = FakeSlack::try_start(&bot_token, &options.slack_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot start the Slack stand-in on {} (is another `dev` running? try --slack-listen)",
+                options.slack_listen
+            )
+        })?
+        .with_printer(options.printer);
+
+    let secrets_file = dir.join("secrets.json");
+    let secrets_json: serde_json::Map<String, serde_json::Value> = [
+        (SecretName::NcpAccessKey, DEMO_ACCESS_KEY),
+        (SecretName::NcpSecretKey, DEMO_SECRET_KEY),
+        (SecretName::SlackSigningSecret, signing_secret.as_str()),
+        (SecretName::SlackBotToken, bot_token.as_str()),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.key().to_owned(), value.into()))
+    .collect();
+    write_private(
+        &secrets_file,
+        &serde_json::to_string_pretty(&secrets_json).unwrap_or_default(),
+    )
+    .with_context(|| format!("cannot write {}", secrets_file.display()))?;
+
+    let mut config = options.base.clone();
+    config.ncp.endpoint = Some(sim_running.base_url.clone());
+    config.slack.api_base_url = slack.api_base_url();
+    if !config
+        .slack
+        .response_url_hosts
+        .iter()
+        .any(|h| h == "127.0.0.1")
+    {
+        config.slack.response_url_hosts.push("127.0.0.1".into());
+    }
+    config.store.kind = "sqlite".into();
+    config.store.path = dir.join("ncp-share-approver.db");
+    config.secrets.source = format!("file:{}", secrets_file.display());
+    if !config.policy.exists() {
+        // Outside the repository the example policy is not at hand: use the built-in copy.
+        let copy = dir.join("policy.toml");
+        std::fs::write(&copy, DEV_POLICY)
+            .with_context(|| format!("cannot write {}", copy.display()))?;
+        config.policy = copy;
+    }
+    let secrets = crate::secrets::from_spec(&config.secrets.source).map_err(anyhow::Error::msg)?;
+    let app = Application::start(&config, &options.listen, secrets, Arc::new(SystemClock))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot start the service on {} (is another `dev` running? try --listen)",
+                options.listen
+            )
+        })?;
+    config.listen = app.addr().to_string();
+
+    let config_file = dir.join("config.toml");
+    std::fs::write(&config_file, reach_config(&config))
+        .with_context(|| format!("cannot write {}", config_file.display()))?;
+
+    Ok(DevInstance {
+        app,
+        sim,
+        sim_running,
+        slack,
+        config,
+        secrets_file,
+        config_file,
+        signing_secret: SecretString::from(signing_secret),
+    })
+}
+
+impl DevInstance {
+    /// `http://ADDR` of the service.
+    pub fn service_url(&self) -> String {
+        format!("http://{}", self.app.addr())
+    }
+
+    /// `http://ADDR` of the NCP simulator.
+    pub fn ncp_url(&self) -> &str {
+        &self.sim_running.base_url
+    }
+
+    /// A sender signing with this instance's secret, as `send` does.
+    pub fn sender(&self) -> SlackSender {
+        let api = self.slack.api_base_url();
+        let response_base = format!("{}/response", api.trim_end_matches("/api"));
+        SlackSender::new(
+            &self.service_url(),
+            &response_base,
+            self.signing_secret.clone(),
+        )
+    }
+
+    /// What `dev` prints at start: what runs where and how to act, with `send_prefix` (like
+    /// `cargo run -q -- send`) starting each command line.
+    pub fn instructions(&self, send_prefix: &str) -> String {
+        let images: Vec<String> = self
+            .sim
+            .images()
+            .iter()
+            .filter(|i| i.owner == crate::ncp::sim::DEMO_LOGIN_ID)
+            .map(|i| format!("{} {} ({}, {})", i.no, i.name, i.hypervisor, i.status))
+            .collect();
+        let sender = self.sender();
+        let example = "1234567 with a@partner.example for 7d because pilot";
+        let curl = sender.curl(&sender.command_delivery("U056CAROL", example));
+        let p = send_prefix;
+        format!(
+            "\
+ncp-share-approver dev: everything runs in this process; Ctrl-C stops it.
+
+  service         {service}   POST /slack/commands, /slack/interactions
+  NCP simulator   {ncp}   account owner@corp.example, demo keys
+  Slack stand-in  {slack}   every card and message is printed below
+  policy          {policy}
+  store           {store}
+  secrets         {secrets}   new random Slack secrets at every start
+
+  images: {images}
+  people: carol U056CAROL asks; alice U012ALICE and bob U034BOB approve (2 of 2)
+
+Try it from another terminal, in this directory:
+
+  1. As carol, ask to share a golden image with a partner for a week:
+       {p} command --as U056CAROL \"{example}\"
+     The reply names the request (SR-XXXXXXXX); the approval card appears here.
+  2. As alice, then bob, press Approve on that card:
+       {p} click --as U012ALICE approve SR-XXXXXXXX
+       {p} click --as U034BOB approve SR-XXXXXXXX
+     The worker shares the image on the simulator; the card shows the result and carol
+     gets a direct message.
+  3. A sandbox image inside the company is approved by the policy at once:
+       {p} command --as U056CAROL \"3456789 with dev@corp.example for 10m because trying\"
+  Also: `deny` instead of `approve`; \"status SR-XXXXXXXX\", \"list 1234567\" or \"help\" as the text;
+  {p} --help.
+
+The first command as curl (signed now, valid for 5 minutes; add --curl to `send` for a fresh one):
+
+  {curl}
+
+Waiting for Slack traffic...
+",
+            service = self.service_url(),
+            ncp = self.ncp_url(),
+            slack = self.slack.api_base_url().trim_end_matches("/api"),
+            policy = self.config.policy.display(),
+            store = self.config.store.path.display(),
+            secrets = self.secrets_file.display(),
+            images = images.join(", "),
+        )
+    }
+
+    /// Stops the service (finishing in-flight work), then the simulator and the stand-in.
+    pub async fn stop(self) {
+        self.app.stop().await;
+        self.sim_running.shutdown().await;
+        drop(self.slack);
+    }
+}
+
+/// Runs `dev` until Ctrl-C.
+pub async fn run(cli: &Cli, args: &DevArgs) -> anyhow::Result<ExitCode> {
+    let (base, base_name) = match &cli.config {
+        Some(path) => (Config::load(path, true)?, path.display().to_string()),
+        None if Path::new(DEV_CONFIG_FILE).exists() => (
+            Config::load(Path::new(DEV_CONFIG_FILE), true)?,
+            DEV_CONFIG_FILE.to_owned(),
+        ),
+        None => (
+            Config::from_toml(DEV_CONFIG, "examples/dev.toml (built in)", std::env::vars())?,
+            DEV_CONFIG_FILE.to_owned(),
+        ),
+    };
+    let listen = args.listen.clone().unwrap_or_else(|| base.listen.clone());
+    let base_listen = base.listen.clone();
+    let base_slack = base.slack.api_base_url.clone();
+    let instance = start(DevOptions {
+        base,
+        listen,
+        ncp_listen: args.ncp_listen.clone(),
+        slack_listen: args.slack_listen.clone(),
+        data_dir: PathBuf::from(DEV_DATA_DIR),
+        fresh: args.fresh,
+        printer: true,
+    })
+    .await?;
+    // `send` reads examples/dev.toml by default; point it at this instance's file when it
+    // runs elsewhere than that file says.
+    let default_reach = base_name == DEV_CONFIG_FILE
+        && cli.config.is_none()
+        && instance.config.listen == base_listen
+        && instance.slack.api_base_url() == base_slack;
+    let prefix = if default_reach {
+        "cargo run -q -- send".to_owned()
+    } else {
+        format!(
+            "cargo run -q -- send --config {}",
+            instance.config_file.display()
+        )
+    };
+    println!("{}", instance.instructions(&prefix));
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
+    println!("stopping: finishing in-flight work");
+    instance.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dev_configuration_agrees_with_the_dev_defaults() {
+        let c = Config::from_toml(DEV_CONFIG, DEV_CONFIG_FILE, Vec::new()).unwrap();
+        assert_eq!(
+            c.ncp.endpoint.as_deref(),
+            Some(format!("http://{DEV_NCP_LISTEN}").as_str())
+        );
+        assert_eq!(
+            c.slack.api_base_url,
+            format!("http://{DEV_SLACK_LISTEN}/api")
+        );
+        assert_eq!(
+            c.secrets.source,
+            format!("file:{DEV_DATA_DIR}/secrets.json")
+        );
+        assert_eq!(
+            c.store.path,
+            Path::new(DEV_DATA_DIR).join("ncp-share-approver.db")
+        );
+        assert_eq!(c.policy, Path::new("examples/policy.toml"));
+        assert!(c.slack.response_url_hosts.iter().any(|h| h == "127.0.0.1"));
+    }
+
+    #[test]
+    fn the_reach_configuration_parses_back_to_the_same_addresses() {
+        let mut c = Config::from_toml(DEV_CONFIG, DEV_CONFIG_FILE, Vec::new()).unwrap();
+        c.listen = "127.0.0.1:18080".into();
+        c.slack.api_base_url = "http://127.0.0.1:19091/api".into();
+        let back = Config::from_toml(&reach_config(&c), "config.toml", Vec::new()).unwrap();
+        assert_eq!(back.listen, c.listen);
+        assert_eq!(back.slack.api_base_url, c.slack.api_base_url);
+        assert_eq!(back.secrets.source, c.secrets.source);
+        assert_eq!(back.store.path, c.store.path);
+    }
+}
