@@ -382,7 +382,15 @@ pub async fn run(cli: &Cli, args: &DevArgs) -> anyhow::Result<ExitCode> {
             instance.config_file.display()
         )
     };
-    println!("{}", instance.instructions(&prefix));
+    {
+        // A closed stdout (`dev | head`) must not take the server down: ignore write errors.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            instance.instructions(&prefix)
+        );
+    }
     tokio::signal::ctrl_c()
         .await
         .context("cannot wait for Ctrl-C")?;

@@ -6,6 +6,7 @@ mod helpers;
 mod lambda;
 mod ncp_client;
 mod ncp_sim;
+mod secrets_in_logs;
 mod slack;
 mod slack_bad_input;
 mod slack_helpers;

@@ -390,5 +390,10 @@ fn print(shared: &Shared, what: &str, target: &str, body: &Value) {
         .map(|t| format!(" (thread {t})"))
         .unwrap_or_default();
     // The demo terminal is the fake's whole point; this is its only output.
-    println!("--- slack {what} to {target}{thread} ---\n{content}\n");
+    // A closed stdout (`dev | head`) must not take the server down: ignore write errors.
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stdout().lock(),
+        "--- slack {what} to {target}{thread} ---\n{content}\n"
+    );
 }
