@@ -2,6 +2,7 @@
 
 mod cli;
 mod dev;
+mod faults;
 mod helpers;
 mod lambda;
 mod ncp_client;
