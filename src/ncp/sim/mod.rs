@@ -136,6 +136,25 @@ impl SimImage {
     }
 }
 
+/// `GET /_sim/calls`: every call received, as JSON (operation, status, decoded parameters).
+async fn calls_json(
+    axum::extract::State(sim): axum::extract::State<Simulator>,
+) -> axum::Json<serde_json::Value> {
+    let calls: Vec<serde_json::Value> = sim
+        .calls()
+        .into_iter()
+        .map(|c| {
+            serde_json::json!({
+                "method": c.method,
+                "operation": c.operation,
+                "status": c.status,
+                "params": c.params,
+            })
+        })
+        .collect();
+    axum::Json(serde_json::Value::Array(calls))
+}
+
 /// One call as the simulator received it, for tests to inspect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedCall {
@@ -205,6 +224,9 @@ impl Simulator {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/vserver/v2/{operation}", any(handlers::handle))
+            // Simulator only (real NCP has nothing like it): the call log, for scripts that run
+            // the simulator as a separate process (the kill -9 fault suite).
+            .route("/_sim/calls", axum::routing::get(calls_json))
             .fallback(handlers::handle)
             .with_state(self.clone())
     }
