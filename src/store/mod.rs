@@ -69,6 +69,13 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Vec<ShareRequest>, StoreError>;
 
+    /// Pending requests whose expiry is at or before `now`, earliest deadline first, at most `limit`.
+    async fn pending_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ShareRequest>, StoreError>;
+
     /// Records a person's approval or denial unless that person already acted on the request.
     async fn insert_approval(&self, approval: &Approval) -> Result<Inserted, StoreError>;
 

@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS requests (
     state TEXT NOT NULL,
     image_no TEXT NOT NULL,
     created_at TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL DEFAULT 0,
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS requests_state ON requests(state, created_at);
@@ -48,6 +49,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     key TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL
 );
+-- Every delivery deletes the expired keys; without this index that is a full scan per request.
+CREATE INDEX IF NOT EXISTS deliveries_expiry ON deliveries(expires_at);
 CREATE TABLE IF NOT EXISTS message_refs (
     request_id TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -115,6 +118,7 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
+        migrate(&conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -152,8 +156,8 @@ impl Store for SqliteStore {
         self.with(move |c| {
             let n = c
                 .execute(
-                    "INSERT OR IGNORE INTO requests (id, version, state, image_no, created_at, body) VALUES (?1, 1, ?2, ?3, ?4, ?5)",
-                    params![r.id.as_str(), r.state.as_str(), r.image_no.as_str(), r.created_at.to_rfc3339(), body],
+                    "INSERT OR IGNORE INTO requests (id, version, state, image_no, created_at, expires_ms, body) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6)",
+                    params![r.id.as_str(), r.state.as_str(), r.image_no.as_str(), r.created_at.to_rfc3339(), r.expires_at.timestamp_millis(), body],
                 )
                 .map_err(backend)?;
             Ok(inserted(n))
@@ -188,8 +192,8 @@ impl Store for SqliteStore {
         self.with(move |c| {
             let n = c
                 .execute(
-                    "UPDATE requests SET version = ?1, state = ?2, body = ?3 WHERE id = ?4 AND version = ?5",
-                    params![next.version as i64, next.state.as_str(), body, next.id.as_str(), expected as i64],
+                    "UPDATE requests SET version = ?1, state = ?2, body = ?3, expires_ms = ?6 WHERE id = ?4 AND version = ?5",
+                    params![next.version as i64, next.state.as_str(), body, next.id.as_str(), expected as i64, next.expires_at.timestamp_millis()],
                 )
                 .map_err(backend)?;
             Ok((n == 1).then_some(next))
@@ -212,8 +216,8 @@ impl Store for SqliteStore {
                 .map_err(backend)?;
             let n = tx
                 .execute(
-                    "UPDATE requests SET version = ?1, state = ?2, body = ?3 WHERE id = ?4 AND version = ?5",
-                    params![next.version as i64, next.state.as_str(), body, next.id.as_str(), expected as i64],
+                    "UPDATE requests SET version = ?1, state = ?2, body = ?3, expires_ms = ?6 WHERE id = ?4 AND version = ?5",
+                    params![next.version as i64, next.state.as_str(), body, next.id.as_str(), expected as i64, next.expires_at.timestamp_millis()],
                 )
                 .map_err(backend)?;
             if n != 1 {
@@ -242,6 +246,30 @@ impl Store for SqliteStore {
                 .query_map(params![state.map(|s| s.as_str()), limit as i64], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
                 })
+                .map_err(backend)?;
+            rows.map(|row| {
+                let (id, body) = row.map_err(backend)?;
+                from_json(&id, &body)
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn pending_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ShareRequest>, StoreError> {
+        let now_ms = now.timestamp_millis();
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT id, body FROM requests WHERE state = 'pending' AND expires_ms <= ?1 ORDER BY expires_ms, id LIMIT ?2",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![now_ms, limit as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
                 .map_err(backend)?;
             rows.map(|row| {
                 let (id, body) = row.map_err(backend)?;
@@ -473,6 +501,29 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+/// Brings a database made by an earlier version up to the current schema.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let has_expiry: bool = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('requests') WHERE name = 'expires_ms'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(backend)?
+        > 0;
+    if !has_expiry {
+        conn.execute_batch(
+            "ALTER TABLE requests ADD COLUMN expires_ms INTEGER NOT NULL DEFAULT 0;
+             UPDATE requests SET expires_ms = CAST(strftime('%s', json_extract(body, '$.expires_at')) AS INTEGER) * 1000;",
+        )
+        .map_err(backend)?;
+    }
+    // Pending requests are expired oldest-deadline first, straight from this index.
+    conn.execute_batch("CREATE INDEX IF NOT EXISTS requests_due ON requests(state, expires_ms);")
+        .map_err(backend)?;
+    Ok(())
 }
 
 /// Chains `entry` onto the ledger head inside an open write transaction.

@@ -205,16 +205,25 @@ impl Workflow {
     pub async fn expire_due(&self) -> Result<usize, WorkflowError> {
         let now = self.clock.now();
         let mut n = 0;
-        for request in self
-            .store
-            .requests(Some(RequestState::Pending), 10_000)
-            .await?
-        {
-            if request.expires_at <= now && self.expire(request).await?.is_some() {
-                n += 1;
+        // Earliest deadline first, a page at a time, straight from the store's index: a large
+        // backlog neither holds the store for long nor hides the oldest requests.
+        loop {
+            let page = self.store.pending_due(now, 200).await?;
+            if page.is_empty() {
+                return Ok(n);
+            }
+            let mut moved = 0;
+            for request in page {
+                if self.expire(request).await?.is_some() {
+                    n += 1;
+                    moved += 1;
+                }
+            }
+            if moved == 0 {
+                // Everything on the page changed state under us; the next sweep looks again.
+                return Ok(n);
             }
         }
-        Ok(n)
     }
 
     async fn expire(&self, request: ShareRequest) -> Result<Option<ShareRequest>, WorkflowError> {

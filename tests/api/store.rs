@@ -470,6 +470,43 @@ mod cases {
         assert_eq!(store.audit_for_request(&one).await.unwrap().len(), 1);
     }
 
+    pub async fn pending_requests_come_due_earliest_deadline_first(store: Arc<dyn Store>) {
+        // Deadlines out of insertion order, one not yet due, one due but no longer pending.
+        let mut made = Vec::new();
+        for (i, (state, expires_in)) in [
+            (RequestState::Pending, 30),
+            (RequestState::Pending, 10),
+            (RequestState::Pending, 90),
+            (RequestState::Approved, 5),
+            (RequestState::Pending, 20),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut r = request(state, t0() + secs(i as i64));
+            r.expires_at = t0() + secs(expires_in);
+            store.insert_request(&r).await.unwrap();
+            made.push(r);
+        }
+        let ids = |v: Vec<ShareRequest>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        let due = ids(store.pending_due(t0() + secs(60), 100).await.unwrap());
+        assert_eq!(
+            due,
+            vec![made[1].id.clone(), made[4].id.clone(), made[0].id.clone()]
+        );
+        assert_eq!(
+            ids(store.pending_due(t0() + secs(60), 1).await.unwrap()),
+            vec![made[1].id.clone()]
+        );
+        assert!(store.pending_due(t0(), 100).await.unwrap().is_empty());
+        // A changed expiry (an update) moves the request in the order.
+        let mut later = store.request(&made[1].id).await.unwrap().unwrap();
+        later.expires_at = t0() + secs(200);
+        store.update_request(&later).await.unwrap().unwrap();
+        let due = ids(store.pending_due(t0() + secs(60), 100).await.unwrap());
+        assert_eq!(due, vec![made[4].id.clone(), made[0].id.clone()]);
+    }
+
     pub async fn requests_filter_by_state_newest_first(store: Arc<dyn Store>) {
         let states = [
             RequestState::Pending,
@@ -548,6 +585,7 @@ macro_rules! store_suite {
             case!(a_delivery_is_first_once_until_its_ttl);
             case!(concurrent_appends_make_one_gap_free_chain);
             case!(requests_filter_by_state_newest_first);
+            case!(pending_requests_come_due_earliest_deadline_first);
         }
     };
 }
