@@ -32,9 +32,15 @@ LOADGEN_THREADS="${LOADGEN_THREADS:-1}"
 target_dir="${CARGO_TARGET_DIR:-target}"
 command_line="${LOAD_SH_COMMAND:-CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target} bench/load.sh}"
 
-for tool in python3 sqlite3 curl; do
-    command -v "$tool" >/dev/null || { echo "bench/load.sh needs $tool" >&2; exit 1; }
+# Tools (Debian package = command name); installed only if missing.
+missing=()
+for tool in python3 sqlite3 curl jq; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
 done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "== installing ${missing[*]}"
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}"
+fi
 
 echo "== building (release, once)"
 cargo build --release --locked --bin ncp-share-approver --example loadgen
