@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# Load benchmark: signed Slack slash commands against `ncp-share-approver serve` (release build)
+# with the embedded SQLite store, the NCP simulator (demo seed) and the crate's fake Slack Web API
+# (so the notifier really posts approval cards). Everything on 127.0.0.1, bounded in time.
+#
+# Usage: bench/load.sh            (about 2 minutes after the build; honours CARGO_TARGET_DIR)
+# Knobs (environment): HELP_RATE=200 SHARE_RATE=50 CONNECTIONS=32 DURATION=20 WARMUP=2
+#                      COLD_RUNS=10 LOADGEN_THREADS=1 KEEP_TMP=1 (keep the store and logs)
+# Writes bench/results/load.md (and prints it); raw JSON next to it in bench/results/load.json.
+#
+# Scenarios, in this order, against one server and one store:
+#   help  @ HELP_RATE req/s (open loop)  and over CONNECTIONS connections (closed loop)
+#   share @ SHARE_RATE req/s (open loop) and over CONNECTIONS connections (closed loop)
+#   help  @ HELP_RATE req/s again, on the store the load left behind
+# `help` is verify + de-dup (a SQLite write) + parse: the fixed cost of every command.
+# `share` is `1234567 with userN@partner.example for 7d because load`: NCP image lookup on the
+# simulator + policy + store + ledger + notifier (approval card to the fake Slack).
+# Every request is signed at send time with a unique body (the service de-duplicates on the
+# signature). Cold start: spawn `serve` to the first verified `help` answered, COLD_RUNS times,
+# on a new empty store and again on the store the load left behind.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root="$PWD"
+HELP_RATE="${HELP_RATE:-200}"
+SHARE_RATE="${SHARE_RATE:-50}"
+CONNECTIONS="${CONNECTIONS:-32}"
+DURATION="${DURATION:-20}"
+WARMUP="${WARMUP:-2}"
+COLD_RUNS="${COLD_RUNS:-10}"
+LOADGEN_THREADS="${LOADGEN_THREADS:-1}"
+target_dir="${CARGO_TARGET_DIR:-target}"
+command_line="${LOAD_SH_COMMAND:-CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target} bench/load.sh}"
+
+# Tools (Debian package = command name); installed only if missing.
+missing=()
+for tool in python3 sqlite3 curl jq; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "== installing ${missing[*]}"
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}"
+fi
+
+echo "== building (release, once)"
+cargo build --release --locked --bin ncp-share-approver --example loadgen
+bin="$target_dir/release/ncp-share-approver"
+loadgen="$target_dir/release/examples/loadgen"
+
+tmp="$(mktemp -d)"
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null || true
+    done
+    if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+wait_http() { # URL PID NAME
+    for _ in $(seq 200); do
+        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+        kill -0 "$2" 2>/dev/null || { echo "$3 exited; log:" >&2; cat "$tmp/$3.log" >&2; exit 1; }
+        sleep 0.05
+    done
+    echo "$3 did not answer $1" >&2
+    exit 1
+}
+
+sim_port="$(free_port)"; slack_port="$(free_port)"; port="$(free_port)"
+db="$tmp/store.db"
+
+# Secrets from the environment ([secrets] source = "env"); the NCP keys are the simulator's
+# published demo keys, the Slack ones are made up for this run.
+export NCP_ACCESS_KEY=NCPSIMACCESSKEY00001
+export NCP_SECRET_KEY=ncp-sim-demo-secret-key-000000000000001
+export SLACK_SIGNING_SECRET="load-bench-signing-secret-$(date +%s)"
+export SLACK_BOT_TOKEN=xoxb-load-bench-0000000000
+# Where things are: NSA_* overrides on top of a small config file.
+export NCP_API_ENDPOINT="http://127.0.0.1:$sim_port"
+export NSA_STORE__PATH="$db"
+export NSA_LISTEN="127.0.0.1:$port"
+export NSA_SLACK__API_BASE_URL="http://127.0.0.1:$slack_port/api"
+export RUST_LOG="${RUST_LOG:-info}"
+cat >"$tmp/config.toml" <<EOF
+policy = "$root/examples/policy.toml"
+[store]
+kind = "sqlite"
+[slack]
+response_url_hosts = ["127.0.0.1"]
+[secrets]
+source = "env"
+EOF
+
+echo "== starting the NCP simulator (demo seed) and the fake Slack"
+"$bin" ncp-sim --listen "127.0.0.1:$sim_port" >"$tmp/sim.log" 2>&1 &
+sim_pid=$!; pids+=("$sim_pid")
+"$loadgen" fake-slack --listen "127.0.0.1:$slack_port" >"$tmp/slack.log" 2>&1 &
+slack_pid=$!; pids+=("$slack_pid")
+# The simulator answers unsigned requests with an NCP error, which is enough to know it is up.
+for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$sim_port/" && break; sleep 0.05; done
+for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$slack_port/" && break; sleep 0.05; done
+
+echo "== cold start on a new store, $COLD_RUNS runs"
+mkdir -p "$tmp/cold"
+timeout 120 "$loadgen" cold-start --bin "$bin" --config "$tmp/config.toml" --runs "$COLD_RUNS" \
+    --fresh-store-dir "$tmp/cold" --label "new empty store" >"$tmp/cold-empty.json"
+cat "$tmp/cold-empty.json"
+
+echo "== starting serve on 127.0.0.1:$port"
+"$bin" --config "$tmp/config.toml" serve >"$tmp/serve.log" 2>&1 &
+serve_pid=$!; pids+=("$serve_pid")
+wait_http "http://127.0.0.1:$port/healthz" "$serve_pid" serve
+startup_rss_kib="$(awk '/VmRSS:/ {print $2}' "/proc/$serve_pid/status")"
+
+q() { sqlite3 -cmd '.timeout 5000' "$db" "$1"; }
+: >"$tmp/runs.jsonl"
+scenario() { # LABEL LOADGEN-ARGS...
+    local label="$1"; shift
+    local deliveries requests
+    deliveries="$(q 'SELECT count(*) FROM deliveries')"
+    requests="$(q 'SELECT count(*) FROM requests')"
+    echo "== $label"
+    timeout 180 "$loadgen" run --url "http://127.0.0.1:$port" --label "$label" \
+        --duration "$DURATION" --warmup "$WARMUP" --threads "$LOADGEN_THREADS" \
+        --response-url-base "http://127.0.0.1:$slack_port/response" \
+        --server-pid "$serve_pid" --peer-pid "$sim_pid" --peer-pid "$slack_pid" \
+        --clk-tck "$(getconf CLK_TCK)" "$@" \
+        | jq -c --argjson d "$deliveries" --argjson r "$requests" \
+            '. + {deliveries_rows_before: $d, requests_before: $r}' \
+        | tee -a "$tmp/runs.jsonl" \
+        | jq -c '{label: .label, requests, ok, errors, slow_acks, throughput_rps, p50_ms, p99_ms, max_ms, server_cpu_pct, loadgen_cpu_pct, machine_busy_pct, send_lag_p99_ms, server_vm_hwm_kib, quarter_p50_ms}'
+}
+
+scenario "help, fixed rate" --kind help --rate "$HELP_RATE"
+scenario "help, saturation" --kind help --connections "$CONNECTIONS"
+scenario "share, fixed rate" --kind share --rate "$SHARE_RATE"
+# Let the notifier finish the fixed-rate cards so the saturation run starts from an idle server.
+sleep 2
+scenario "share, saturation" --kind share --connections "$CONNECTIONS"
+
+# How far behind the notifier is when the load stops, and how long it takes to catch up.
+share_total="$(q 'SELECT count(*) FROM requests')"
+cards_at_end="$(q "SELECT count(*) FROM message_refs WHERE kind = 'slack_card'")"
+catchup_start=$(date +%s.%N)
+for _ in $(seq 600); do
+    [ "$(q "SELECT count(*) FROM message_refs WHERE kind = 'slack_card'")" -ge "$share_total" ] && break
+    sleep 0.1
+done
+catchup_s="$(python3 -c "import time; print(round(time.time() - $catchup_start, 1))")"
+cards_after="$(q "SELECT count(*) FROM message_refs WHERE kind = 'slack_card'")"
+
+# The same fixed-rate help run again, now that the load has left its rows behind: the difference
+# to the first run is the cost that grows with the store.
+scenario "help, fixed rate, after the load" --kind help --rate "$HELP_RATE"
+final_hwm_kib="$(awk '/VmHWM:/ {print $2}' "/proc/$serve_pid/status")"
+final_rss_kib="$(awk '/VmRSS:/ {print $2}' "/proc/$serve_pid/status")"
+
+echo "== stopping serve; checking the store"
+kill -INT "$serve_pid"
+for _ in $(seq 100); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.1; done
+listed="$("$bin" --config "$tmp/config.toml" requests list --state pending --limit 1000000 --json | wc -l)"
+store_counts="$(q "SELECT json_object(
+    'requests', (SELECT count(*) FROM requests),
+    'pending', (SELECT count(*) FROM requests WHERE state = 'pending'),
+    'states', (SELECT json_group_object(state, n) FROM (SELECT state, count(*) n FROM requests GROUP BY state)),
+    'audit_records', (SELECT count(*) FROM audit),
+    'deliveries', (SELECT count(*) FROM deliveries),
+    'cards', (SELECT count(*) FROM message_refs WHERE kind = 'slack_card'))")"
+"$bin" --config "$tmp/config.toml" audit verify >"$tmp/audit-verify.txt" 2>&1 \
+    && audit_ok=true || audit_ok=false
+db_kib="$(du -k "$db" | cut -f1)"
+echo "$store_counts; requests list --state pending: $listed; audit verify: $audit_ok"
+
+echo "== cold start on the loaded store, $COLD_RUNS runs"
+timeout 120 "$loadgen" cold-start --bin "$bin" --config "$tmp/config.toml" --runs "$COLD_RUNS" \
+    --label "store left by the load" >"$tmp/cold-loaded.json"
+cat "$tmp/cold-loaded.json"
+
+mkdir -p bench/results
+jq -n --slurpfile runs "$tmp/runs.jsonl" --slurpfile ce "$tmp/cold-empty.json" \
+    --slurpfile cl "$tmp/cold-loaded.json" --argjson store "$store_counts" \
+    '{runs: $runs, cold_start: ($ce + $cl), store: $store}' >bench/results/load.json
+
+export MACHINE_NPROC="$(nproc)"
+export MACHINE_CPU="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+export MACHINE_MEM="$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
+export MACHINE_KERNEL="$(uname -r)"
+export RUSTC_VERSION="$(rustc -V)"
+export GIT_REV="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo '+dirty')"
+export COMMAND_LINE="$command_line" LISTED="$listed" AUDIT_OK="$audit_ok" DB_KIB="$db_kib"
+export STARTUP_RSS_KIB="$startup_rss_kib" FINAL_HWM_KIB="$final_hwm_kib" FINAL_RSS_KIB="$final_rss_kib"
+export CARDS_AT_END="$cards_at_end" CARDS_AFTER="$cards_after" CATCHUP_S="$catchup_s"
+export SHARE_TOTAL="$share_total" LOADGEN_THREADS
+python3 - bench/results/load.json >bench/results/load.md <<'PY'
+import json, os, sys
+
+data = json.load(open(sys.argv[1]))
+env = os.environ
+mib = lambda kib: f"{kib / 1024:.1f} MiB" if kib is not None else "n/a"
+
+print("# Load benchmark: signed Slack slash commands against `serve`\n")
+print(f"Command: `{env['COMMAND_LINE']}` (commit {env['GIT_REV']}, release build, {env['RUSTC_VERSION']}).\n")
+print(f"Machine: {env['MACHINE_NPROC']} cores, {env['MACHINE_CPU']}, {env['MACHINE_MEM']} RAM, Linux {env['MACHINE_KERNEL']}. "
+      f"The server, the NCP simulator, the fake Slack and the load generator ({env['LOADGEN_THREADS']} thread) share these cores.\n")
+print("Server: `ncp-share-approver serve`, embedded SQLite store (WAL) in a temp dir, `examples/policy.toml`, "
+      "NCP simulator (demo seed), fake Slack Web API for approval cards, `RUST_LOG=info` to a file. "
+      "Every request is a distinct slash command signed at send time. Latency of the open-loop runs is "
+      "measured from each request's *intended* send time (no coordinated omission). "
+      "OK = HTTP 200 with the expected reply (`Usage:` for help, a request id for share); errors = anything else.\n")
+
+print("| scenario | load | requests | errors | throughput | p50 | p99 | max | server CPU | server peak RSS | de-dup rows before |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for r in data["runs"]:
+    load = f"{r['rate']:g} req/s" if r["rate"] else f"{r['connections']} connections"
+    errs = r["errors"] + r.get("slow_acks", 0)
+    print(f"| {r['label']} | {load} | {r['requests']} | {errs} | {r['throughput_rps']:.0f} req/s | "
+          f"{r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | {r['max_ms']:.2f} ms | "
+          f"{r.get('server_cpu_pct', 0):.0f}% | {mib(r.get('server_vm_hwm_kib'))} | {r['deliveries_rows_before']} |")
+print()
+print(f"Each run: {data['runs'][0]['warmup_s']:g} s warm-up (not counted), then {data['runs'][0]['duration_s']:g} s measured. "
+      "Server CPU is % of one core over the run. Peak RSS is `VmHWM`, reset through `/proc/PID/clear_refs` before each run, "
+      f"so it is that run's peak; RSS right after start {mib(int(env['STARTUP_RSS_KIB']))}, "
+      f"at the end {mib(int(env['FINAL_RSS_KIB']))}.\n")
+
+print("Where the time and CPU went. Q1-Q4: median latency per quarter of the measured run (a cost that grows "
+      "with the store shows here). CPU: % of one core over the run; other processes: CPU used by anything else on the machine "
+      "(it is shared), in % of one core; machine: % of all cores busy. "
+      "Send lag: how late the generator sent open-loop requests against their schedule (already included in the latencies above).\n")
+print("| scenario | Q1 | Q2 | Q3 | Q4 | req/s 1st s → last s | server | NCP sim | fake Slack | load generator | other processes | machine | send lag p99 |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+busiest_other = 0.0
+for r in data["runs"]:
+    q = r["quarter_p50_ms"]
+    peers = r.get("peer_cpu_pct", [])
+    peer = lambda i: f"{peers[i]:.0f}%" if len(peers) > i else "n/a"
+    lag = f"{r['send_lag_p99_ms']:.2f} ms" if r["rate"] else "n/a"
+    ours = r.get("server_cpu_pct", 0) + sum(peers) + r["loadgen_cpu_pct"]
+    other = max(0.0, r["machine_busy_pct"] * int(env["MACHINE_NPROC"]) - ours)
+    busiest_other = max(busiest_other, other)
+    ps = r["per_second"]
+    print(f"| {r['label']} | " + " | ".join(f"{x:.2f} ms" for x in q) + f" | {ps[0]} → {ps[-1]}"
+          + f" | {r.get('server_cpu_pct', 0):.0f}% | {peer(0)} | {peer(1)} | {r['loadgen_cpu_pct']:.0f}% | {other:.0f}% | {r['machine_busy_pct']:.0f}% | {lag} |")
+print()
+if busiest_other > 20:
+    print(f"**Caveat:** other processes used up to {busiest_other:.0f}% of a core during these runs (the machine is shared), "
+          "so saturation numbers are lower and tails longer than on an idle machine; fixed-rate medians and the server's "
+          "own CPU per request are the more robust figures.\n")
+
+print("Cold start: spawn of the release binary to the first verified `help` answered (median of runs):\n")
+print("| store | runs | median | min | max | median to /healthz |")
+print("|---|---:|---:|---:|---:|---:|")
+for c in data["cold_start"]:
+    print(f"| {c['label']} | {c['runs']} | {c['median_ms']:.1f} ms | {c['min_ms']:.1f} ms | {c['max_ms']:.1f} ms | {c['median_to_healthz_ms']:.1f} ms |")
+print()
+
+s = data["store"]
+print(f"Store after the load: {s['requests']} requests ({s['pending']} pending; `requests list --state pending` lists {env['LISTED']}), "
+      f"{s['audit_records']} audit records (`audit verify`: {'ok' if env['AUDIT_OK'] == 'true' else 'FAILED'}), "
+      f"{s['deliveries']} de-dup rows, {s['cards']} approval cards posted; database {int(env['DB_KIB']) / 1024:.1f} MiB.")
+share_ok = sum(r["ok"] for r in data["runs"] if r["kind"] == "share")
+share_all = sum(r["requests_incl_warmup"] for r in data["runs"] if r["kind"] == "share")
+print(f"Share commands sent (warm-up included): {share_all}; stored: {s['requests']}.")
+print(f"Notifier backlog when the load stopped: {env['CARDS_AT_END']} of {env['SHARE_TOTAL']} approval cards posted; "
+      f"{env['CARDS_AFTER']} after {env['CATCHUP_S']} s more.")
+PY
+cat bench/results/load.md
