@@ -3,6 +3,8 @@
 mod cli;
 mod dev;
 mod helpers;
+mod jira;
+mod jira_fake;
 mod lambda;
 mod ncp_client;
 mod ncp_sim;
@@ -12,5 +14,8 @@ mod slack_bad_input;
 mod slack_helpers;
 mod slack_notify;
 mod store;
+mod tickets_bad_input;
+mod tickets_helpers;
+mod webhook;
 mod workflow;
 mod workflow_helpers;
