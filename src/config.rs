@@ -559,4 +559,43 @@ mod tests {
             assert!(e.contains(needle), "{e} should name {needle}");
         }
     }
+
+    #[test]
+    fn jira_and_webhook_sections_are_checked_and_name_their_keys() {
+        let jira = |extra: &str| {
+            format!(
+                "[jira]\nbase_url = \"https://x.atlassian.net\"\nemail = \"bot@x\"\nproject = \"SHARE\"\n{extra}\n[jira.fields]\nimage = \"customfield_1\"\ntargets = \"customfield_2\"\n"
+            )
+        };
+        let c = Config::from_toml(&jira(""), "t.toml", env(&[])).unwrap();
+        let j = c.jira.unwrap();
+        assert_eq!(j.approved_status, "Approved");
+        assert_eq!(j.fields.duration, None);
+        assert!(Config::from_toml("", "t", env(&[])).unwrap().jira.is_none());
+        for (text, needle) in [
+            (
+                jira("").replace("https://x.atlassian.net", "x.atlassian.net"),
+                "jira.base_url",
+            ),
+            (jira("").replace("SHARE", "SH ARE"), "jira.project"),
+            (
+                jira("").replace("customfield_1", "customfield/1"),
+                "jira.fields.image",
+            ),
+            (jira("colour = \"red\""), "colour"),
+            (
+                "[webhook]\ncallback_hosts = [\"https://x\"]".to_string(),
+                "webhook.callback_hosts",
+            ),
+            (
+                "[webhook]\nmax_attempts = 0".to_string(),
+                "webhook.max_attempts",
+            ),
+        ] {
+            let e = Config::from_toml(&text, "t.toml", env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{e} should name {needle}");
+        }
+    }
 }
