@@ -23,6 +23,10 @@ pub struct AppState {
     pub workflow: Workflow,
     /// The Slack front door, when its signing secret is configured.
     pub slack: Option<SlackFront>,
+    /// The Jira front door, when `[jira]` and its secrets are configured.
+    pub jira: Option<http::jira::JiraFront>,
+    /// The generic webhook, when `WEBHOOK_SECRET` is configured.
+    pub webhook: Option<http::webhook::WebhookFront>,
     /// The time (signature windows, de-duplication).
     pub clock: Arc<dyn Clock>,
 }
@@ -78,6 +82,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/healthz", get(http::healthz))
         .route("/slack/commands", post(http::slack::commands))
         .route("/slack/interactions", post(http::slack::interactions))
+        .route("/jira/webhook", post(http::jira::webhook))
+        .route("/webhook", post(http::webhook::webhook))
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))

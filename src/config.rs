@@ -39,6 +39,10 @@ pub struct Config {
     pub slack: SlackConfig,
     /// The execution worker.
     pub worker: WorkerConfig,
+    /// Jira Cloud (absent: `/jira/webhook` answers 404).
+    pub jira: Option<JiraConfig>,
+    /// The generic signed webhook.
+    pub webhook: WebhookConfig,
 }
 
 impl Default for Config {
@@ -51,6 +55,82 @@ impl Default for Config {
             secrets: SecretsConfig::default(),
             slack: SlackConfig::default(),
             worker: WorkerConfig::default(),
+            jira: None,
+            webhook: WebhookConfig::default(),
+        }
+    }
+}
+
+/// `[jira]`: the Jira Cloud site, the project whose issues are requests, and the field mapping.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JiraConfig {
+    /// `https://your-org.atlassian.net` (tests point it at a fake Jira).
+    pub base_url: String,
+    /// The account the API token belongs to (`JIRA_API_TOKEN` is its token).
+    pub email: String,
+    /// The project key whose issues are requests, like `SHARE`.
+    pub project: String,
+    /// Only issues of this type are requests (any type when absent).
+    #[serde(default)]
+    pub issue_type: Option<String>,
+    /// The status whose transition counts as an approval by the person who moved the issue.
+    #[serde(default = "default_approved_status")]
+    pub approved_status: String,
+    /// Transition (name) to take after a successful share, if any.
+    #[serde(default)]
+    pub done_transition: Option<String>,
+    /// Transition (name) to take after a failed, denied or expired request, if any.
+    #[serde(default)]
+    pub failed_transition: Option<String>,
+    /// Which (custom) fields hold the request.
+    pub fields: JiraFields,
+    /// First retry delay of REST calls in milliseconds (doubles, with full jitter).
+    #[serde(default = "default_jira_backoff_ms")]
+    pub backoff_base_ms: u64,
+}
+
+fn default_approved_status() -> String {
+    "Approved".into()
+}
+fn default_jira_backoff_ms() -> u64 {
+    500
+}
+
+/// `[jira.fields]`: field ids (like `customfield_10050`) of the request's parts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JiraFields {
+    /// The image number.
+    pub image: String,
+    /// The target login IDs (text separated by commas, spaces or lines, or a labels field).
+    pub targets: String,
+    /// The duration, like `7d` (optional field).
+    #[serde(default)]
+    pub duration: Option<String>,
+    /// The reason (optional; the issue's `summary` works too).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `[webhook]`: the generic signed webhook (`POST /webhook`) and its callbacks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Hosts a request's `callback_url` may name (exact, case-insensitive); empty: no callbacks.
+    pub callback_hosts: Vec<String>,
+    /// Attempts per callback, the first included.
+    pub max_attempts: u32,
+    /// First retry delay of a callback in milliseconds (doubles, with full jitter).
+    pub backoff_base_ms: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            callback_hosts: Vec::new(),
+            max_attempts: 6,
+            backoff_base_ms: 1_000,
         }
     }
 }
@@ -323,6 +403,64 @@ impl Config {
         if let Err(why) = crate::secrets::from_spec(&self.secrets.source) {
             return err("secrets.source", why);
         }
+        if let Some(jira) = &self.jira {
+            let ok = reqwest::Url::parse(&jira.base_url).is_ok_and(|u| {
+                matches!(u.scheme(), "https" | "http") && u.host().is_some() && u.query().is_none()
+            });
+            if !ok {
+                return err(
+                    "jira.base_url",
+                    format!(
+                        "{:?} is not a URL like https://your-org.atlassian.net",
+                        jira.base_url
+                    ),
+                );
+            }
+            if jira.email.trim().is_empty() {
+                return err("jira.email", "name the account of JIRA_API_TOKEN".into());
+            }
+            if jira.project.is_empty()
+                || !jira
+                    .project
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                return err(
+                    "jira.project",
+                    format!("{:?} is not a project key like SHARE", jira.project),
+                );
+            }
+            for (key, id) in [
+                ("jira.fields.image", Some(&jira.fields.image)),
+                ("jira.fields.targets", Some(&jira.fields.targets)),
+                ("jira.fields.duration", jira.fields.duration.as_ref()),
+                ("jira.fields.reason", jira.fields.reason.as_ref()),
+            ] {
+                if let Some(id) = id
+                    && (id.is_empty()
+                        || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+                {
+                    return err(
+                        key,
+                        format!("{id:?} is not a field id like customfield_10050"),
+                    );
+                }
+            }
+        }
+        if self.webhook.max_attempts == 0 {
+            return err("webhook.max_attempts", "must be at least 1".into());
+        }
+        if let Some(h) = self
+            .webhook
+            .callback_hosts
+            .iter()
+            .find(|h| h.is_empty() || h.contains(['/', ':', '*', ' ']))
+        {
+            return err(
+                "webhook.callback_hosts",
+                format!("{h:?} is not a host name like tickets.corp.example"),
+            );
+        }
         Ok(())
     }
 }
@@ -416,6 +554,45 @@ mod tests {
             ("[store]\nkind = \"mysql\"", vec![], "store.kind"),
         ] {
             let e = Config::from_toml(text, "t.toml", env(&envs))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{e} should name {needle}");
+        }
+    }
+
+    #[test]
+    fn jira_and_webhook_sections_are_checked_and_name_their_keys() {
+        let jira = |extra: &str| {
+            format!(
+                "[jira]\nbase_url = \"https://x.atlassian.net\"\nemail = \"bot@x\"\nproject = \"SHARE\"\n{extra}\n[jira.fields]\nimage = \"customfield_1\"\ntargets = \"customfield_2\"\n"
+            )
+        };
+        let c = Config::from_toml(&jira(""), "t.toml", env(&[])).unwrap();
+        let j = c.jira.unwrap();
+        assert_eq!(j.approved_status, "Approved");
+        assert_eq!(j.fields.duration, None);
+        assert!(Config::from_toml("", "t", env(&[])).unwrap().jira.is_none());
+        for (text, needle) in [
+            (
+                jira("").replace("https://x.atlassian.net", "x.atlassian.net"),
+                "jira.base_url",
+            ),
+            (jira("").replace("SHARE", "SH ARE"), "jira.project"),
+            (
+                jira("").replace("customfield_1", "customfield/1"),
+                "jira.fields.image",
+            ),
+            (jira("colour = \"red\""), "colour"),
+            (
+                "[webhook]\ncallback_hosts = [\"https://x\"]".to_string(),
+                "webhook.callback_hosts",
+            ),
+            (
+                "[webhook]\nmax_attempts = 0".to_string(),
+                "webhook.max_attempts",
+            ),
+        ] {
+            let e = Config::from_toml(&text, "t.toml", env(&[]))
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(needle), "{e} should name {needle}");

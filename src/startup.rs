@@ -6,9 +6,13 @@ use crate::app::{AppState, app};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::RequestId;
+use crate::http::jira::JiraFront;
 use crate::http::slack::SlackFront;
+use crate::http::webhook::WebhookFront;
 use crate::ncp::NcpClient;
+use crate::notify::jira::{JiraApi, JiraNotifier, JiraOutcomes};
 use crate::notify::slack::{SlackApi, SlackNotifier};
+use crate::notify::webhook::WebhookNotifier;
 use crate::notify::{Fanout, LogNotifier, Notifier};
 use crate::queue::LocalQueue;
 use crate::secrets::{ExposeSecret, SecretName, SecretSource, SecretString};
@@ -84,6 +88,9 @@ pub async fn build_state(
         })
     };
 
+    let jira = build_jira(config, secrets.as_ref(), &mut notifiers).await?;
+    let webhook = build_webhook(config, secrets.as_ref(), &mut notifiers).await?;
+
     let (queue, hints) = LocalQueue::new();
     let workflow = Workflow {
         store,
@@ -105,10 +112,84 @@ pub async fn build_state(
         state: Arc::new(AppState {
             workflow,
             slack,
+            jira,
+            webhook,
             clock,
         }),
         hints,
     })
+}
+
+/// The Jira front door and its notifier, when `[jira]`, `JIRA_WEBHOOK_SECRET` and
+/// `JIRA_API_TOKEN` are all there.
+async fn build_jira(
+    config: &Config,
+    secrets: &dyn SecretSource,
+    notifiers: &mut Vec<Arc<dyn Notifier>>,
+) -> anyhow::Result<Option<JiraFront>> {
+    let Some(jc) = &config.jira else {
+        return Ok(None);
+    };
+    let webhook_secrets = secret_list(secrets, SecretName::JiraWebhookSecret).await?;
+    let token = secrets.get(SecretName::JiraApiToken).await?;
+    let (false, Some(token)) = (webhook_secrets.is_empty(), token) else {
+        tracing::warn!(
+            "[jira] is configured but JIRA_WEBHOOK_SECRET or JIRA_API_TOKEN is not set: /jira/webhook answers 404"
+        );
+        return Ok(None);
+    };
+    let api = JiraApi::new(&jc.base_url, &jc.email, token).with_retry(crate::ncp::RetryPolicy {
+        max_attempts: 5,
+        base: Duration::from_millis(jc.backoff_base_ms),
+        max_delay: Duration::from_secs(10),
+        budget: Duration::from_secs(60),
+    });
+    let notifier = Arc::new(JiraNotifier::new(
+        api.clone(),
+        JiraOutcomes {
+            approved_status: jc.approved_status.clone(),
+            done_transition: jc.done_transition.clone(),
+            failed_transition: jc.failed_transition.clone(),
+        },
+    ));
+    notifiers.push(notifier.clone());
+    Ok(Some(JiraFront {
+        secrets: webhook_secrets,
+        api,
+        config: jc.clone(),
+        notifier,
+    }))
+}
+
+/// The generic webhook and its callback notifier, when `WEBHOOK_SECRET` is there.
+async fn build_webhook(
+    config: &Config,
+    secrets: &dyn SecretSource,
+    notifiers: &mut Vec<Arc<dyn Notifier>>,
+) -> anyhow::Result<Option<WebhookFront>> {
+    let webhook_secrets = secret_list(secrets, SecretName::WebhookSecret).await?;
+    let Some(signing) = webhook_secrets.first().cloned() else {
+        return Ok(None);
+    };
+    for s in &webhook_secrets {
+        crate::verify::standard_webhooks::validate_secret(s)
+            .map_err(|e| anyhow::anyhow!("WEBHOOK_SECRET: {e}"))?;
+    }
+    let wc = &config.webhook;
+    notifiers.push(Arc::new(WebhookNotifier::new(
+        signing,
+        wc.callback_hosts.clone(),
+        crate::ncp::RetryPolicy {
+            max_attempts: wc.max_attempts,
+            base: Duration::from_millis(wc.backoff_base_ms),
+            max_delay: Duration::from_secs(60),
+            budget: Duration::from_secs(600),
+        },
+    )));
+    Ok(Some(WebhookFront {
+        secrets: webhook_secrets,
+        callback_hosts: wc.callback_hosts.clone(),
+    }))
 }
 
 /// The local service: HTTP server, worker and expiry scheduler in one process.

@@ -178,6 +178,7 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevInstance> {
     })?;
 
     let signing_secret = random_secret();
+    let webhook_secret = random_secret();
     let bot_token = format!("xoxb-dev-{}", random_secret());
     let slack = FakeSlack::try_start(&bot_token, &options.slack_listen)
         .await
@@ -195,6 +196,7 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevInstance> {
         (SecretName::NcpSecretKey, DEMO_SECRET_KEY),
         (SecretName::SlackSigningSecret, signing_secret.as_str()),
         (SecretName::SlackBotToken, bot_token.as_str()),
+        (SecretName::WebhookSecret, webhook_secret.as_str()),
     ]
     .into_iter()
     .map(|(name, value)| (name.key().to_owned(), value.into()))
@@ -215,6 +217,15 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevInstance> {
         .any(|h| h == "127.0.0.1")
     {
         config.slack.response_url_hosts.push("127.0.0.1".into());
+    }
+    if !config
+        .webhook
+        .callback_hosts
+        .iter()
+        .any(|h| h == "127.0.0.1")
+    {
+        // Callbacks of the generic webhook may go to a receiver on this machine.
+        config.webhook.callback_hosts.push("127.0.0.1".into());
     }
     config.store.kind = "sqlite".into();
     config.store.path = dir.join("ncp-share-approver.db");
@@ -275,6 +286,23 @@ impl DevInstance {
         )
     }
 
+    /// A shell snippet (bash, openssl, curl) that signs a `share.requested` event with the
+    /// demo's `WEBHOOK_SECRET` and POSTs it to `/webhook`, as any ticket system would.
+    pub fn webhook_curl(&self) -> String {
+        let body = r#"{"type":"share.requested","ticket":{"system":"servicenow","id":"RITM0001"},"requester":"servicenow:abc123","image_no":"3456789","targets":["dev@corp.example"],"duration":"10m","reason":"trying the webhook"}"#;
+        let secrets = self.secrets_file.display();
+        let service = self.service_url();
+        [
+            format!("BODY='{body}'"),
+            "ID=msg_$(date +%s%N); TS=$(date +%s)".to_string(),
+            format!("SECRET=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[\"WEBHOOK_SECRET\"])' {secrets})"),
+            r#"SIG=$(printf '%s' "$ID.$TS.$BODY" | openssl dgst -sha256 -hmac "$SECRET" -binary | base64)"#.to_string(),
+            format!("curl -sS {service}/webhook -H 'content-type: application/json' -H \"webhook-id: $ID\" \\"),
+            r#"  -H "webhook-timestamp: $TS" -H "webhook-signature: v1,$SIG" -d "$BODY""#.to_string(),
+        ]
+        .join("\n  ")
+    }
+
     /// What `dev` prints at start: what runs where and how to act, with `send_prefix` (like
     /// `cargo run -q -- send`) starting each command line.
     pub fn instructions(&self, send_prefix: &str) -> String {
@@ -322,6 +350,11 @@ The first command as curl (signed now, valid for 5 minutes; add --curl to `send`
 
   {curl}
 
+Any ticket system (the generic webhook, Standard Webhooks signed with WEBHOOK_SECRET from the
+secrets file): as bob's ServiceNow account, ask for the sandbox image; paste into bash:
+
+  {webhook}
+
 Waiting for Slack traffic...
 ",
             service = self.service_url(),
@@ -331,6 +364,7 @@ Waiting for Slack traffic...
             store = self.config.store.path.display(),
             secrets = self.secrets_file.display(),
             images = images.join(", "),
+            webhook = self.webhook_curl(),
         )
     }
 

@@ -2,7 +2,9 @@
 //! workflow; they never talk to NCP or decide policy themselves.
 
 pub mod error;
+pub mod jira;
 pub mod slack;
+pub mod webhook;
 
 pub use error::ApiError;
 

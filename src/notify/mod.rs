@@ -2,7 +2,9 @@
 //! Jira, webhook) render it where the request came from. This module ships the logging
 //! notifier, a recording one for tests, [`Fanout`] to run several, and the Slack adapter.
 
+pub mod jira;
 pub mod slack;
+pub mod webhook;
 
 use crate::domain::{Approval, ShareRequest};
 use std::sync::{Arc, Mutex};

@@ -397,3 +397,39 @@ async fn the_dev_binary_runs_from_an_empty_folder_and_prints_lines_that_work() {
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("waiting for approval"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_printed_webhook_curl_lines_work_against_dev() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = start_demo(dir.path()).await;
+    let snippet = demo.webhook_curl();
+    assert!(demo.instructions("send").contains(&snippet));
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .args(["-c", &snippet])
+            .output()
+            .expect("bash runs the printed lines")
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let reply: serde_json::Value = serde_json::from_str(&stdout).expect(&stdout);
+    assert_eq!(reply["state"], "approved", "{reply}");
+    let id = ncp_share_approver::domain::RequestId::parse(reply["request_id"].as_str().unwrap())
+        .unwrap();
+    let store = demo.app.state.workflow.store.clone();
+    let mut state = None;
+    for _ in 0..200 {
+        state = store.request(&id).await.unwrap().map(|r| r.state);
+        if state == Some(ncp_share_approver::domain::RequestState::Succeeded) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        state,
+        Some(ncp_share_approver::domain::RequestState::Succeeded)
+    );
+    demo.stop().await;
+}

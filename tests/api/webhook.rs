@@ -1,0 +1,303 @@
+//! The generic signed webhook end to end: Standard Webhooks in, signed callbacks out, against
+//! the running service, the NCP simulator and a fake callback receiver.
+
+use crate::tickets_helpers::*;
+use axum::http::HeaderMap;
+use ncp_share_approver::domain::RequestState;
+use ncp_share_approver::secrets::SecretString;
+use serde_json::{Value, json};
+
+fn requested(targets: &[&str], callback: Option<String>) -> Value {
+    let mut v = json!({
+        "type": "share.requested",
+        "ticket": {"system": "servicenow", "id": "RITM0012345"},
+        "requester": "servicenow:sn-carol",
+        "image_no": "1234567",
+        "targets": targets,
+        "duration": "7d",
+        "reason": "partner pilot",
+    });
+    if let Some(url) = callback {
+        v["callback_url"] = json!(url);
+    }
+    v
+}
+
+fn acted(kind: &str, id: &str, actor: &str) -> Value {
+    json!({"type": kind, "request_id": id, "actor": actor})
+}
+
+/// Checks a callback's Standard Webhooks signature with our own verifier.
+fn verify_callback(headers: &HeaderMap, body: &[u8]) {
+    ncp_share_approver::verify::standard_webhooks::verify_at(
+        &[SecretString::from(WEBHOOK_SECRET)],
+        headers,
+        body,
+        chrono::Utc::now().timestamp(),
+    )
+    .expect("the callback is signed with WEBHOOK_SECRET");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_generic_request_is_approved_two_of_m_and_every_step_is_called_back_signed() {
+    let t = TicketsApp::spawn().await;
+    let cb = format!("{}/servicenow/cb", t.receiver.base);
+    let (status, body) = t
+        .webhook_send(&requested(&["a@partner.example"], Some(cb)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "pending");
+    assert_eq!(body["min_approvals"], 2);
+    let id = body["request_id"].as_str().unwrap().to_string();
+    let r = t
+        .store()
+        .request(&ncp_share_approver::domain::RequestId::parse(&id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.requester.to_string(), "servicenow:sn-carol");
+    assert_eq!(r.requester_person.unwrap().as_str(), "carol");
+
+    let (s, b) = t
+        .webhook_send(&acted("share.approved", &id, "servicenow:sn-alice"))
+        .await;
+    assert_eq!((s, b["outcome"].as_str()), (200, Some("counted")), "{b}");
+    let (_, b) = t
+        .webhook_send(&acted("share.approved", &id, "servicenow:sn-alice"))
+        .await;
+    assert_eq!(b["outcome"], "already_counted");
+    // The requester cannot approve her own request.
+    let (_, b) = t
+        .webhook_send(&acted("share.approved", &id, "servicenow:sn-carol"))
+        .await;
+    assert_eq!(b["outcome"], "not_allowed");
+    let (_, b) = t
+        .webhook_send(&acted("share.approved", &id, "servicenow:sn-dave"))
+        .await;
+    assert_eq!(b["outcome"], "approved");
+
+    assert!(t.wait_state(&id, RequestState::Succeeded).await);
+    assert_eq!(t.sim.shared_with("1234567"), vec!["a@partner.example"]);
+    assert!(t.receiver.wait_for(|v| v["notice"] == "succeeded").await);
+    let notices: Vec<String> = t
+        .receiver
+        .delivered()
+        .iter()
+        .map(|v| v["notice"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        notices,
+        ["submitted", "approval_added", "approved", "succeeded"]
+    );
+    let last = t.receiver.delivered().pop().unwrap();
+    assert_eq!(last["request_id"], id.as_str());
+    assert_eq!(
+        last["ticket"],
+        json!({"system": "servicenow", "id": "RITM0012345"})
+    );
+    assert_eq!(last["state"], "succeeded");
+    assert_eq!(last["shared_with_after"], json!(["a@partner.example"]));
+    for (headers, body, _) in t.receiver.calls() {
+        verify_callback(&headers, &body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_callback_to_a_host_that_is_not_allowed_is_refused_at_submission() {
+    let t = TicketsApp::spawn().await;
+    for url in [
+        "https://evil.example/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "http://tickets.corp.example/hook",
+    ] {
+        let (status, body) = t
+            .webhook_send(&requested(&["a@partner.example"], Some(url.into())))
+            .await;
+        assert_eq!(status, 400, "{url}: {body}");
+        assert!(body.as_str().unwrap().contains("callback_url"), "{body}");
+    }
+    let (_, body) = t
+        .webhook_send(&requested(
+            &["a@partner.example"],
+            Some("https://evil.example/x".into()),
+        ))
+        .await;
+    assert!(body.as_str().unwrap().contains("callback_hosts"), "{body}");
+    assert!(t.store().requests(None, 10).await.unwrap().is_empty());
+    assert!(t.receiver.calls().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_callback_receiver_that_fails_twice_then_succeeds_gets_every_callback_with_a_stable_id() {
+    let t = TicketsApp::spawn().await;
+    t.receiver.fail_next(2);
+    let cb = format!("{}/cb", t.receiver.base);
+    // Inside the company: approved at once by the policy.
+    let (status, body) = t
+        .webhook_send(&requested(&["dev@corp.example"], Some(cb)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["request_id"].as_str().unwrap().to_string();
+    assert!(t.wait_state(&id, RequestState::Succeeded).await);
+    assert!(t.receiver.wait_for(|v| v["notice"] == "succeeded").await);
+
+    let calls = t.receiver.calls();
+    let statuses: Vec<u16> = calls.iter().map(|c| c.2).collect();
+    assert_eq!(statuses, [503, 503, 200, 200], "{statuses:?}");
+    let ids: Vec<&str> = calls
+        .iter()
+        .map(|c| c.0["webhook-id"].to_str().unwrap())
+        .collect();
+    assert_eq!(ids[0], ids[1]);
+    assert_eq!(ids[1], ids[2], "retries carry the same webhook-id");
+    assert_ne!(ids[2], ids[3], "each state change has its own");
+    for (headers, body, _) in &calls {
+        verify_callback(headers, body);
+    }
+    let notices: Vec<Value> = t
+        .receiver
+        .delivered()
+        .iter()
+        .map(|v| v["notice"].clone())
+        .collect();
+    assert_eq!(notices, [json!("approved"), json!("succeeded")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_repeated_webhook_id_is_processed_once() {
+    let t = TicketsApp::spawn().await;
+    let body = requested(&["a@partner.example"], None).to_string();
+    let (a, b) = tokio::join!(
+        t.webhook_send_as(body.as_bytes(), "msg_dup"),
+        t.webhook_send_as(body.as_bytes(), "msg_dup")
+    );
+    assert_eq!((a.0, b.0), (200, 200));
+    assert_eq!(
+        [&a.1, &b.1]
+            .iter()
+            .filter(|v| v["duplicate"] == true)
+            .count(),
+        1,
+        "{a:?} {b:?}"
+    );
+    assert_eq!(t.store().requests(None, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_denial_and_a_cancellation_end_requests_and_unknown_ids_are_404() {
+    let t = TicketsApp::spawn().await;
+    let cb = format!("{}/cb", t.receiver.base);
+    let (_, body) = t
+        .webhook_send(&requested(&["a@partner.example"], Some(cb)))
+        .await;
+    let id = body["request_id"].as_str().unwrap().to_string();
+    let mut deny = acted("share.denied", &id, "servicenow:sn-bob");
+    deny["reason"] = json!("not this quarter");
+    let (_, b) = t.webhook_send(&deny).await;
+    assert_eq!(b["outcome"], "denied");
+    assert!(
+        t.receiver
+            .wait_for(|v| v["notice"] == "denied" && v["reason"] == "not this quarter")
+            .await
+    );
+
+    let (_, body) = t
+        .webhook_send(&requested(&["a@partner.example"], None))
+        .await;
+    let id2 = body["request_id"].as_str().unwrap().to_string();
+    let (_, b) = t
+        .webhook_send(&acted("share.cancelled", &id2, "servicenow:sn-bob"))
+        .await;
+    assert_eq!(b["outcome"], "not_allowed", "only the requester cancels");
+    let (_, b) = t
+        .webhook_send(&acted("share.cancelled", &id2, "servicenow:sn-carol"))
+        .await;
+    assert_eq!(b["outcome"], "cancelled");
+
+    let (s, b) = t
+        .webhook_send(&acted("share.approved", "SR-00000000", "servicenow:sn-bob"))
+        .await;
+    assert_eq!((s, b["outcome"].as_str()), (404, Some("not_found")));
+}
+
+/// Runs the Python peer; fails with a clear message when Python or the package is missing.
+fn python(args: &[&str], stdin: &str) -> String {
+    use std::io::Write as _;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/standardwebhooks_peer.py"
+    );
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 must be installed to run this test");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the Python standardwebhooks peer failed ({}): {} \
+         (install the package with `python3 -m pip install standardwebhooks`, as .ci/run does)",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_python_standardwebhooks_package_signs_requests_we_accept_and_verifies_our_callbacks() {
+    let t = TicketsApp::spawn().await;
+    let url = format!("{}/webhook", t.base);
+    let cb = format!("{}/cb", t.receiver.base);
+    let body = requested(&["dev@corp.example"], Some(cb)).to_string();
+    let out = {
+        let (url, body) = (url.clone(), body.clone());
+        tokio::task::spawn_blocking(move || python(&["send", &url, WEBHOOK_SECRET], &body))
+            .await
+            .unwrap()
+    };
+    let answer: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(answer["status"], 200, "{answer}");
+    let reply: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    let id = reply["request_id"].as_str().unwrap().to_string();
+    assert!(t.wait_state(&id, RequestState::Succeeded).await);
+
+    // A body the package signed, with one byte changed, is refused.
+    let tampered = body.replace("dev@corp.example", "dew@corp.example");
+    let out = tokio::task::spawn_blocking(move || {
+        python(
+            &["send", &url, "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"],
+            &tampered,
+        )
+    })
+    .await
+    .unwrap();
+    let answer: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(answer["status"], 401, "another secret is refused: {answer}");
+
+    // Our callbacks pass the package's own verification.
+    assert!(t.receiver.wait_for(|v| v["notice"] == "succeeded").await);
+    for (headers, body, _) in t.receiver.calls() {
+        let msg = json!({
+            "headers": {
+                "webhook-id": headers["webhook-id"].to_str().unwrap(),
+                "webhook-timestamp": headers["webhook-timestamp"].to_str().unwrap(),
+                "webhook-signature": headers["webhook-signature"].to_str().unwrap(),
+            },
+            "body": String::from_utf8(body.to_vec()).unwrap(),
+        })
+        .to_string();
+        let out = tokio::task::spawn_blocking(move || python(&["verify", WEBHOOK_SECRET], &msg))
+            .await
+            .unwrap();
+        assert_eq!(out.trim(), "verified");
+    }
+}
