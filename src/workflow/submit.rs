@@ -119,6 +119,7 @@ impl Workflow {
             expires_at: now,
             attempts: 0,
             outcome: None,
+            lifecycle: Default::default(),
         };
         let mut auto_approve = false;
         let decided_detail = match (&decision, lookup_refusal) {
