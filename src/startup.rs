@@ -99,6 +99,7 @@ pub async fn build_state(
             lease_wait: Duration::from_secs(config.worker.lease_ttl_secs / 2 + 1),
             poll_interval: Duration::from_secs(config.worker.poll_interval_secs),
             concurrency: config.worker.concurrency,
+            lifecycle: Default::default(),
         },
     };
     Ok(Built {
