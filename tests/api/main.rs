@@ -4,6 +4,7 @@ mod cli;
 mod dev;
 mod helpers;
 mod lambda;
+mod lifecycle;
 mod ncp_client;
 mod ncp_sim;
 mod secrets_in_logs;
