@@ -43,6 +43,8 @@ pub struct Config {
     pub jira: Option<JiraConfig>,
     /// The generic signed webhook.
     pub webhook: WebhookConfig,
+    /// Time-boxed shares, revocation and drift.
+    pub lifecycle: LifecycleConfig,
 }
 
 impl Default for Config {
@@ -57,6 +59,7 @@ impl Default for Config {
             worker: WorkerConfig::default(),
             jira: None,
             webhook: WebhookConfig::default(),
+            lifecycle: LifecycleConfig::default(),
         }
     }
 }
@@ -135,6 +138,35 @@ impl Default for WebhookConfig {
     }
 }
 
+/// `[lifecycle]`: how shares end, and how drift is found and handled.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleConfig {
+    /// How long before a time-boxed share ends its requester is told, like `1d` or `6h`.
+    pub remind_before: crate::domain::ShareDuration,
+    /// Whether `reconcile --revoke-unmanaged` may remove shares no grant covers.
+    pub allow_revoke_unmanaged: bool,
+    /// Slack channel id that drift reports go to (none: only the log and the ledger).
+    pub drift_channel: Option<String>,
+    /// How often the local service reconciles on its own, in seconds (0: only `reconcile`).
+    pub reconcile_interval_secs: u64,
+    /// Worker attempts a revocation gets while NCP fails transiently before it is reported failed.
+    pub revoke_attempts: u32,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        Self {
+            remind_before: crate::domain::ShareDuration::from_secs(86_400)
+                .expect("one day is a valid duration"),
+            allow_revoke_unmanaged: false,
+            drift_channel: None,
+            reconcile_interval_secs: 0,
+            revoke_attempts: 5,
+        }
+    }
+}
+
 /// `[slack]`: the Slack app.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -167,7 +199,8 @@ pub struct WorkerConfig {
     pub lease_ttl_secs: u64,
     /// How often the worker looks for approved or interrupted work it was not told about, in seconds.
     pub poll_interval_secs: u64,
-    /// How often pending requests past their TTL are expired, in seconds.
+    /// How often the sweep runs, in seconds: pending requests past their TTL expire, grants past
+    /// their end are revoked, and requesters of shares that end soon are told.
     pub expire_interval_secs: u64,
     /// Most login IDs in one request.
     pub max_targets: usize,
@@ -384,6 +417,17 @@ impl Config {
                 "worker",
                 "lease_ttl_secs, poll_interval_secs and expire_interval_secs must be at least 1"
                     .into(),
+            );
+        }
+        if self.lifecycle.revoke_attempts == 0 {
+            return err("lifecycle.revoke_attempts", "must be at least 1".into());
+        }
+        if let Some(c) = &self.lifecycle.drift_channel
+            && (c.is_empty() || !c.bytes().all(|b| b.is_ascii_alphanumeric()))
+        {
+            return err(
+                "lifecycle.drift_channel",
+                format!("{c:?} is not a Slack channel id like C0DRIFT"),
             );
         }
         if !(self.slack.api_base_url.starts_with("https://")

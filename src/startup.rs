@@ -67,7 +67,10 @@ pub async fn build_state(
     let mut notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(LogNotifier)];
     if let Some(token) = secrets.get(SecretName::SlackBotToken).await? {
         let api = SlackApi::new(&config.slack.api_base_url, token);
-        notifiers.push(Arc::new(SlackNotifier::new(api, store.clone())));
+        notifiers.push(Arc::new(
+            SlackNotifier::new(api, store.clone())
+                .with_drift_channel(config.lifecycle.drift_channel.clone()),
+        ));
     } else {
         tracing::warn!("SLACK_BOT_TOKEN is not set: approval cards and outcomes are only logged");
     }
@@ -106,6 +109,11 @@ pub async fn build_state(
             lease_wait: Duration::from_secs(config.worker.lease_ttl_secs / 2 + 1),
             poll_interval: Duration::from_secs(config.worker.poll_interval_secs),
             concurrency: config.worker.concurrency,
+            lifecycle: crate::workflow::LifecycleSettings {
+                remind_before: Duration::from_secs(config.lifecycle.remind_before.as_secs()),
+                allow_revoke_unmanaged: config.lifecycle.allow_revoke_unmanaged,
+                revoke_attempts: config.lifecycle.revoke_attempts,
+            },
         },
     };
     Ok(Built {
@@ -192,7 +200,7 @@ async fn build_webhook(
     }))
 }
 
-/// The local service: HTTP server, worker and expiry scheduler in one process.
+/// The local service: HTTP server, worker and scheduler (sweep, optional reconcile) in one process.
 pub struct Application {
     addr: SocketAddr,
     /// The shared state (tests reach the store and workflow through it).
@@ -231,13 +239,36 @@ impl Application {
                 tokio::select! {
                     _ = stop_rx.changed() => break,
                     _ = tick.tick() => {
-                        if let Err(e) = wf.expire_due().await {
-                            tracing::warn!(error = %e, "expiring pending requests failed; will retry");
+                        // Expires pending requests, queues revocations of grants past their
+                        // end (the worker executes them) and sends "ends soon" reminders.
+                        match wf.sweep().await {
+                            Ok(report) => tracing::debug!(?report, "sweep done"),
+                            Err(e) => tracing::warn!(error = %e, "the sweep failed; it runs again at the next interval"),
                         }
                     }
                 }
             }
         }));
+
+        if config.lifecycle.reconcile_interval_secs > 0 {
+            let wf = state.workflow.clone();
+            let every = Duration::from_secs(config.lifecycle.reconcile_interval_secs);
+            let mut stop_rx = stopped.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tokio::select! {
+                        _ = stop_rx.changed() => break,
+                        _ = tick.tick() => {
+                            // Report only: removing unmanaged shares is for a person to ask.
+                            if let Err(e) = wf.reconcile(false).await {
+                                tracing::warn!(error = %e, "reconciling with NCP failed; it runs again at the next interval");
+                            }
+                        }
+                    }
+                }
+            }));
+        }
 
         let router = app(state.clone());
         let mut stop_rx = stopped;

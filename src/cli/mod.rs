@@ -2,6 +2,7 @@
 
 mod audit;
 pub mod dev;
+mod lifecycle;
 pub mod policy;
 mod requests;
 pub mod send;
@@ -51,6 +52,10 @@ pub enum Command {
     /// Verify or export the audit ledger.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Run the scheduler once: expire pending requests, revoke grants past their end, remind.
+    Sweep,
+    /// Compare NCP's share lists with the grants and report drift (optionally remove it).
+    Reconcile(lifecycle::ReconcileArgs),
 }
 
 /// Arguments of `serve`.
@@ -104,6 +109,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Policy(command) => policy::run(&cli, command),
         Command::Requests(command) => requests::run(&cli, command).await,
         Command::Audit(command) => audit::run(&cli, command).await,
+        Command::Sweep => lifecycle::run_sweep(&cli).await,
+        Command::Reconcile(args) => lifecycle::run_reconcile(&cli, args).await,
     };
     match result {
         Ok(code) => code,

@@ -4,9 +4,11 @@
 //! the wire (after percent-encoding) and into a chat message.
 
 mod duration;
+pub mod lifecycle;
 pub mod request;
 
 pub use duration::ShareDuration;
+pub use lifecycle::{DriftFinding, DriftKind, Lifecycle, Revocation, RevocationCause};
 pub use request::{Approval, Grant, Origin, Outcome, RequestId, RequestState, ShareRequest};
 
 use serde::{Deserialize, Serialize};

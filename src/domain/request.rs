@@ -44,6 +44,20 @@ impl RequestId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// An id derived from `seed` (the first 40 bits of its SHA-256), so that work the service
+    /// makes for itself gets the same id however often it is attempted.
+    pub fn derived(seed: &[u8]) -> Self {
+        let digest = Sha256::digest(seed);
+        let n = digest[..5]
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        let s: String = (0..8)
+            .rev()
+            .map(|i| CROCKFORD[((n >> (i * 5)) & 31) as usize] as char)
+            .collect();
+        Self(format!("SR-{s}"))
+    }
 }
 
 impl TryFrom<String> for RequestId {
@@ -254,6 +268,9 @@ pub struct ShareRequest {
     pub attempts: u32,
     /// How it ended, or why it was refused.
     pub outcome: Option<Outcome>,
+    /// The grants a share extends or a revocation ends (absent in records from before it existed).
+    #[serde(default, skip_serializing_if = "super::Lifecycle::is_empty")]
+    pub lifecycle: super::Lifecycle,
 }
 
 impl ShareRequest {

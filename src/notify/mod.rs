@@ -6,7 +6,8 @@ pub mod jira;
 pub mod slack;
 pub mod webhook;
 
-use crate::domain::{Approval, ShareRequest};
+use crate::domain::{Approval, DriftFinding, LoginId, RequestId, RevocationCause, ShareRequest};
+use chrono::{DateTime, Utc};
 use std::sync::{Arc, Mutex};
 
 /// What just happened to a request.
@@ -32,6 +33,31 @@ pub enum Notice {
     Succeeded,
     /// The change could not be made.
     Failed,
+    /// A time-boxed share of this request ends soon (told once, `[lifecycle] remind_before`
+    /// ahead); `targets` are the ones no later grant keeps.
+    ShareEndingSoon {
+        /// When the grants end.
+        ends_at: DateTime<Utc>,
+        /// The accounts that lose access then.
+        targets: Vec<LoginId>,
+    },
+    /// Grants of this request ended (its time ran out, or someone revoked it).
+    ShareEnded(GrantsEnded),
+}
+
+/// What ending a request's grants did, for [`Notice::ShareEnded`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantsEnded {
+    /// The revocation (or unshare) request that ended them.
+    pub by_request: RequestId,
+    /// Who ended them (`system:scheduler`, or the person who revoked).
+    pub actor: String,
+    /// Why; `None` for an unshare approved through the policy.
+    pub cause: Option<RevocationCause>,
+    /// Targets taken off the image.
+    pub removed: Vec<LoginId>,
+    /// Targets that stay shared because another active grant covers them.
+    pub kept: Vec<LoginId>,
 }
 
 impl Notice {
@@ -48,6 +74,8 @@ impl Notice {
             Notice::Executing => "executing",
             Notice::Succeeded => "succeeded",
             Notice::Failed => "failed",
+            Notice::ShareEndingSoon { .. } => "share_ending_soon",
+            Notice::ShareEnded(_) => "share_ended",
         }
     }
 }
@@ -58,6 +86,10 @@ impl Notice {
 pub trait Notifier: Send + Sync {
     /// Tells the people concerned that `notice` happened to `request` (as stored after it).
     async fn notify(&self, request: &ShareRequest, notice: &Notice);
+
+    /// Tells the people who watch for drift what reconciliation found (not called when it found
+    /// nothing). The default ignores it, so a notifier that has no place for it needs no code.
+    async fn drift(&self, _findings: &[DriftFinding]) {}
 }
 
 /// Writes each state change as one log line.
@@ -76,6 +108,12 @@ impl Notifier for LogNotifier {
             notice.name()
         );
     }
+
+    async fn drift(&self, findings: &[DriftFinding]) {
+        for f in findings {
+            tracing::warn!(image_no = %f.image_no, target = %f.target, "drift: {f}");
+        }
+    }
 }
 
 /// Tells every notifier in turn (like `LogNotifier` and `SlackNotifier`); each returns at once
@@ -89,11 +127,20 @@ impl Notifier for Fanout {
             notifier.notify(request, notice).await;
         }
     }
+
+    async fn drift(&self, findings: &[DriftFinding]) {
+        for notifier in &self.0 {
+            notifier.drift(findings).await;
+        }
+    }
 }
 
 /// Keeps every notice, for tests.
 #[derive(Default)]
-pub struct RecordingNotifier(Mutex<Vec<(ShareRequest, Notice)>>);
+pub struct RecordingNotifier(
+    Mutex<Vec<(ShareRequest, Notice)>>,
+    Mutex<Vec<Vec<DriftFinding>>>,
+);
 
 impl RecordingNotifier {
     /// Every notice so far, in order.
@@ -109,6 +156,11 @@ impl RecordingNotifier {
             .map(|(_, n)| n.name())
             .collect()
     }
+
+    /// Every drift report so far, in order.
+    pub fn drift_reports(&self) -> Vec<Vec<DriftFinding>> {
+        self.1.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 #[async_trait::async_trait]
@@ -118,5 +170,12 @@ impl Notifier for RecordingNotifier {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((request.clone(), notice.clone()));
+    }
+
+    async fn drift(&self, findings: &[DriftFinding]) {
+        self.1
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(findings.to_vec());
     }
 }

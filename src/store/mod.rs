@@ -88,6 +88,16 @@ pub trait Store: Send + Sync {
     /// Grants of an image that have not ended.
     async fn active_grants(&self, image: &ImageNo) -> Result<Vec<Grant>, StoreError>;
 
+    /// Grants of every image that have not ended (`ended_at` is none) and whose `ends_at` is at
+    /// or before `until`, earliest end first. Grants without an end are never returned. The
+    /// sweep calls it with `now + remind_before`.
+    async fn grants_ending_by(&self, until: DateTime<Utc>) -> Result<Vec<Grant>, StoreError>;
+
+    /// Ends the grant with `grant`'s key (image, target, request) at `at`, if it has not ended:
+    /// a conditional write, so that of two racing callers exactly one gets `true`. `false` when
+    /// it had already ended or does not exist.
+    async fn end_grant(&self, grant: &Grant, at: DateTime<Utc>) -> Result<bool, StoreError>;
+
     /// Takes the lease `key` for `holder` until `now + ttl`, if it is free, expired, or already
     /// held by `holder` (which renews it).
     async fn acquire_lease(

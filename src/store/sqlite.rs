@@ -337,6 +337,72 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn grants_ending_by(&self, until: DateTime<Utc>) -> Result<Vec<Grant>, StoreError> {
+        let mut grants: Vec<Grant> = self
+            .with(move |c| {
+                let mut stmt = c
+                    .prepare("SELECT image_no, body FROM grants WHERE ended = 0")
+                    .map_err(backend)?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                    .map_err(backend)?;
+                rows.map(|row| {
+                    let (image, body) = row.map_err(backend)?;
+                    from_json(&image, &body)
+                })
+                .collect()
+            })
+            .await?;
+        // The end is inside the JSON body; active grants are few enough to filter here.
+        grants.retain(|g: &Grant| g.ends_at.is_some_and(|end| end <= until));
+        grants.sort_by(|a, b| {
+            (
+                a.ends_at,
+                a.image_no.as_str(),
+                a.target.as_str(),
+                a.request_id.as_str(),
+            )
+                .cmp(&(
+                    b.ends_at,
+                    b.image_no.as_str(),
+                    b.target.as_str(),
+                    b.request_id.as_str(),
+                ))
+        });
+        Ok(grants)
+    }
+
+    async fn end_grant(&self, grant: &Grant, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let g = grant.clone();
+        self.with(move |c| {
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let body: Option<String> = tx
+                .query_row(
+                    "SELECT body FROM grants WHERE image_no = ?1 AND target = ?2 AND request_id = ?3 AND ended = 0",
+                    params![g.image_no.as_str(), g.target.as_str(), g.request_id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            let Some(body) = body else {
+                return Ok(false);
+            };
+            let mut stored: Grant = from_json(g.image_no.as_str(), &body)?;
+            stored.ended_at = Some(at);
+            let n = tx
+                .execute(
+                    "UPDATE grants SET ended = 1, body = ?1 WHERE image_no = ?2 AND target = ?3 AND request_id = ?4 AND ended = 0",
+                    params![to_json(&stored)?, g.image_no.as_str(), g.target.as_str(), g.request_id.as_str()],
+                )
+                .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
     async fn acquire_lease(
         &self,
         key: &str,

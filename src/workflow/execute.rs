@@ -6,7 +6,7 @@ use super::{Record, Workflow, WorkflowError};
 use crate::audit::AuditEvent;
 use crate::domain::{Grant, LoginId, Outcome, RequestId, RequestState, ShareRequest};
 use crate::ncp::{ImageView, NcpError};
-use crate::notify::Notice;
+use crate::notify::{GrantsEnded, Notice};
 use crate::policy::Action;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -45,6 +45,8 @@ pub enum ExecOutcome {
     Skipped(RequestState),
     /// Another worker holds the image; the request stays for a later attempt.
     Busy,
+    /// NCP failed transiently during a revocation; it stays executing for the next attempt.
+    WillRetry,
     /// The worker stopped at a crash point (tests only).
     Crashed(CrashPoint),
 }
@@ -260,6 +262,14 @@ impl Worker {
                 .await;
         }
 
+        // A revocation removes a target only when no other grant in force covers it: decided
+        // here, under the image lease, so a share executed meanwhile is seen.
+        let keep = self.kept_by_other_grants(&request).await?;
+        let mut effective = request.clone();
+        effective
+            .targets
+            .retain(|t| !keep.iter().any(|g| &g.target == t));
+
         // Pre-flight: what NCP says now decides what (if anything) to change.
         let image = match wf.cloud.image(&request.image_no).await {
             Ok(view) => view,
@@ -277,7 +287,7 @@ impl Worker {
                 )
                 .await;
         }
-        let (changed, already) = match self.apply(&request, &image).await {
+        let (changed, already) = match self.apply(&effective, &image).await {
             Ok(v) => (v, false),
             Err(Some(e)) => return self.fail_ncp(request, "change", e).await,
             Err(None) => (image.clone(), true),
@@ -298,7 +308,7 @@ impl Worker {
         if self.crashes_at(CrashPoint::AfterReadBack) {
             return Ok(ExecOutcome::Crashed(CrashPoint::AfterReadBack));
         }
-        if let Some(problem) = confirms(&request, &readback) {
+        if let Some(problem) = confirms(&effective, &readback) {
             return self
                 .fail(
                     request,
@@ -307,7 +317,30 @@ impl Worker {
                 )
                 .await;
         }
-        self.succeed(request, readback, already).await
+        self.succeed(request, readback, already, keep).await
+    }
+
+    /// For a revocation: the grants in force (not ended, not past their end) that it does not
+    /// end, one per target they keep shared.
+    async fn kept_by_other_grants(
+        &self,
+        request: &ShareRequest,
+    ) -> Result<Vec<Grant>, WorkflowError> {
+        let Some(revocation) = &request.lifecycle.revocation else {
+            return Ok(Vec::new());
+        };
+        let now = self.workflow.clock.now();
+        let mut keep: Vec<Grant> = Vec::new();
+        for g in self.workflow.store.active_grants(&request.image_no).await? {
+            if request.targets.contains(&g.target)
+                && g.in_force_at(now)
+                && !revocation.ends.iter().any(|e| e.same_key(&g))
+                && !keep.iter().any(|k| k.target == g.target)
+            {
+                keep.push(g);
+            }
+        }
+        Ok(keep)
     }
 
     /// Makes the change NCP still needs; `Err(None)` when none is needed (already in place).
@@ -395,9 +428,15 @@ impl Worker {
         request: ShareRequest,
         readback: ImageView,
         already: bool,
+        keep: Vec<Grant>,
     ) -> Result<ExecOutcome, WorkflowError> {
         let wf = &self.workflow;
         let now = wf.clock.now();
+        if request.action == Action::Unshare || !keep.is_empty() {
+            return self
+                .succeed_revocation(request, readback, already, keep)
+                .await;
+        }
         let verb = match request.action {
             Action::Share => "shared with",
             Action::Unshare => "unshared from",
@@ -447,10 +486,44 @@ impl Worker {
                     .await?;
             }
         }
-        let detail = format!(
+        let mut detail = format!(
             "{message}; share list now: [{}]",
             readback.shared_with.join(", ")
         );
+        if matches!(request.action, Action::Share | Action::Set) {
+            let until = request
+                .duration
+                .map(|d| {
+                    format!(
+                        "until {}",
+                        (now + d.to_chrono()).format("%Y-%m-%d %H:%M UTC")
+                    )
+                })
+                .unwrap_or_else(|| "until revoked".into());
+            let grants: Vec<String> = request
+                .targets
+                .iter()
+                .map(|t| {
+                    let extends: Vec<String> = request
+                        .lifecycle
+                        .extends
+                        .iter()
+                        .filter(|g| &g.target == t)
+                        .map(|g| format!("extends {}'s", g.request_id))
+                        .collect();
+                    if extends.is_empty() {
+                        format!("{t} {until}")
+                    } else {
+                        format!("{t} {until} ({})", extends.join(", "))
+                    }
+                })
+                .collect();
+            detail.push_str(&format!("; grants: {}", grants.join("; ")));
+        }
+        let ended = self.end_grants_of_removed(&request).await?;
+        if !ended.is_empty() {
+            detail.push_str(&format!("; grants ended: {}", describe_grants(&ended)));
+        }
         let Some(done) = wf
             .transition(
                 request,
@@ -463,7 +536,162 @@ impl Worker {
             return Ok(ExecOutcome::Busy);
         };
         wf.tell(&done, Notice::Succeeded).await;
+        self.tell_ended(&done, &ended, &[]).await;
         Ok(ExecOutcome::Finished(RequestState::Succeeded))
+    }
+
+    /// For a `set` that took targets off (and an `unshare` approved through the policy): every
+    /// grant of a removed target ends, since the share it stands for is gone.
+    async fn end_grants_of_removed(
+        &self,
+        request: &ShareRequest,
+    ) -> Result<Vec<Grant>, WorkflowError> {
+        let removed: Vec<String> = match request.action {
+            Action::Share => return Ok(Vec::new()),
+            Action::Unshare => request
+                .targets
+                .iter()
+                .map(|t| t.as_str().to_string())
+                .collect(),
+            Action::Set => request.set_diff().1,
+        };
+        if removed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wf = &self.workflow;
+        let mut ended = Vec::new();
+        for g in wf.store.active_grants(&request.image_no).await? {
+            if removed.iter().any(|r| r == g.target.as_str()) {
+                wf.store.end_grant(&g, wf.clock.now()).await?;
+                ended.push(g);
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Ends an unshare: the grants it ends (the listed ones for a revocation, every one of the
+    /// removed targets for an unshare approved through the policy), then the state change with
+    /// its `revoked` ledger record in one write, then the notices.
+    async fn succeed_revocation(
+        &self,
+        request: ShareRequest,
+        readback: ImageView,
+        already: bool,
+        keep: Vec<Grant>,
+    ) -> Result<ExecOutcome, WorkflowError> {
+        let wf = &self.workflow;
+        let now = wf.clock.now();
+        // Grants first, each a conditional write: a run interrupted after them finds them ended
+        // and the target gone, and only records the end.
+        let ended = match &request.lifecycle.revocation {
+            Some(revocation) => {
+                for g in &revocation.ends {
+                    wf.store.end_grant(g, now).await?;
+                }
+                revocation.ends.clone()
+            }
+            None => self.end_grants_of_removed(&request).await?,
+        };
+        let removed: Vec<&LoginId> = request
+            .targets
+            .iter()
+            .filter(|t| !keep.iter().any(|k| &k.target == *t))
+            .collect();
+        let mut message = if removed.is_empty() {
+            format!("nothing removed from image {}", request.image_no)
+        } else {
+            format!(
+                "image {} unshared from {}",
+                request.image_no,
+                removed
+                    .iter()
+                    .map(|t| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        for k in &keep {
+            message.push_str(&format!(
+                "; {} stays shared: the grant of {} {} still covers it",
+                k.target,
+                k.request_id,
+                k.ends_at
+                    .map(|e| format!("until {}", e.format("%Y-%m-%d %H:%M UTC")))
+                    .unwrap_or_else(|| "with no end".into())
+            ));
+        }
+        if already && !removed.is_empty() {
+            message.push_str(" (already removed on NCP)");
+        }
+        let outcome = Outcome {
+            message: message.clone(),
+            ncp_code: None,
+            shared_with_after: Some(readback.shared_with.clone()),
+            already_in_place: already,
+        };
+        let cause = request
+            .lifecycle
+            .revocation
+            .as_ref()
+            .map(|r| r.cause.as_str())
+            .unwrap_or("unshare approved through the policy");
+        let detail = format!(
+            "{message}; cause: {cause}; grants ended: {}; share list now: [{}]",
+            if ended.is_empty() {
+                "none".to_string()
+            } else {
+                describe_grants(&ended)
+            },
+            readback.shared_with.join(", ")
+        );
+        let Some(done) = wf
+            .transition(
+                request,
+                RequestState::Succeeded,
+                move |r| r.outcome = Some(outcome.clone()),
+                Record::new(AuditEvent::Revoked, "system:worker", detail),
+            )
+            .await?
+        else {
+            return Ok(ExecOutcome::Busy);
+        };
+        wf.tell(&done, Notice::Succeeded).await;
+        self.tell_ended(&done, &ended, &keep).await;
+        Ok(ExecOutcome::Finished(RequestState::Succeeded))
+    }
+
+    /// Tells the requester of every share whose grants `by` ended what happened to them.
+    async fn tell_ended(&self, by: &ShareRequest, ended: &[Grant], keep: &[Grant]) {
+        let wf = &self.workflow;
+        let mut originals: Vec<&RequestId> = ended.iter().map(|g| &g.request_id).collect();
+        originals.sort();
+        originals.dedup();
+        for id in originals {
+            let original = match wf.store.request(id).await {
+                Ok(Some(r)) => r,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(request_id = %id, error = %e, "cannot read a request to tell it its share ended");
+                    continue;
+                }
+            };
+            let (mut removed, mut kept) = (Vec::new(), Vec::new());
+            for g in ended.iter().filter(|g| &g.request_id == id) {
+                if keep.iter().any(|k| k.target == g.target) {
+                    kept.push(g.target.clone());
+                } else {
+                    removed.push(g.target.clone());
+                }
+            }
+            let notice = Notice::ShareEnded(GrantsEnded {
+                by_request: by.id.clone(),
+                actor: by.requester.to_string(),
+                cause: by.lifecycle.revocation.as_ref().map(|r| r.cause),
+                removed,
+                kept,
+            });
+            wf.tell(&original, notice).await;
+        }
     }
 
     async fn fail_ncp(
@@ -472,6 +700,29 @@ impl Worker {
         step: &str,
         e: NcpError,
     ) -> Result<ExecOutcome, WorkflowError> {
+        let wf = &self.workflow;
+        // A revocation must not be lost to a passing outage: it stays executing and the next
+        // attempt (the worker's poll, or the next `sweep`) tries again, up to a limit.
+        if request.lifecycle.revocation.is_some()
+            && e.is_transient()
+            && request.attempts < wf.settings.lifecycle.revoke_attempts
+        {
+            let mut r = request;
+            r.updated_at = wf.clock.now();
+            let record = Record::new(
+                AuditEvent::Executing,
+                "system:worker",
+                format!(
+                    "attempt {} of {}: NCP {step} failed transiently ({e}); the revocation will be tried again",
+                    r.attempts, wf.settings.lifecycle.revoke_attempts
+                ),
+            );
+            let entry = wf.entry(&r, &record);
+            return Ok(match wf.store.update_request_audited(&r, entry).await? {
+                Some(_) => ExecOutcome::WillRetry,
+                None => ExecOutcome::Busy,
+            });
+        }
         let code = e.code().map(str::to_string);
         self.fail(request, format!("NCP {step} failed: {e}"), code)
             .await
@@ -504,6 +755,15 @@ impl Worker {
         wf.tell(&failed, Notice::Failed).await;
         Ok(ExecOutcome::Finished(RequestState::Failed))
     }
+}
+
+/// "a@x.example (SR-…), ..." for ledger details.
+fn describe_grants(grants: &[Grant]) -> String {
+    grants
+        .iter()
+        .map(|g| format!("{} ({})", g.target, g.request_id))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Whether the ledger records a decision and enough distinct approvals for the request.

@@ -7,10 +7,12 @@
 
 mod decide;
 mod execute;
+mod lifecycle;
 mod submit;
 
 pub use decide::ActOutcome;
 pub use execute::{CrashPoint, ExecOutcome, Worker};
+pub use lifecycle::{DriftReport, RECONCILER, SCHEDULER, SweepReport};
 pub use submit::NewRequest;
 
 use crate::audit::{AuditEntry, AuditEvent};
@@ -71,6 +73,30 @@ pub struct Settings {
     pub poll_interval: Duration,
     /// How many requests one worker executes at once (on different images).
     pub concurrency: usize,
+    /// Time-boxed shares, revocation and drift.
+    pub lifecycle: LifecycleSettings,
+}
+
+/// How shares end: reminders, revocation retries, drift clean-up.
+#[derive(Debug, Clone)]
+pub struct LifecycleSettings {
+    /// How long before a time-boxed share ends its requester is told (default one day).
+    pub remind_before: Duration,
+    /// Whether `reconcile --revoke-unmanaged` may remove shares no grant covers (default no).
+    pub allow_revoke_unmanaged: bool,
+    /// How many worker attempts a revocation gets when NCP fails transiently before it is
+    /// reported failed (each attempt already retries inside the NCP client).
+    pub revoke_attempts: u32,
+}
+
+impl Default for LifecycleSettings {
+    fn default() -> Self {
+        Self {
+            remind_before: Duration::from_secs(24 * 3600),
+            allow_revoke_unmanaged: false,
+            revoke_attempts: 5,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -82,6 +108,7 @@ impl Default for Settings {
             lease_wait: Duration::from_secs(60),
             poll_interval: Duration::from_secs(5),
             concurrency: 8,
+            lifecycle: LifecycleSettings::default(),
         }
     }
 }

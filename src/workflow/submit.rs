@@ -56,6 +56,15 @@ impl Workflow {
             .map(str::trim)
             .filter(|r| !r.is_empty())
             .map(String::from);
+        // Whoever asked for a share, or could approve it, may end its grants without approval;
+        // everyone else's unshare goes through the policy below.
+        if new.action == Action::Unshare
+            && let Some(revocation) = self
+                .revoke_own_grants(&new, &targets, reason.clone())
+                .await?
+        {
+            return Ok(revocation);
+        }
         let now = self.clock.now();
         let policy = self.policy.current();
 
@@ -119,7 +128,19 @@ impl Workflow {
             expires_at: now,
             attempts: 0,
             outcome: None,
+            lifecycle: Default::default(),
         };
+        // A share of a target that already has an active grant extends it: the approvers see
+        // that it is an extension and until when, and the worker adds a grant next to the old one.
+        if matches!(request.action, Action::Share | Action::Set) {
+            request.lifecycle.extends = self
+                .store
+                .active_grants(&request.image_no)
+                .await?
+                .into_iter()
+                .filter(|g| g.in_force_at(now) && request.targets.contains(&g.target))
+                .collect();
+        }
         let mut auto_approve = false;
         let decided_detail = match (&decision, lookup_refusal) {
             (_, Some(why)) => {

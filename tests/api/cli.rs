@@ -275,6 +275,8 @@ fn every_command_has_help() {
         vec!["requests", "show", "--help"],
         vec!["audit", "verify", "--help"],
         vec!["audit", "export", "--help"],
+        vec!["sweep", "--help"],
+        vec!["reconcile", "--help"],
     ] {
         let out = run(dir.path(), &args, &[]);
         let (stdout, _) = text(&out);
@@ -299,4 +301,72 @@ fn a_bad_configuration_names_the_key() {
         stderr.contains("c.toml") && stderr.contains("moon"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn reconcile_prints_drift_and_removes_it_only_when_the_configuration_allows() {
+    let ncp = TestNcp::start().await;
+    let base = ncp.running.as_ref().unwrap().base_url.clone();
+    ncp.sim.add_image({
+        let mut i = helpers::xen_image("1234567", "golden-web");
+        i.shared_with = vec!["console@corp.example".into()];
+        i
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, crate::workflow_helpers::TEST_POLICY).unwrap();
+    let db = dir.path().join("store.db");
+    let run_with = |args: Vec<&'static str>, allow: bool| {
+        let (dir_path, base, policy, db) = (
+            dir.path().to_path_buf(),
+            base.clone(),
+            policy.to_str().unwrap().to_string(),
+            db.to_str().unwrap().to_string(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let mut env = vec![
+                ("NCP_API_ENDPOINT", base.as_str()),
+                ("NCP_ACCESS_KEY", DEMO_ACCESS_KEY),
+                ("NCP_SECRET_KEY", DEMO_SECRET_KEY),
+                ("NSA_POLICY", policy.as_str()),
+                ("NSA_STORE__PATH", db.as_str()),
+            ];
+            if allow {
+                env.push(("NSA_LIFECYCLE__ALLOW_REVOKE_UNMANAGED", "true"));
+            }
+            run(&dir_path, &args, &env)
+        })
+    };
+
+    let out = run_with(vec!["reconcile"], false).await.unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("UNMANAGED") && stdout.contains("console@corp.example"),
+        "{stdout}"
+    );
+
+    let out = run_with(vec!["reconcile", "--revoke-unmanaged"], false)
+        .await
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("allow_revoke_unmanaged"), "{stderr}");
+    assert_eq!(ncp.sim.shared_with("1234567"), vec!["console@corp.example"]);
+
+    let out = run_with(vec!["reconcile", "--revoke-unmanaged"], true)
+        .await
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("succeeded"), "{stdout}");
+    assert!(ncp.sim.shared_with("1234567").is_empty());
+
+    let out = run_with(vec!["sweep"], false).await.unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("expired 0 pending request(s)"), "{stdout}");
+
+    let out = run_with(vec!["audit", "verify"], false).await.unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
 }

@@ -7,6 +7,7 @@ mod helpers;
 mod jira;
 mod jira_fake;
 mod lambda;
+mod lifecycle;
 mod ncp_client;
 mod ncp_sim;
 mod secrets_in_logs;

@@ -59,6 +59,7 @@ fn request(id: &str) -> ShareRequest {
         expires_at: now + chrono::Duration::hours(24),
         attempts: 0,
         outcome: None,
+        lifecycle: Default::default(),
     };
     r.fingerprint = r.computed_fingerprint();
     r

@@ -85,6 +85,7 @@ fn request(state: RequestState, created_at: DateTime<Utc>) -> ShareRequest {
         expires_at: created_at + secs(3600),
         attempts: 0,
         outcome: None,
+        lifecycle: Default::default(),
     }
 }
 
@@ -334,6 +335,81 @@ mod cases {
         );
     }
 
+    pub async fn grants_ending_by_lists_active_time_boxed_grants_of_every_image_earliest_first(
+        store: Arc<dyn Store>,
+    ) {
+        let r = RequestId::random();
+        let mut soon = grant("2345678", "a@partner.example", &r);
+        soon.ends_at = Some(t0() + secs(3600));
+        let later = grant("1234567", "b@partner.example", &r);
+        let mut open_ended = grant("1234567", "c@partner.example", &r);
+        open_ended.ends_at = None;
+        let mut ended = grant("1234567", "d@partner.example", &r);
+        ended.ends_at = Some(t0() + secs(60));
+        ended.ended_at = Some(t0() + secs(30));
+        for g in [&later, &soon, &open_ended, &ended] {
+            store.insert_grant(g).await.unwrap();
+        }
+        assert!(store.grants_ending_by(t0()).await.unwrap().is_empty());
+        assert_eq!(
+            store.grants_ending_by(t0() + secs(3600)).await.unwrap(),
+            vec![soon.clone()],
+            "the end is included"
+        );
+        assert_eq!(
+            store
+                .grants_ending_by(t0() + secs(30 * 86_400))
+                .await
+                .unwrap(),
+            vec![soon, later]
+        );
+    }
+
+    pub async fn a_grant_ends_once_and_then_is_no_longer_active(store: Arc<dyn Store>) {
+        let (r1, r2) = (RequestId::random(), RequestId::random());
+        let g1 = grant("1234567", "a@partner.example", &r1);
+        let g2 = grant("1234567", "a@partner.example", &r2);
+        store.insert_grant(&g1).await.unwrap();
+        store.insert_grant(&g2).await.unwrap();
+        let at = t0() + secs(120);
+        let racers: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, g1) = (store.clone(), g1.clone());
+                tokio::spawn(async move { store.end_grant(&g1, at).await.unwrap() })
+            })
+            .collect();
+        let mut wins = 0;
+        for r in racers {
+            wins += usize::from(r.await.unwrap());
+        }
+        assert_eq!(wins, 1, "exactly one caller ends it");
+        assert!(!store.end_grant(&g1, at + secs(1)).await.unwrap());
+        let unknown = grant("1234567", "zz@partner.example", &r1);
+        assert!(!store.end_grant(&unknown, at).await.unwrap());
+        // The other grant of the same target is untouched: overlaps never cancel each other.
+        assert_eq!(
+            store.active_grants(&image("1234567")).await.unwrap(),
+            vec![g2]
+        );
+        assert!(
+            store
+                .grants_ending_by(t0() + secs(30 * 86_400))
+                .await
+                .unwrap()
+                .iter()
+                .all(|g| g.request_id == r2)
+        );
+        // Re-inserting an ended grant (a worker retrying `succeed`) does not revive it.
+        assert_eq!(
+            store.insert_grant(&g1).await.unwrap(),
+            Inserted::AlreadyThere
+        );
+        assert_eq!(
+            store.active_grants(&image("1234567")).await.unwrap().len(),
+            1
+        );
+    }
+
     pub async fn a_lease_is_exclusive_renewable_and_free_after_its_ttl(store: Arc<dyn Store>) {
         let ttl = Duration::from_secs(30);
         let key = "image:KR:1234567";
@@ -580,6 +656,8 @@ macro_rules! store_suite {
             case!(concurrent_updaters_win_exactly_once_per_version);
             case!(approvals_are_unique_per_person);
             case!(grants_are_idempotent_and_only_active_ones_are_listed);
+            case!(grants_ending_by_lists_active_time_boxed_grants_of_every_image_earliest_first);
+            case!(a_grant_ends_once_and_then_is_no_longer_active);
             case!(a_lease_is_exclusive_renewable_and_free_after_its_ttl);
             case!(a_lease_has_one_winner_among_concurrent_takers);
             case!(a_delivery_is_first_once_until_its_ttl);

@@ -191,6 +191,25 @@ pub fn notice_comment(
                 ),
             ]
         }
+        Notice::ShareEndingSoon { ends_at, targets } => vec![format!(
+            "Request {id}: the share with {} ends at {}. To keep access, create a new request before then.",
+            targets.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", "),
+            ends_at.format("%Y-%m-%d %H:%M UTC")
+        )],
+        Notice::ShareEnded(g) => {
+            let list = |v: &[crate::domain::LoginId]| v.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ");
+            let mut p = vec![format!(
+                "Request {id}: access ended for {} ({} by {}).",
+                if g.removed.is_empty() { "no account".to_string() } else { list(&g.removed) },
+                g.by_request,
+                clip(&g.actor)
+            )];
+            if !g.kept.is_empty() {
+                p.push(format!("Still shared through another active grant: {}.", list(&g.kept)));
+            }
+            p.push("Servers already created from the image keep running; revoking the share does not stop them.".into());
+            p
+        }
     };
     Some(p)
 }

@@ -13,7 +13,7 @@ pub use api::{MessageRef, SlackApi, SlackError};
 pub use fake::{FakeSlack, SlackCall};
 
 use super::{Notice, Notifier};
-use crate::domain::{Approval, ShareRequest};
+use crate::domain::{Approval, DriftFinding, ShareRequest};
 use crate::store::Store;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +27,8 @@ pub struct SlackNotifier {
     queue: mpsc::UnboundedSender<(ShareRequest, Notice)>,
     pushed: AtomicU64,
     handled: watch::Receiver<u64>,
+    api: SlackApi,
+    drift_channel: Option<String>,
 }
 
 impl SlackNotifier {
@@ -35,7 +37,10 @@ impl SlackNotifier {
     pub fn new(api: SlackApi, store: Arc<dyn Store>) -> Self {
         let (queue, mut rx) = mpsc::unbounded_channel::<(ShareRequest, Notice)>();
         let (done, handled) = watch::channel(0u64);
-        let worker = Worker { api, store };
+        let worker = Worker {
+            api: api.clone(),
+            store,
+        };
         tokio::spawn(async move {
             while let Some((request, notice)) = rx.recv().await {
                 let id = request.id.clone();
@@ -54,7 +59,15 @@ impl SlackNotifier {
             queue,
             pushed: AtomicU64::new(0),
             handled,
+            api,
+            drift_channel: None,
         }
+    }
+
+    /// Posts drift reports to `channel` (none: drift reports are not posted to Slack).
+    pub fn with_drift_channel(mut self, channel: Option<String>) -> Self {
+        self.drift_channel = channel;
+        self
     }
 
     /// Resolves once every notice pushed before the call has been handled (tests use it).
@@ -74,6 +87,22 @@ impl Notifier for SlackNotifier {
             // Only possible if the task panicked outside a notice; undo the count so `idle` returns.
             self.pushed.fetch_sub(1, Ordering::SeqCst);
             tracing::error!(request_id = %request.id, notice = notice.name(), "slack notifier is not running");
+        }
+    }
+
+    /// Drift comes from reconciliation, a batch job, not from a person waiting for an answer,
+    /// so the report is posted right away rather than queued behind request notices.
+    async fn drift(&self, findings: &[DriftFinding]) {
+        let Some(channel) = &self.drift_channel else {
+            return;
+        };
+        let (text, blocks) = render::drift_message(findings);
+        if let Err(e) = self
+            .api
+            .post_message(channel, &text, Some(blocks), None)
+            .await
+        {
+            tracing::warn!(method = "chat.postMessage (drift report)", error = %e, "slack call failed");
         }
     }
 }
@@ -129,6 +158,23 @@ impl Worker {
             }
             // The HTTP reply to the slash command already said why.
             Notice::Refused => {}
+            Notice::ShareEndingSoon { .. } | Notice::ShareEnded(_) => {
+                let (text, blocks) = render::lifecycle_message(request, notice);
+                if request.requester.system == "slack" {
+                    let sent = self
+                        .api
+                        .post_message(&request.requester.id, &text, Some(blocks.clone()), None)
+                        .await;
+                    log_failure(id, "chat.postMessage (requester DM)", sent);
+                }
+                if let Some(card) = self.card_ref(request).await {
+                    let sent = self
+                        .api
+                        .post_message(&card.channel, &text, Some(blocks), Some(&card.ts))
+                        .await;
+                    log_failure(id, "chat.postMessage (card thread)", sent);
+                }
+            }
         }
     }
 

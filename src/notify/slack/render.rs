@@ -7,7 +7,8 @@
 //! text 75, confirm text 300, section text 3000, header 150 characters) are kept by cutting at a
 //! character boundary, never inside an escape or a `<...>` token, and marking the cut with `…`.
 
-use crate::domain::{Approval, RequestState, ShareRequest};
+use crate::domain::{Approval, DriftFinding, DriftKind, RequestState, ShareRequest};
+use crate::notify::Notice;
 use crate::policy::{Action, Identity, PersonName};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -250,6 +251,38 @@ fn duration_text(r: &ShareRequest) -> Option<String> {
     })
 }
 
+/// For a share of targets that already have access: "already shared with `a` until ... (SR-...);
+/// this request extends it".
+fn extension_text(r: &ShareRequest) -> Option<String> {
+    if r.lifecycle.extends.is_empty() {
+        return None;
+    }
+    let current: Vec<String> = r
+        .lifecycle
+        .extends
+        .iter()
+        .map(|g| {
+            format!(
+                "`{}` until {} ({})",
+                escape(g.target.as_str()),
+                g.ends_at.map(time).unwrap_or_else(|| "revoked".into()),
+                g.request_id
+            )
+        })
+        .collect();
+    let until = match r.duration {
+        Some(d) => format!(
+            "about {} (for {d} from when it is made)",
+            time(r.created_at + d.to_chrono())
+        ),
+        None => "no end: until revoked".into(),
+    };
+    Some(format!(
+        "already shared: {}. Approving extends the share to {until}.",
+        inline_list(&current, 1200)
+    ))
+}
+
 /// The request itself: who, which image, what, how long, why.
 fn summary_section(r: &ShareRequest) -> String {
     let mut s = format!(
@@ -266,6 +299,9 @@ fn summary_section(r: &ShareRequest) -> String {
     s.push_str(&format!("\n*Action:* {}", r.action));
     if let Some(d) = duration_text(r) {
         s.push_str(&format!("\n*Duration:* {d}"));
+    }
+    if let Some(e) = extension_text(r) {
+        s.push_str(&format!("\n*Extension:* {e}"));
     }
     match &r.reason {
         Some(reason) if !reason.trim().is_empty() => {
@@ -415,8 +451,13 @@ pub fn approval_card(request: &ShareRequest, approvals: &[Approval]) -> (String,
         r.short_fingerprint()
     );
     let deny_text = format!("Deny the request to {subject}? The requester is told.");
+    let title = if r.lifecycle.extends.is_empty() {
+        format!("Image share request {}", r.id)
+    } else {
+        format!("Image share request {} (extension)", r.id)
+    };
     let blocks = json!([
-        header(&format!("Image share request {}", r.id)),
+        header(&title),
         section(&summary_section(r)),
         section(&targets_section(r)),
         section(&approvals_line(r, approvals)),
@@ -652,6 +693,12 @@ pub fn submitted_reply(request: &ShareRequest) -> (String, Value) {
                 escape(r.short_fingerprint()),
             )
         }
+        RequestState::Approved | RequestState::Executing if r.lifecycle.revocation.is_some() => {
+            format!(
+                ":scissors: Revocation *{}*: {what}, now, without approval (you asked for the share or may approve it). A target another active grant covers stays shared. You will get a message when it is done.\n{REVOCATION_CAVEAT}",
+                r.id
+            )
+        }
         RequestState::Approved | RequestState::Executing => format!(
             ":zap: Request *{}* to {what} was approved automatically by {rule}, sharing now. You will get a message when it is done.",
             r.id
@@ -726,6 +773,105 @@ pub fn outcome_message(request: &ShareRequest) -> (String, Value) {
         }
     };
     one_section(&text)
+}
+
+/// The requester's message about a share's end: a reminder before it, or what its end did.
+pub fn lifecycle_message(request: &ShareRequest, notice: &Notice) -> (String, Value) {
+    let r = request;
+    let image = escape(&image_label(r));
+    let text = match notice {
+        Notice::ShareEndingSoon { ends_at, targets } => {
+            let list: Vec<String> = targets.iter().map(|t| t.as_str().to_owned()).collect();
+            format!(
+                ":hourglass: The share of image {image} with {} (request *{}*) ends at {}. To keep it, ask again: a new request for the same account extends it.",
+                inline_list(&escaped(&list), 1500),
+                r.id,
+                time(*ends_at)
+            )
+        }
+        Notice::ShareEnded(ended) => {
+            let why = match ended.cause {
+                Some(c) => escape(c.as_str()),
+                None => "an unshare was approved".to_owned(),
+            };
+            let mut s = format!(
+                ":lock: The share of image {image} from request *{}* has ended ({why}; {} by {}).",
+                r.id,
+                ended.by_request,
+                escape(&ended.actor)
+            );
+            if !ended.removed.is_empty() {
+                let list: Vec<String> = ended
+                    .removed
+                    .iter()
+                    .map(|t| t.as_str().to_owned())
+                    .collect();
+                s.push_str(&format!(
+                    "\nNo longer shared with: {}",
+                    inline_list(&escaped(&list), 1200)
+                ));
+            }
+            if !ended.kept.is_empty() {
+                let list: Vec<String> = ended.kept.iter().map(|t| t.as_str().to_owned()).collect();
+                s.push_str(&format!(
+                    "\nStill shared through another active grant: {}",
+                    inline_list(&escaped(&list), 1200)
+                ));
+            }
+            s.push_str(&format!("\n{REVOCATION_CAVEAT}"));
+            s
+        }
+        _ => return outcome_message(r),
+    };
+    one_section(&text)
+}
+
+/// The drift report for the configured channel: shares NCP has that no grant covers, and
+/// grants whose share NCP does not have.
+pub fn drift_message(findings: &[DriftFinding]) -> (String, Value) {
+    let unmanaged: Vec<String> = findings
+        .iter()
+        .filter(|f| f.kind == DriftKind::Unmanaged)
+        .map(|f| {
+            escape(&format!(
+                "image {} ({}): {}",
+                f.image_no,
+                one_line(&f.image_name),
+                f.target
+            ))
+        })
+        .collect();
+    let missing: Vec<String> = findings
+        .iter()
+        .filter_map(|f| match &f.kind {
+            DriftKind::MissingOnNcp { request_id } => Some(escape(&format!(
+                "image {} ({}): {} (grant of {request_id})",
+                f.image_no,
+                one_line(&f.image_name),
+                f.target
+            ))),
+            DriftKind::Unmanaged => None,
+        })
+        .collect();
+    let mut s = format!(
+        ":mag: *Drift:* {} difference{} between NCP and the grants.",
+        findings.len(),
+        if findings.len() == 1 { "" } else { "s" }
+    );
+    if !unmanaged.is_empty() {
+        s.push_str(&format!(
+            "\n*Shared on NCP without a grant* (made in the console, or left by a failure):\n{}",
+            bullet_lines("• ", &unmanaged, 1300)
+        ));
+    }
+    if !missing.is_empty() {
+        s.push_str(&format!(
+            "\n*Granted but not shared on NCP:*\n{}",
+            bullet_lines("• ", &missing, 1300)
+        ));
+    }
+    s.push_str("Run `ncp-share-approver reconcile` for the full report.");
+    one_section(&s)
 }
 
 /// The body of an ephemeral reply to a slash command or a `response_url`.

@@ -47,6 +47,7 @@ fn request() -> ShareRequest {
         expires_at: at(10) + chrono::Duration::hours(24),
         attempts: 0,
         outcome: None,
+        lifecycle: Default::default(),
     };
     r.fingerprint = r.computed_fingerprint();
     r
