@@ -10,6 +10,7 @@ mod lambda;
 mod lifecycle;
 mod ncp_client;
 mod ncp_sim;
+mod props;
 mod secrets_in_logs;
 mod slack;
 mod slack_bad_input;
