@@ -76,6 +76,15 @@ impl Workflow {
         Ok(Ok(request))
     }
 
+    /// The answer when a transition lost its race: the request is no longer pending, and this
+    /// says what it is now.
+    async fn moved_on(&self, id: &RequestId) -> Result<ActOutcome, WorkflowError> {
+        let now = self.store.request(id).await?.ok_or_else(|| {
+            WorkflowError::Invalid(format!("request {id} vanished from the store"))
+        })?;
+        Ok(ActOutcome::NotPending(Box::new(now)))
+    }
+
     /// Checks that `actor` may approve or deny `request`, naming the person they count as.
     fn approver_of(&self, request: &ShareRequest, actor: &Identity) -> Result<PersonName, String> {
         let Some(allowed) = allowed_of(request) else {
@@ -151,12 +160,7 @@ impl Workflow {
                 Ok(ActOutcome::Approved(Box::new(approved)))
             }
             // Another approval completed it at the same moment, or it was denied meanwhile.
-            None => {
-                let now = self.store.request(id).await?.ok_or_else(|| {
-                    WorkflowError::Invalid(format!("request {id} vanished from the store"))
-                })?;
-                Ok(ActOutcome::NotPending(Box::new(now)))
-            }
+            None => self.moved_on(id).await,
         }
     }
 
@@ -205,10 +209,7 @@ impl Workflow {
             )
             .await?
         else {
-            let now = self.store.request(id).await?.ok_or_else(|| {
-                WorkflowError::Invalid(format!("request {id} vanished from the store"))
-            })?;
-            return Ok(ActOutcome::NotPending(Box::new(now)));
+            return self.moved_on(id).await;
         };
         // An approval row by the same person (approve then deny) is kept; the denial is the ledger's.
         let _ = self.store.insert_approval(&approval).await?;
@@ -254,10 +255,7 @@ impl Workflow {
             )
             .await?
         else {
-            let now = self.store.request(id).await?.ok_or_else(|| {
-                WorkflowError::Invalid(format!("request {id} vanished from the store"))
-            })?;
-            return Ok(ActOutcome::NotPending(Box::new(now)));
+            return self.moved_on(id).await;
         };
         self.tell(&cancelled, Notice::Cancelled).await;
         Ok(ActOutcome::Cancelled(Box::new(cancelled)))
