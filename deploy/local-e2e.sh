@@ -106,7 +106,11 @@ cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$HTTP_PORT" --ignor
 PIDS+=($!)
 FN_URL=http://127.0.0.1:$HTTP_PORT/lambda-url/ncp-share-approver
 wait_http "http://127.0.0.1:$HTTP_PORT/" 300
-curl -sf "$FN_URL/healthz" >/dev/null || { cat "$WORK/http.log"; exit 1; }
+# The emulator starts the function process on its first invocation: the first answer includes
+# process start and initialisation (configuration, secret from Secrets Manager, clients).
+COLD=$(curl -sf -o /dev/null -w '%{time_total}' "$FN_URL/healthz") || { cat "$WORK/http.log"; exit 1; }
+WARM=$(curl -sf -o /dev/null -w '%{time_total}' "$FN_URL/healthz")
+echo "first request (process start to answer): ${COLD}s; the next: ${WARM}s"
 
 step "start the worker function (cargo lambda watch on 127.0.0.1:$WORKER_PORT)"
 cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$WORKER_PORT" --ignore-changes \
