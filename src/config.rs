@@ -485,6 +485,35 @@ mod tests {
     }
 
     #[test]
+    fn the_aws_deployment_is_configured_by_environment_variables() {
+        let c = Config::from_toml(
+            "",
+            "t.toml",
+            env(&[
+                ("NSA_STORE__KIND", "dynamodb"),
+                ("NSA_STORE__TABLE", "stack-StateTable-1"),
+                ("NSA_STORE__LEDGER_TABLE", "stack-LedgerTable-1"),
+                ("NSA_QUEUE__KIND", "sqs"),
+                (
+                    "NSA_QUEUE__URL",
+                    "https://sqs.ap-northeast-2.amazonaws.com/123456789012/work",
+                ),
+                ("NSA_LAMBDA__FUNCTION", "worker"),
+                (
+                    "NSA_SECRETS__SOURCE",
+                    "aws:arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:nsa-AbCdEf",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.store.kind, "dynamodb");
+        assert_eq!(c.store.ledger_table, "stack-LedgerTable-1");
+        assert!(!c.store.create_tables);
+        assert_eq!(c.queue.kind, "sqs");
+        assert_eq!(c.lambda.function, "worker");
+    }
+
+    #[test]
     fn sites_pick_their_gateways() {
         for (site, url) in [
             ("public", "https://ncloud.apigw.ntruss.com"),
