@@ -45,6 +45,10 @@ pub struct Config {
     pub webhook: WebhookConfig,
     /// Time-boxed shares, revocation and drift.
     pub lifecycle: LifecycleConfig,
+    /// Where approved work is queued.
+    pub queue: QueueConfig,
+    /// Which function this process is on AWS Lambda.
+    pub lambda: LambdaConfig,
 }
 
 impl Default for Config {
@@ -60,6 +64,8 @@ impl Default for Config {
             jira: None,
             webhook: WebhookConfig::default(),
             lifecycle: LifecycleConfig::default(),
+            queue: QueueConfig::default(),
+            lambda: LambdaConfig::default(),
         }
     }
 }
@@ -138,6 +144,25 @@ impl Default for WebhookConfig {
     }
 }
 
+/// `[queue]`: where approved work goes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// `local` (a channel to the in-process worker; the default) or `sqs`.
+    pub kind: String,
+    /// SQS: the queue URL.
+    pub url: String,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            kind: "local".into(),
+            url: String::new(),
+        }
+    }
+}
+
 /// `[lifecycle]`: how shares end, and how drift is found and handled.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -163,6 +188,22 @@ impl Default for LifecycleConfig {
             drift_channel: None,
             reconcile_interval_secs: 0,
             revoke_attempts: 5,
+        }
+    }
+}
+
+/// `[lambda]`: the role of this process on AWS Lambda (one binary serves three functions).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LambdaConfig {
+    /// `http` (the router; the default), `worker` (SQS batches) or `scheduler` (sweep, reconcile).
+    pub function: String,
+}
+
+impl Default for LambdaConfig {
+    fn default() -> Self {
+        Self {
+            function: "http".into(),
         }
     }
 }
@@ -222,10 +263,16 @@ impl Default for WorkerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// `sqlite` (embedded; the default).
+    /// `sqlite` (embedded; the default) or `dynamodb`.
     pub kind: String,
     /// Path of the SQLite database file.
     pub path: PathBuf,
+    /// DynamoDB: the table of requests, approvals, grants, leases and delivery keys.
+    pub table: String,
+    /// DynamoDB: the table of the audit ledger.
+    pub ledger_table: String,
+    /// DynamoDB: create missing tables on first use (local stand-ins; on AWS the template owns them).
+    pub create_tables: bool,
 }
 
 impl Default for StoreConfig {
@@ -233,6 +280,9 @@ impl Default for StoreConfig {
         Self {
             kind: "sqlite".into(),
             path: PathBuf::from("data/ncp-share-approver.db"),
+            table: "ncp-share-approver".into(),
+            ledger_table: "ncp-share-approver-ledger".into(),
+            create_tables: false,
         }
     }
 }
@@ -320,7 +370,7 @@ impl NcpConfig {
     }
 }
 
-/// `[secrets]`: `env`, `file:PATH` (or `aws:SECRET_ID` on AWS).
+/// `[secrets]`: `env`, `file:PATH` or `aws:SECRET_ID` (Secrets Manager, on AWS).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecretsConfig {
@@ -438,10 +488,51 @@ impl Config {
                 format!("{:?} is not an http(s) URL", self.slack.api_base_url),
             );
         }
-        if self.store.kind != "sqlite" {
+        if !matches!(self.store.kind.as_str(), "sqlite" | "dynamodb") {
             return err(
                 "store.kind",
-                format!("{:?} is not supported; use \"sqlite\"", self.store.kind),
+                format!(
+                    "{:?} is not supported; use \"sqlite\" or \"dynamodb\"",
+                    self.store.kind
+                ),
+            );
+        }
+        if self.store.kind == "dynamodb"
+            && (self.store.table.is_empty() || self.store.ledger_table.is_empty())
+        {
+            return err(
+                "store.table / store.ledger_table",
+                "DynamoDB needs both table names".into(),
+            );
+        }
+        match (self.queue.kind.as_str(), self.queue.url.as_str()) {
+            ("local", _) => {}
+            ("sqs", url) if url.starts_with("https://") || url.starts_with("http://") => {}
+            ("sqs", url) => {
+                return err(
+                    "queue.url",
+                    format!(
+                        "{url:?} is not an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
+                    ),
+                );
+            }
+            (other, _) => {
+                return err(
+                    "queue.kind",
+                    format!("{other:?} is not supported; use \"local\" or \"sqs\""),
+                );
+            }
+        }
+        if !matches!(
+            self.lambda.function.as_str(),
+            "http" | "worker" | "scheduler"
+        ) {
+            return err(
+                "lambda.function",
+                format!(
+                    "{:?} is not a function; use \"http\", \"worker\" or \"scheduler\"",
+                    self.lambda.function
+                ),
             );
         }
         if let Err(why) = crate::secrets::from_spec(&self.secrets.source) {
@@ -576,6 +667,35 @@ mod tests {
     }
 
     #[test]
+    fn the_aws_deployment_is_configured_by_environment_variables() {
+        let c = Config::from_toml(
+            "",
+            "t.toml",
+            env(&[
+                ("NSA_STORE__KIND", "dynamodb"),
+                ("NSA_STORE__TABLE", "stack-StateTable-1"),
+                ("NSA_STORE__LEDGER_TABLE", "stack-LedgerTable-1"),
+                ("NSA_QUEUE__KIND", "sqs"),
+                (
+                    "NSA_QUEUE__URL",
+                    "https://sqs.ap-northeast-2.amazonaws.com/123456789012/work",
+                ),
+                ("NSA_LAMBDA__FUNCTION", "worker"),
+                (
+                    "NSA_SECRETS__SOURCE",
+                    "aws:arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:nsa-AbCdEf",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.store.kind, "dynamodb");
+        assert_eq!(c.store.ledger_table, "stack-LedgerTable-1");
+        assert!(!c.store.create_tables);
+        assert_eq!(c.queue.kind, "sqs");
+        assert_eq!(c.lambda.function, "worker");
+    }
+
+    #[test]
     fn sites_pick_their_gateways() {
         for (site, url) in [
             ("public", "https://ncloud.apigw.ntruss.com"),
@@ -596,6 +716,13 @@ mod tests {
             ("", vec![("NSA_NCP__REGION", "K R")], "ncp.region"),
             ("[secrets]\nsource = \"vault:x\"", vec![], "secrets.source"),
             ("[store]\nkind = \"mysql\"", vec![], "store.kind"),
+            ("[queue]\nkind = \"kafka\"", vec![], "queue.kind"),
+            ("[queue]\nkind = \"sqs\"", vec![], "queue.url"),
+            (
+                "",
+                vec![("NSA_LAMBDA__FUNCTION", "cron")],
+                "lambda.function",
+            ),
         ] {
             let e = Config::from_toml(text, "t.toml", env(&envs))
                 .unwrap_err()

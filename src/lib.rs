@@ -3,10 +3,12 @@
 
 pub mod app;
 pub mod audit;
+pub mod aws;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod functions;
 pub mod http;
 pub mod ncp;
 pub mod notify;

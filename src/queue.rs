@@ -2,6 +2,10 @@
 //! decides whether a request still needs work, so a lost, repeated or late message is harmless
 //! (the worker also sweeps the store for approved work on start and on an interval).
 
+mod sqs;
+
+pub use sqs::{SqsQueue, WorkMessage};
+
 use crate::domain::RequestId;
 use tokio::sync::mpsc;
 

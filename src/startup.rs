@@ -94,13 +94,17 @@ pub async fn build_state(
     let jira = build_jira(config, secrets.as_ref(), &mut notifiers).await?;
     let webhook = build_webhook(config, secrets.as_ref(), &mut notifiers).await?;
 
-    let (queue, hints) = LocalQueue::new();
+    let (local_queue, hints) = LocalQueue::new();
+    let queue: Arc<dyn crate::queue::Queue> = match config.queue.kind.as_str() {
+        "sqs" => Arc::new(crate::queue::SqsQueue::from_env(&config.queue.url)),
+        _ => Arc::new(local_queue),
+    };
     let workflow = Workflow {
         store,
         policy: PolicyHandle::new(policy),
         cloud: Arc::new(cloud),
         notifier: Arc::new(Fanout(notifiers)),
-        queue: Arc::new(queue),
+        queue,
         clock: clock.clone(),
         settings: Settings {
             region: config.ncp.region.clone(),
@@ -305,11 +309,8 @@ impl Application {
     }
 }
 
-/// Serves the router on AWS Lambda (the HTTP function). The worker runs as its own function.
+/// Runs on AWS Lambda as the function `lambda.function` names: the HTTP router (the default),
+/// the SQS worker or the scheduler (see [`crate::functions`]).
 pub async fn run_lambda(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Result<()> {
-    let Built { state, .. } =
-        build_state(config, secrets, Arc::new(crate::clock::SystemClock)).await?;
-    lambda_http::run(crate::app::lambda_service(state))
-        .await
-        .map_err(|e| anyhow::anyhow!("the Lambda runtime stopped: {e}"))
+    crate::functions::run(config, secrets).await
 }

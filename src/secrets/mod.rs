@@ -1,9 +1,11 @@
 //! Where credentials come from. Values are [`SecretString`]s: they never print, and are exposed
 //! only where a header or an HMAC key is built.
 
+pub mod aws;
 mod env;
 mod file;
 
+pub use aws::AwsSecrets;
 pub use env::EnvSecrets;
 pub use file::FileSecrets;
 
@@ -110,13 +112,15 @@ pub async fn require(
     }
 }
 
-/// Builds the source named by the configuration: `env` or `file:PATH` (`aws:ID` comes with the AWS backend).
+/// Builds the source named by the configuration: `env`, `file:PATH` or `aws:SECRET_ID` (a Secrets
+/// Manager secret name or ARN; ARNs contain colons, so only the first one separates).
 pub fn from_spec(spec: &str) -> Result<Arc<dyn SecretSource>, String> {
     match spec.split_once(':') {
         None if spec == "env" => Ok(Arc::new(EnvSecrets)),
         Some(("file", path)) if !path.is_empty() => Ok(Arc::new(FileSecrets::new(path))),
+        Some(("aws", id)) if !id.is_empty() => Ok(Arc::new(AwsSecrets::from_env(id))),
         _ => Err(format!(
-            "secrets.source = {spec:?} is not supported; use \"env\" or \"file:PATH\""
+            "secrets.source = {spec:?} is not supported; use \"env\", \"file:PATH\" or \"aws:SECRET_ID\""
         )),
     }
 }

@@ -1,11 +1,13 @@
 //! The `Store` port: requests, approvals, grants, leases, delivery de-duplication and the
 //! audit ledger. Idempotency lives here: create-if-absent and compare-and-swap on a version.
 //!
-//! Backends: [`SqliteStore`] (embedded, the default). Every backend passes the same suite
-//! (`tests/api/store.rs`).
+//! Backends: [`SqliteStore`] (embedded, the default) and [`DynamoStore`] (on AWS). Every backend
+//! passes the same suite (`tests/api/store.rs`).
 
+mod dynamodb;
 mod sqlite;
 
+pub use dynamodb::{BY_STATE_INDEX, DynamoStore, TTL_ATTRIBUTE, Tables};
 pub use sqlite::SqliteStore;
 
 use crate::audit::{AuditEntry, AuditRecord};
@@ -149,8 +151,19 @@ pub trait Store: Send + Sync {
 pub fn open(config: &crate::config::StoreConfig) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     match config.kind.as_str() {
         "sqlite" => Ok(std::sync::Arc::new(SqliteStore::open(&config.path)?)),
+        "dynamodb" => {
+            let store = DynamoStore::from_env(Tables {
+                state: config.table.clone(),
+                ledger: config.ledger_table.clone(),
+            });
+            Ok(std::sync::Arc::new(if config.create_tables {
+                store.creating_tables()
+            } else {
+                store
+            }))
+        }
         other => Err(StoreError::Backend(format!(
-            "store.kind = {other:?} is not supported (use \"sqlite\")"
+            "store.kind = {other:?} is not supported (use \"sqlite\" or \"dynamodb\")"
         ))),
     }
 }

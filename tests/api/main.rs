@@ -1,5 +1,7 @@
 //! The one integration-test binary: the app and its peers, spawned on 127.0.0.1:0.
 
+mod aws;
+mod aws_helpers;
 mod cli;
 mod dev;
 mod faults;

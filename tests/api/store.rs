@@ -19,14 +19,14 @@ pub struct Backend {
     _keep: Option<tempfile::TempDir>,
 }
 
-fn sqlite_in_memory() -> Backend {
+async fn sqlite_in_memory() -> Backend {
     Backend {
         store: Arc::new(SqliteStore::in_memory().unwrap()),
         _keep: None,
     }
 }
 
-fn sqlite_file() -> Backend {
+async fn sqlite_file() -> Backend {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
     Backend {
@@ -634,6 +634,17 @@ mod cases {
     }
 }
 
+/// DynamoDB on the local stand-in `.ci/run` starts (`moto_server`), in tables of its own per test;
+/// `None` (the case is skipped, and says so) when no stand-in is configured outside CI.
+async fn dynamodb_moto() -> Option<Backend> {
+    let endpoint = crate::aws_helpers::aws_endpoint("the DynamoDB store suite")?;
+    let store = crate::aws_helpers::dynamo_store(&endpoint).await;
+    Some(Backend {
+        store: Arc::new(store),
+        _keep: None,
+    })
+}
+
 /// Runs every case against one backend, in a module named after it.
 macro_rules! store_suite {
     ($backend:ident, $make:expr) => {
@@ -644,7 +655,11 @@ macro_rules! store_suite {
                 ($name:ident) => {
                     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                     async fn $name() {
-                        let backend: Backend = $make;
+                        // A factory gives a `Backend`, or an `Option` that is `None` when its
+                        // stand-in is not configured (it prints why).
+                        let Some(backend): Option<Backend> = $make.await.into() else {
+                            return;
+                        };
                         cases::$name(backend.store.clone()).await;
                     }
                 };
@@ -671,3 +686,4 @@ macro_rules! store_suite {
 // One line per backend.
 store_suite!(sqlite_in_memory, sqlite_in_memory());
 store_suite!(sqlite_file, sqlite_file());
+store_suite!(dynamodb_moto, dynamodb_moto());

@@ -1,0 +1,194 @@
+//! The Lambda functions of the AWS deployment, all from the one binary; `lambda.function`
+//! (`NSA_LAMBDA__FUNCTION`) says which one this process is:
+//!
+//! - `http`: the axum router behind the HTTP API (`lambda_http`).
+//! - `worker`: SQS batches of approved requests, answered with partial batch failures, so that
+//!   one bad or busy message is retried (and ends in the dead-letter queue) alone.
+//! - `scheduler`: EventBridge Scheduler's `{"task": "sweep"}` every 5 minutes (expire pending
+//!   requests, queue approved and interrupted work again) and `{"task": "reconcile"}` daily
+//!   (verify the ledger against its head).
+//!
+//! A message is only a hint: [`Worker::execute`] re-reads the store, which decides whether the
+//! request still needs work, so a repeated or late message changes nothing.
+
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::domain::RequestId;
+use crate::queue::WorkMessage;
+use crate::secrets::SecretSource;
+use crate::startup::{Built, build_state};
+use crate::workflow::{ExecOutcome, Worker, Workflow};
+use anyhow::Context as _;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Runs this process as the Lambda function `config.lambda.function` until the runtime stops it.
+pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Result<()> {
+    let Built { state, .. } = build_state(config, secrets, Arc::new(SystemClock)).await?;
+    let stopped = |e: lambda_runtime::Error| anyhow::anyhow!("the Lambda runtime stopped: {e}");
+    match config.lambda.function.as_str() {
+        "worker" => {
+            let worker = Worker::new(state.workflow.clone());
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+                let worker = worker.clone();
+                async move { Ok::<_, lambda_runtime::Error>(handle_batch(&worker, event.payload).await) }
+            }))
+            .await
+            .map_err(stopped)
+        }
+        "scheduler" => {
+            let workflow = state.workflow.clone();
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+                let workflow = workflow.clone();
+                async move {
+                    handle_schedule(&workflow, event.payload)
+                        .await
+                        .map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))
+                }
+            }))
+            .await
+            .map_err(stopped)
+        }
+        _ => lambda_http::run(crate::app::lambda_service(state))
+            .await
+            .map_err(stopped),
+    }
+}
+
+/// Why one message is handed back to the queue.
+fn failure(message: &SqsMessage, why: &str) -> Option<BatchItemFailure> {
+    let id = message.message_id.clone().unwrap_or_default();
+    tracing::warn!(message_id = %id, why, "work message returned to the queue");
+    let mut f = BatchItemFailure::default();
+    f.item_identifier = id;
+    Some(f)
+}
+
+/// Executes one message's request; a failure entry when the message must come back later.
+async fn handle_message(worker: &Worker, message: &SqsMessage) -> Option<BatchItemFailure> {
+    let body = message.body.as_deref().unwrap_or_default();
+    let id = match serde_json::from_str::<WorkMessage>(body)
+        .ok()
+        .and_then(|m| RequestId::parse(&m.request_id).ok())
+    {
+        Some(id) => id,
+        // Retrying cannot mend it: it goes to the dead-letter queue after maxReceiveCount.
+        None => return failure(message, "not a work message"),
+    };
+    match worker.execute(&id).await {
+        Ok(ExecOutcome::Finished(state)) => {
+            tracing::info!(request_id = %id, state = %state, "request executed");
+            None
+        }
+        Ok(ExecOutcome::Skipped(state)) => {
+            tracing::info!(request_id = %id, state = %state, "nothing to do: the store says the request needs no work");
+            None
+        }
+        Ok(ExecOutcome::Busy) => failure(message, "the image is busy with another request"),
+        // NCP failed transiently; the request stays executing and the message comes back later.
+        Ok(ExecOutcome::WillRetry) => failure(message, "NCP failed transiently; will retry"),
+        Ok(ExecOutcome::Crashed(_)) => failure(message, "stopped at a crash point"),
+        Err(e) => {
+            tracing::warn!(request_id = %id, error = %e, "execution failed; the message will be retried");
+            failure(message, "execution failed")
+        }
+    }
+}
+
+/// Handles an SQS batch: every message at once (the image lease keeps two requests of one image
+/// apart), answering with the messages to retry.
+pub async fn handle_batch(worker: &Worker, event: SqsEvent) -> SqsBatchResponse {
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut message_of = std::collections::HashMap::new();
+    for message in event.records {
+        let worker = worker.clone();
+        let message_id = message.message_id.clone().unwrap_or_default();
+        let task = tasks.spawn(async move { handle_message(&worker, &message).await });
+        message_of.insert(task.id(), message_id);
+    }
+    let mut response = SqsBatchResponse::default();
+    while let Some(joined) = tasks.join_next_with_id().await {
+        match joined {
+            Ok((_, Some(failed))) => response.batch_item_failures.push(failed),
+            Ok((_, None)) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "a work task panicked; its message will be retried");
+                let mut f = BatchItemFailure::default();
+                f.item_identifier = message_of.get(&e.id()).cloned().unwrap_or_default();
+                response.batch_item_failures.push(f);
+            }
+        }
+    }
+    response
+}
+
+/// The payload EventBridge Scheduler sends.
+#[derive(Debug, Deserialize)]
+struct Schedule {
+    task: String,
+}
+
+/// Handles a scheduled task: `sweep` or `reconcile`; the answer is a small summary.
+pub async fn handle_schedule(workflow: &Workflow, event: Value) -> anyhow::Result<Value> {
+    let schedule: Schedule = serde_json::from_value(event)
+        .context("expected {\"task\": \"sweep\"} or {\"task\": \"reconcile\"}")?;
+    match schedule.task.as_str() {
+        "sweep" => {
+            // Expire pending requests, remind requesters, revoke grants past their end (each
+            // revocation is a request the worker executes).
+            let report = workflow.sweep().await?;
+            // Approved work whose message was lost, or whose worker died, is queued again; the
+            // store keeps a request from being executed twice.
+            let work = Worker::new(workflow.clone()).pending_work().await?;
+            for id in &work {
+                workflow.queue.enqueue(id).await;
+            }
+            tracing::info!(
+                expired = report.expired_requests,
+                reminded = report.reminded.len(),
+                revocations = report.revocations.len(),
+                overdue = report.overdue.len(),
+                queued = work.len(),
+                "sweep done"
+            );
+            Ok(json!({
+                "task": "sweep",
+                "expired": report.expired_requests,
+                "reminded": report.reminded.len(),
+                "revocations": report.revocations.len(),
+                "overdue": report.overdue.len(),
+                "queued": work.len(),
+            }))
+        }
+        "reconcile" => {
+            // Drift is reported (never removed on a schedule), then the ledger is verified.
+            let drift = workflow.reconcile(false).await?;
+            tracing::info!(
+                images = drift.images_checked,
+                findings = drift.findings.len(),
+                "drift checked"
+            );
+            match crate::store::verify_ledger(workflow.store.as_ref()).await? {
+                Ok(records) => {
+                    tracing::info!(records, "ledger verified");
+                    Ok(json!({
+                        "task": "reconcile",
+                        "images_checked": drift.images_checked,
+                        "drift_findings": drift.findings.len(),
+                        "ledger_records": records,
+                    }))
+                }
+                Err(broken) => {
+                    tracing::error!(error = %broken, "the audit ledger does not verify");
+                    Err(anyhow::anyhow!(
+                        "the audit ledger does not verify: {broken}"
+                    ))
+                }
+            }
+        }
+        other => anyhow::bail!("unknown scheduled task {other:?} (expected sweep or reconcile)"),
+    }
+}
