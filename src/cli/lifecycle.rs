@@ -46,6 +46,19 @@ async fn drain(wf: &Workflow) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits (at most a minute) for queued chat, ticket and callback messages to go out, so that a
+/// command does not exit before telling people what it did.
+async fn settle(wf: &crate::workflow::Workflow) {
+    if tokio::time::timeout(std::time::Duration::from_secs(60), wf.notifier.idle())
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "warning: some notifications were still being delivered when the command stopped"
+        );
+    }
+}
+
 /// `sweep`: expire pending requests, revoke grants past their end, send reminders, execute.
 pub async fn run_sweep(cli: &Cli) -> anyhow::Result<ExitCode> {
     let wf = workflow(cli).await?;
@@ -58,6 +71,7 @@ pub async fn run_sweep(cli: &Cli) -> anyhow::Result<ExitCode> {
     );
     println!("executing approved work:");
     drain(&wf).await?;
+    settle(&wf).await;
     for (grant, why) in &report.overdue {
         println!(
             "OVERDUE: image {} is still granted to {} (grant of {}): {why}",
@@ -110,5 +124,7 @@ pub async fn run_reconcile(cli: &Cli, args: &ReconcileArgs) -> anyhow::Result<Ex
             "unmanaged shares are only reported; `reconcile --revoke-unmanaged` removes them when [lifecycle] allow_revoke_unmanaged = true"
         );
     }
+    // The drift report (and any removals) may still be on their way to Slack.
+    settle(&wf).await;
     Ok(ExitCode::SUCCESS)
 }

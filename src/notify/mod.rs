@@ -90,6 +90,10 @@ pub trait Notifier: Send + Sync {
     /// Tells the people who watch for drift what reconciliation found (not called when it found
     /// nothing). The default ignores it, so a notifier that has no place for it needs no code.
     async fn drift(&self, _findings: &[DriftFinding]) {}
+
+    /// Resolves when everything told so far has been delivered (or given up on); notifiers that
+    /// post in the background override it so that a short-lived command can wait before it exits.
+    async fn idle(&self) {}
 }
 
 /// Writes each state change as one log line.
@@ -131,6 +135,12 @@ impl Notifier for Fanout {
     async fn drift(&self, findings: &[DriftFinding]) {
         for notifier in &self.0 {
             notifier.drift(findings).await;
+        }
+    }
+
+    async fn idle(&self) {
+        for notifier in &self.0 {
+            notifier.idle().await;
         }
     }
 }

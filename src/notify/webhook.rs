@@ -152,6 +152,10 @@ impl WebhookNotifier {
 
 #[async_trait::async_trait]
 impl Notifier for WebhookNotifier {
+    async fn idle(&self) {
+        WebhookNotifier::idle(self).await;
+    }
+
     async fn notify(&self, request: &ShareRequest, notice: &Notice) {
         let Origin::Webhook {
             callback_url: Some(url),

@@ -88,6 +88,10 @@ impl JiraNotifier {
 
 #[async_trait::async_trait]
 impl Notifier for JiraNotifier {
+    async fn idle(&self) {
+        JiraNotifier::idle(self).await;
+    }
+
     async fn notify(&self, request: &ShareRequest, notice: &Notice) {
         if matches!(request.origin, Origin::Jira { .. }) {
             self.push(Job::Notice(Box::new(request.clone()), notice.clone()));

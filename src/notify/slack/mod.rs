@@ -81,6 +81,10 @@ impl SlackNotifier {
 
 #[async_trait::async_trait]
 impl Notifier for SlackNotifier {
+    async fn idle(&self) {
+        SlackNotifier::idle(self).await;
+    }
+
     async fn notify(&self, request: &ShareRequest, notice: &Notice) {
         self.pushed.fetch_add(1, Ordering::SeqCst);
         if self.queue.send((request.clone(), notice.clone())).is_err() {
