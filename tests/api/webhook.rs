@@ -252,8 +252,30 @@ fn python(args: &[&str], stdin: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Whether `python3` can import `standardwebhooks`. Under CI (`.ci/run` installs it) a missing
+/// package fails the test; elsewhere the test says why it did not run.
+fn python_peer_available() -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import standardwebhooks"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but `python3` cannot import standardwebhooks (`.ci/run` installs it into its virtualenv)"
+        );
+        eprintln!(
+            "skipped: `python3 -m pip install standardwebhooks` to run the Python interop test (bash .ci/run does)"
+        );
+    }
+    ok
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_python_standardwebhooks_package_signs_requests_we_accept_and_verifies_our_callbacks() {
+    if !python_peer_available() {
+        return;
+    }
     let t = TicketsApp::spawn().await;
     let url = format!("{}/webhook", t.base);
     let cb = format!("{}/cb", t.receiver.base);
