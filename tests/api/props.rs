@@ -80,9 +80,12 @@ proptest! {
         prop_assert!(slack::verify_at(&secrets, &slack_headers(NOW, &sig), &mutate(&body, &m), NOW).is_err());
         // The timestamp changed (still inside the window, so only the signature can catch it).
         prop_assert!(slack::verify_at(&secrets, &slack_headers(NOW - skew, &sig), &body, NOW).is_err());
-        // The signature changed.
+        // The signature changed (white space around a header value is not a change: HTTP
+        // ignores it, and so does the verifier).
         let bad_sig = String::from_utf8_lossy(&mutate(sig.as_bytes(), &m)).into_owned();
-        prop_assert!(slack::verify_at(&secrets, &slack_headers(NOW, &bad_sig), &body, NOW).is_err());
+        if bad_sig.trim() != sig {
+            prop_assert!(slack::verify_at(&secrets, &slack_headers(NOW, &bad_sig), &body, NOW).is_err());
+        }
         // Another secret.
         if other_key != key {
             prop_assert!(slack::verify_at(&[secret(&other_key)], &slack_headers(NOW, &sig), &body, NOW).is_err());
@@ -108,7 +111,7 @@ proptest! {
         prop_assert!(jira::verify_at(&secrets, &headers(&sig), &mutate(&body, &m), NOW).is_err());
         let bad_sig = String::from_utf8_lossy(&mutate(sig.as_bytes(), &m)).into_owned();
         // Jira's hex is case-insensitive, so a mutation that only changes case may still verify.
-        if !bad_sig.eq_ignore_ascii_case(&sig) {
+        if !bad_sig.trim().eq_ignore_ascii_case(&sig) {
             prop_assert!(jira::verify_at(&secrets, &headers(&bad_sig), &body, NOW).is_err());
         }
     }
@@ -136,7 +139,9 @@ proptest! {
         prop_assert!(standard_webhooks::verify_at(&secrets, &headers(&id, NOW, &sig), &mutate(&body, &m), NOW).is_err());
         prop_assert!(standard_webhooks::verify_at(&secrets, &headers(&id, NOW - skew, &sig), &body, NOW).is_err());
         let other_id = String::from_utf8_lossy(&mutate(id.as_bytes(), &m)).into_owned();
-        prop_assert!(standard_webhooks::verify_at(&secrets, &headers(&other_id, NOW, &sig), &body, NOW).is_err());
+        if other_id.trim() != id {
+            prop_assert!(standard_webhooks::verify_at(&secrets, &headers(&other_id, NOW, &sig), &body, NOW).is_err());
+        }
     }
 
     #[test]
