@@ -111,20 +111,27 @@ impl PolicySource {
                     .send()
                     .await
                     .map_err(|e| {
+                        use aws_sdk_s3::error::ProvideErrorMetadata as _;
                         use aws_sdk_s3::operation::get_object::GetObjectError;
                         match e.as_service_error() {
                             Some(GetObjectError::NoSuchKey(_)) => {
                                 format!("{self}: no such S3 object (is the policy uploaded?)")
                             }
-                            _ if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
-                                format!(
-                                    "{self}: no such S3 object or bucket: {}",
-                                    describe_error(&e)
-                                )
+                            Some(se) if se.code() == Some("NoSuchBucket") => {
+                                format!("{self}: no such S3 bucket")
                             }
-                            _ => {
-                                format!("{self}: cannot read the S3 object: {}", describe_error(&e))
-                            }
+                            Some(se) if se.code() == Some("AccessDenied") => format!(
+                                "{self}: access denied (the role needs s3:GetObject on this object; without s3:ListBucket a missing object is denied too)"
+                            ),
+                            Some(se) => format!(
+                                "{self}: cannot read the S3 object: {}: {}",
+                                se.code().unwrap_or("error"),
+                                se.message().unwrap_or("no message")
+                            ),
+                            None => format!(
+                                "{self}: cannot read the S3 object: {}",
+                                describe_error(&e)
+                            ),
                         }
                     })?;
                 if out
@@ -149,12 +156,21 @@ impl PolicySource {
                     .send()
                     .await
                     .map_err(|e| {
+                        use aws_sdk_ssm::error::ProvideErrorMetadata as _;
                         use aws_sdk_ssm::operation::get_parameter::GetParameterError;
                         match e.as_service_error() {
                             Some(GetParameterError::ParameterNotFound(_)) => {
                                 format!("{self}: no such SSM parameter (is the policy put there?)")
                             }
-                            _ => format!(
+                            Some(se) if se.code() == Some("AccessDeniedException") => format!(
+                                "{self}: access denied (the role needs ssm:GetParameter on this parameter, and kms:Decrypt for a customer-managed key)"
+                            ),
+                            Some(se) => format!(
+                                "{self}: cannot read the SSM parameter: {}: {}",
+                                se.code().unwrap_or("error"),
+                                se.message().unwrap_or("no message")
+                            ),
+                            None => format!(
                                 "{self}: cannot read the SSM parameter: {}",
                                 describe_error(&e)
                             ),
