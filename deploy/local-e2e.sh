@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The AWS deployment end to end on this machine, without AWS:
 #   moto_server (DynamoDB, SQS, Secrets Manager) + the NCP simulator
+#   + the policy in an S3 object on moto (NSA_POLICY=s3://...)
 #   + the HTTP function under `cargo lambda watch` (function role http)
 #   + the worker function under a second `cargo lambda watch` (function role worker).
 # A signed Slack command goes in through the emulator's Function URL; the request is found in
@@ -62,10 +63,14 @@ export AWS_ENDPOINT_URL=$MOTO_ENDPOINT AWS_REGION=us-east-1 AWS_DEFAULT_REGION=u
 RUN=e2e$RANDOM$RANDOM
 SIGNING_SECRET=e2e-signing-secret-$RANDOM$RANDOM
 
-step "create the queue and the secret in moto (the tables are created by the function: store.create_tables)"
-QUEUE_URL=$("$PY" - "$RUN" "$SIGNING_SECRET" <<'EOF'
+step "create the queue, the secret and the policy object in moto (the tables are created by the function: store.create_tables)"
+QUEUE_URL=$("$PY" - "$RUN" "$SIGNING_SECRET" "$ROOT/examples/policy.toml" <<'EOF'
 import json, sys, boto3
-run, signing = sys.argv[1], sys.argv[2]
+run, signing, policy = sys.argv[1], sys.argv[2], sys.argv[3]
+s3 = boto3.client("s3", config=boto3.session.Config(s3={"addressing_style": "path"}))
+s3.create_bucket(Bucket=f"{run}-policy")
+with open(policy, "rb") as f:
+    s3.put_object(Bucket=f"{run}-policy", Key="policy.toml", Body=f.read())
 sqs = boto3.client("sqs")
 dlq = sqs.create_queue(QueueName=f"{run}-dlq")["QueueUrl"]
 dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -87,7 +92,7 @@ AWS_ACCESS_KEY_ID=test
 AWS_SECRET_ACCESS_KEY=test
 AWS_EC2_METADATA_DISABLED=true
 RUST_LOG=info
-NSA_POLICY=$ROOT/examples/policy.toml
+NSA_POLICY=s3://$RUN-policy/policy.toml
 NSA_STORE__KIND=dynamodb
 NSA_STORE__TABLE=$RUN-state
 NSA_STORE__LEDGER_TABLE=$RUN-ledger

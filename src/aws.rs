@@ -1,5 +1,5 @@
 //! The AWS side: one SDK configuration per process, loaded on first use and shared by the
-//! DynamoDB store, the SQS queue and the Secrets Manager source.
+//! DynamoDB store, the SQS queue, the Secrets Manager source and the policy source (S3, SSM).
 //!
 //! Loading it is async (the credential chain may ask the Lambda environment), while the ports are
 //! built from the configuration synchronously; so every AWS adapter holds its client in a
@@ -7,7 +7,7 @@
 //! adapters a ready client instead ([`local_config`] points one at a local stand-in).
 //!
 //! Endpoints follow the SDK's own rules: `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_DYNAMODB`, `_SQS`,
-//! `_SECRETS_MANAGER`) points the clients at `moto_server` for local runs.
+//! `_SECRETS_MANAGER`, `_S3`, `_SSM`) points the clients at `moto_server` for local runs.
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use tokio::sync::OnceCell;

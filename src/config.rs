@@ -27,8 +27,11 @@ pub struct ConfigError(pub String);
 pub struct Config {
     /// Address `serve` listens on.
     pub listen: String,
-    /// Path of the approver policy file.
-    pub policy: PathBuf,
+    /// Where the approver policy is: a file path, `s3://BUCKET/KEY` or `ssm:/PARAMETER/NAME`.
+    pub policy: crate::policy::PolicySource,
+    /// `serve` re-reads the policy this often, in seconds (0: only at start). A new policy that
+    /// does not load is logged and the one in force is kept.
+    pub policy_reload_secs: u64,
     /// The request store.
     pub store: StoreConfig,
     /// NAVER Cloud Platform API.
@@ -55,7 +58,8 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
-            policy: PathBuf::from("policy.toml"),
+            policy: crate::policy::PolicySource::default(),
+            policy_reload_secs: 0,
             store: StoreConfig::default(),
             ncp: NcpConfig::default(),
             secrets: SecretsConfig::default(),

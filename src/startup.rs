@@ -55,10 +55,10 @@ pub async fn build_state(
     secrets: Arc<dyn SecretSource>,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Built> {
-    let policy = crate::cli::policy::load_policy(&config.policy).with_context(|| {
+    let policy = config.policy.load(None).await.with_context(|| {
         format!(
-            "cannot load the policy file {} (`policy` in the configuration)",
-            config.policy.display()
+            "cannot load the policy from {} (`policy` in the configuration)",
+            config.policy
         )
     })?;
     let store = crate::store::open(&config.store).context("cannot open the store")?;
@@ -204,6 +204,33 @@ async fn build_webhook(
     }))
 }
 
+/// Re-reads the policy from `source`: a changed one that loads replaces the one in force; one
+/// that does not load is logged with its problems, and the one in force stays.
+/// `sdk` is the AWS configuration for S3 and SSM (the process-wide one when `None`).
+/// Returns whether the policy was replaced.
+pub async fn reload_policy(
+    handle: &PolicyHandle,
+    source: &crate::policy::PolicySource,
+    sdk: Option<&aws_config::SdkConfig>,
+) -> bool {
+    match source.load(sdk).await {
+        Ok(policy) if policy.hash() == handle.current().hash() => false,
+        Ok(policy) => {
+            tracing::info!(%source, hash = policy.hash(), "the policy changed; the new one is in force");
+            handle.replace(policy);
+            true
+        }
+        Err(e) => {
+            tracing::warn!(
+                %source,
+                error = format!("{e:#}"),
+                "the policy could not be re-read; the one in force stays"
+            );
+            false
+        }
+    }
+}
+
 /// The local service: HTTP server, worker and scheduler (sweep, optional reconcile) in one process.
 pub struct Application {
     addr: SocketAddr,
@@ -269,6 +296,22 @@ impl Application {
                                 tracing::warn!(error = %e, "reconciling with NCP failed; it runs again at the next interval");
                             }
                         }
+                    }
+                }
+            }));
+        }
+
+        if config.policy_reload_secs > 0 {
+            let handle = state.workflow.policy.clone();
+            let source = config.policy.clone();
+            let every = Duration::from_secs(config.policy_reload_secs);
+            let mut stop_rx = stopped.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                loop {
+                    tokio::select! {
+                        _ = stop_rx.changed() => break,
+                        _ = tick.tick() => { reload_policy(&handle, &source, None).await; }
                     }
                 }
             }));

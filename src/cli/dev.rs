@@ -12,6 +12,7 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::ncp::sim::{DEMO_ACCESS_KEY, DEMO_SECRET_KEY, RunningSimulator, Simulator};
 use crate::notify::slack::FakeSlack;
+use crate::policy::PolicySource;
 use crate::secrets::{SecretName, SecretString};
 use crate::startup::Application;
 use anyhow::Context as _;
@@ -128,7 +129,7 @@ fn reach_config(config: &Config) -> String {
     let mut t = toml::Table::new();
     let s = |v: &str| toml::Value::String(v.to_owned());
     t.insert("listen".into(), s(&config.listen));
-    t.insert("policy".into(), s(&config.policy.display().to_string()));
+    t.insert("policy".into(), s(&config.policy.to_string()));
     let mut store = toml::Table::new();
     store.insert("path".into(), s(&config.store.path.display().to_string()));
     t.insert("store".into(), store.into());
@@ -230,12 +231,12 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevInstance> {
     config.store.kind = "sqlite".into();
     config.store.path = dir.join("ncp-share-approver.db");
     config.secrets.source = format!("file:{}", secrets_file.display());
-    if !config.policy.exists() {
+    if matches!(&config.policy, PolicySource::File(p) if !p.exists()) {
         // Outside the repository the example policy is not at hand: use the built-in copy.
         let copy = dir.join("policy.toml");
         std::fs::write(&copy, DEV_POLICY)
             .with_context(|| format!("cannot write {}", copy.display()))?;
-        config.policy = copy;
+        config.policy = PolicySource::File(copy);
     }
     let secrets = crate::secrets::from_spec(&config.secrets.source).map_err(anyhow::Error::msg)?;
     let app = Application::start(&config, &options.listen, secrets, Arc::new(SystemClock))
@@ -360,7 +361,7 @@ Waiting for Slack traffic...
             service = self.service_url(),
             ncp = self.ncp_url(),
             slack = self.slack.api_base_url().trim_end_matches("/api"),
-            policy = self.config.policy.display(),
+            policy = self.config.policy,
             store = self.config.store.path.display(),
             secrets = self.secrets_file.display(),
             images = images.join(", "),
@@ -456,7 +457,7 @@ mod tests {
             c.store.path,
             Path::new(DEV_DATA_DIR).join("ncp-share-approver.db")
         );
-        assert_eq!(c.policy, Path::new("examples/policy.toml"));
+        assert_eq!(c.policy, PolicySource::File("examples/policy.toml".into()));
         assert!(c.slack.response_url_hosts.iter().any(|h| h == "127.0.0.1"));
     }
 

@@ -136,7 +136,7 @@ async fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         std::sync::Arc::new(crate::clock::SystemClock),
     )
     .await?;
-    tracing::info!(addr = %app.addr(), store = %config.store.path.display(), policy = %config.policy.display(), "ncp-share-approver listening");
+    tracing::info!(addr = %app.addr(), store = %config.store.path.display(), policy = %config.policy, "ncp-share-approver listening");
     println!(
         "ncp-share-approver listening on http://{} (Ctrl-C stops it)",
         app.addr()

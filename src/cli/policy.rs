@@ -66,7 +66,12 @@ pub fn run(cli: &Cli, command: &PolicyCommand) -> anyhow::Result<ExitCode> {
         PolicyCommand::Explain(args) => {
             let path = match &args.policy {
                 Some(p) => p.clone(),
-                None => cli.load_config()?.policy,
+                None => match cli.load_config()?.policy {
+                    crate::policy::PolicySource::File(p) => p,
+                    other => anyhow::bail!(
+                        "the configured policy is at {other}; download it and pass --policy FILE"
+                    ),
+                },
             };
             let policy = load_policy(&path)?;
             let requester = Identity::parse(&args.requester).map_err(anyhow::Error::msg)?;

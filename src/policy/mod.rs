@@ -9,12 +9,14 @@ mod evaluate;
 mod explain;
 mod load;
 mod pattern;
+pub mod source;
 
 pub use evaluate::{
     Action, Allowed, ClosestRule, Decision, Denied, RequestFacts, evaluate, may_approve,
 };
 pub use explain::{check_report, explain};
 pub use pattern::{Glob, ImagePattern};
+pub use source::PolicySource;
 
 use crate::domain::{ImageNo, ShareDuration};
 use serde::{Deserialize, Serialize};
