@@ -110,7 +110,7 @@ for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$slack_port/" && 
 
 echo "== cold start on a new store, $COLD_RUNS runs"
 mkdir -p "$tmp/cold"
-timeout 120 "$loadgen" cold-start --bin "$bin" --config "$tmp/config.toml" --runs "$COLD_RUNS" \
+timeout 120 "$loadgen" cold-start --healthz-first --bin "$bin" --config "$tmp/config.toml" --runs "$COLD_RUNS" \
     --fresh-store-dir "$tmp/cold" --label "new empty store" >"$tmp/cold-empty.json"
 cat "$tmp/cold-empty.json"
 
@@ -180,7 +180,7 @@ db_kib="$(du -k "$db" | cut -f1)"
 echo "$store_counts; requests list --state pending: $listed; audit verify: $audit_ok"
 
 echo "== cold start on the loaded store, $COLD_RUNS runs"
-timeout 120 "$loadgen" cold-start --bin "$bin" --config "$tmp/config.toml" --runs "$COLD_RUNS" \
+timeout 120 "$loadgen" cold-start --healthz-first --bin "$bin" --config "$tmp/config.toml" --runs "$COLD_RUNS" \
     --label "store left by the load" >"$tmp/cold-loaded.json"
 cat "$tmp/cold-loaded.json"
 
