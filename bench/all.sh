@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every benchmark in sequence, then the README's "Numbers" section regenerated from the results:
 #   bench/run.sh (criterion) → bench/load.sh → bench/compare.sh → bench/approval.sh →
-#   bench/faults.sh (kill -9 suite, on the release build) → bench/numbers.py
+#   bench/faults.sh (kill -9 suite, on the release build) → bench/readme_numbers.py
 # About 20 minutes on 2 cores, builds included. Not run in CI. Honours CARGO_TARGET_DIR.
 # SKIP="criterion faults" skips steps by name (criterion load compare approval faults); their
 # previous results in bench/results/ are used for the README.
@@ -19,5 +19,5 @@ step load bench/load.sh
 step compare bench/compare.sh
 step approval bench/approval.sh
 step faults env FAULTS_PROFILE=release bench/faults.sh
-python3 bench/numbers.py
+python3 -I bench/readme_numbers.py
 echo "== README.md \"Numbers\" regenerated from bench/results/"
