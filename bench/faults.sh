@@ -14,9 +14,16 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-20}
 PER_ROUND=${PER_ROUND:-5}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
+# debug (default) or release (bench/all.sh reuses the release build of the other benchmarks).
+PROFILE=${FAULTS_PROFILE:-debug}
+LOADAVG_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
-cargo build --quiet
-BIN="$TARGET_DIR/debug/ncp-share-approver"
+if [ "$PROFILE" = release ]; then
+    cargo build --quiet --release --locked --bin ncp-share-approver
+else
+    cargo build --quiet
+fi
+BIN="$TARGET_DIR/$PROFILE/ncp-share-approver"
 WORK=$(mktemp -d)
 SIM_PID=""
 SERVE_PID=""
@@ -104,6 +111,8 @@ if "$BIN" --config "$WORK/config.toml" audit verify > "$WORK/verify.txt" 2>&1; t
 curl -sf "http://127.0.0.1:$SIM_PORT/_sim/calls" > "$WORK/calls.json"
 
 mkdir -p bench/results
+LOADAVG_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+export PROFILE LOADAVG_BEFORE LOADAVG_AFTER
 python3 - "$WORK" "$ROUNDS" "$VERIFIED" <<'PY' | tee bench/results/faults.md
 import json, sys, collections, platform, os, subprocess
 work, rounds, verified = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -128,7 +137,9 @@ twice_ncp = [t for t, n in adds.items() if n > 1]
 states = collections.Counter(reqs[i]["state"] for i in acked if i in reqs)
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print("# Fault suite: kill -9 during execution\n")
-print(f"Machine: {os.cpu_count()} cores, {cpu}. Command: `bench/faults.sh` (ROUNDS={rounds}).\n")
+la = lambda v: v.replace(" ", " / ")
+print(f"Machine: {os.cpu_count()} cores, {cpu}; load average (1 / 5 / 15 min) {la(os.environ['LOADAVG_BEFORE'])} before, "
+      f"{la(os.environ['LOADAVG_AFTER'])} after. Command: `bench/faults.sh` (ROUNDS={rounds}, {os.environ['PROFILE']} build).\n")
 print("| figure | value |\n| --- | --- |")
 print(f"| kill -9 of the server at a random point | {rounds} times |")
 print(f"| requests acknowledged to the requester | {len(acked)} |")

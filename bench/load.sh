@@ -110,7 +110,7 @@ for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$slack_port/" && 
 
 echo "== cold start on a new store, $COLD_RUNS runs"
 mkdir -p "$tmp/cold"
-timeout 120 "$loadgen" cold-start --bin "$bin" --config "$tmp/config.toml" --runs "$COLD_RUNS" \
+timeout 120 "$loadgen" cold-start --healthz-first --bin "$bin" --config "$tmp/config.toml" --runs "$COLD_RUNS" \
     --fresh-store-dir "$tmp/cold" --label "new empty store" >"$tmp/cold-empty.json"
 cat "$tmp/cold-empty.json"
 
@@ -180,7 +180,7 @@ db_kib="$(du -k "$db" | cut -f1)"
 echo "$store_counts; requests list --state pending: $listed; audit verify: $audit_ok"
 
 echo "== cold start on the loaded store, $COLD_RUNS runs"
-timeout 120 "$loadgen" cold-start --bin "$bin" --config "$tmp/config.toml" --runs "$COLD_RUNS" \
+timeout 120 "$loadgen" cold-start --healthz-first --bin "$bin" --config "$tmp/config.toml" --runs "$COLD_RUNS" \
     --label "store left by the load" >"$tmp/cold-loaded.json"
 cat "$tmp/cold-loaded.json"
 
@@ -205,6 +205,7 @@ import json, os, sys
 data = json.load(open(sys.argv[1]))
 env = os.environ
 mib = lambda kib: f"{kib / 1024:.1f} MiB" if kib is not None else "n/a"
+la = lambda v: " / ".join(f"{x:.2f}" for x in v) if v else "n/a"
 
 print("# Load benchmark: signed Slack slash commands against `serve`\n")
 print(f"Command: `{env['COMMAND_LINE']}` (commit {env['GIT_REV']}, release build, {env['RUSTC_VERSION']}).\n")
@@ -216,14 +217,14 @@ print("Server: `ncp-share-approver serve`, embedded SQLite store (WAL) in a temp
       "measured from each request's *intended* send time (no coordinated omission). "
       "OK = HTTP 200 with the expected reply (`Usage:` for help, a request id for share); errors = anything else.\n")
 
-print("| scenario | load | requests | errors | throughput | p50 | p99 | max | server CPU | server peak RSS | de-dup rows before |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| scenario | load | requests | errors | throughput | p50 | p99 | max | server CPU | server peak RSS | de-dup rows before | load avg at start (1 / 5 / 15 min) |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 for r in data["runs"]:
     load = f"{r['rate']:g} req/s" if r["rate"] else f"{r['connections']} connections"
     errs = r["errors"] + r.get("slow_acks", 0)
     print(f"| {r['label']} | {load} | {r['requests']} | {errs} | {r['throughput_rps']:.0f} req/s | "
           f"{r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | {r['max_ms']:.2f} ms | "
-          f"{r.get('server_cpu_pct', 0):.0f}% | {mib(r.get('server_vm_hwm_kib'))} | {r['deliveries_rows_before']} |")
+          f"{r.get('server_cpu_pct', 0):.0f}% | {mib(r.get('server_vm_hwm_kib'))} | {r['deliveries_rows_before']} | {la(r.get('loadavg_before'))} |")
 print()
 print(f"Each run: {data['runs'][0]['warmup_s']:g} s warm-up (not counted), then {data['runs'][0]['duration_s']:g} s measured. "
       "Server CPU is % of one core over the run. Peak RSS is `VmHWM`, reset through `/proc/PID/clear_refs` before each run, "
@@ -255,10 +256,10 @@ if busiest_other > 20:
           "own CPU per request are the more robust figures.\n")
 
 print("Cold start: spawn of the release binary to the first verified `help` answered (median of runs):\n")
-print("| store | runs | median | min | max | median to /healthz |")
-print("|---|---:|---:|---:|---:|---:|")
+print("| store | runs | median | min | max | median to /healthz | load avg at start |")
+print("|---|---:|---:|---:|---:|---:|---|")
 for c in data["cold_start"]:
-    print(f"| {c['label']} | {c['runs']} | {c['median_ms']:.1f} ms | {c['min_ms']:.1f} ms | {c['max_ms']:.1f} ms | {c['median_to_healthz_ms']:.1f} ms |")
+    print(f"| {c['label']} | {c['runs']} | {c['median_ms']:.1f} ms | {c['min_ms']:.1f} ms | {c['max_ms']:.1f} ms | {c['median_to_healthz_ms']:.1f} ms | {la(c.get('loadavg_before'))} |")
 print()
 
 s = data["store"]

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Runs every criterion benchmark (ncp, policy, ledger) and prints the median of each.
+# Runs every criterion benchmark (ncp, policy, ledger, verify) and prints the median of each.
 #
 # Usage: bench/run.sh [criterion args...]   e.g. bench/run.sh 'policy evaluate'
 # Honours CARGO_TARGET_DIR; results are read from ${CARGO_TARGET_DIR:-target}/criterion.
-# Takes about three minutes on two cores.
+# Takes about three minutes on two cores (plus the bench build). Without arguments it also writes
+# bench/results/criterion.md (the medians of this run, the machine and its load average).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -11,7 +12,15 @@ target_dir="${CARGO_TARGET_DIR:-target}"
 marker="$(mktemp)"
 trap 'rm -f "$marker"' EXIT
 
-cargo bench --bench ncp --bench policy --bench ledger -- "$@"
+loadavg_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+cargo bench --bench ncp --bench policy --bench ledger --bench verify -- "$@"
+export LOADAVG_BEFORE="$loadavg_before" LOADAVG_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
+export MACHINE_NPROC="$(nproc)"
+export MACHINE_CPU="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+export MACHINE_MEM="$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
+export RUSTC_VERSION="$(rustc -V)"
+export GIT_REV="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src benches Cargo.toml Cargo.lock || echo '+dirty')"
+export WRITE_MD="$([ $# -eq 0 ] && echo bench/results/criterion.md || true)"
 
 echo
 echo "Medians (from ${target_dir}/criterion/**/new/estimates.json):"
@@ -58,4 +67,20 @@ if not rows:
 width = max(len(r[0]) for r in rows)
 for name, median, extra, stale in sorted(rows):
     print(f"  {name:<{width}}  {fmt_ns(median):>12}{extra}{stale}")
+
+out = os.environ.get("WRITE_MD")
+if out:
+    env = os.environ
+    with open(out, "w") as f:
+        f.write("# Criterion benchmarks: medians\n\n")
+        f.write(f"Command: `bench/run.sh` (commit {env['GIT_REV']}, bench profile, {env['RUSTC_VERSION']}).\n\n")
+        f.write(f"Machine: {env['MACHINE_NPROC']} cores, {env['MACHINE_CPU']}, {env['MACHINE_MEM']} RAM (shared); "
+                f"load average (1 / 5 / 15 min) {env['LOADAVG_BEFORE'].replace(' ', ' / ')} before, "
+                f"{env['LOADAVG_AFTER'].replace(' ', ' / ')} after.\n\n")
+        f.write("| benchmark | median | per element / throughput |\n|---|---:|---|\n")
+        for name, median, extra, stale in sorted(rows):
+            if stale:
+                continue
+            f.write(f"| {name} | {fmt_ns(median)} | {extra.strip().strip('()')} |\n")
+    print(f"\nwrote {out}")
 PY

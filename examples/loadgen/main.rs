@@ -5,7 +5,9 @@
 //! loadgen run --url http://127.0.0.1:8080 --kind help  --rate 200 --duration 20   # open loop
 //! loadgen run --url http://127.0.0.1:8080 --kind share --connections 32 --duration 20   # closed loop
 //! loadgen cold-start --bin target/release/ncp-share-approver --config cfg.toml --runs 10
+//! loadgen cold-start --exec 'gunicorn -b 127.0.0.1:{port} app:api' --runs 10   # any server
 //! loadgen fake-slack --listen 127.0.0.1:0 --token xoxb-...   # the Slack Web API for the notifier
+//! loadgen approval --bin target/release/ncp-share-approver --latency-ms 0 --latency-ms 150
 //! ```
 //!
 //! * Open loop (`--rate`): request `i` is due at `start + i/rate`; its latency is measured from
@@ -18,7 +20,12 @@
 //! * `--server-pid` adds the server's CPU time and peak RSS (`VmHWM`, reset through
 //!   `/proc/PID/clear_refs` before the run, so the peak is this scenario's) to the result.
 //!
-//! `run` and `cold-start` print one JSON object on stdout; `bench/load.sh` makes the table.
+//! * `--server-tree` counts the server's descendants too (a pre-forking server such as gunicorn):
+//!   CPU is their sum, peak RSS the sum of their peaks (an upper bound of the joint peak).
+//! * Every result carries `/proc/loadavg` before and after (the machine is shared).
+//!
+//! `run`, `cold-start` and `approval` print one JSON object on stdout; `bench/load.sh`,
+//! `bench/compare.sh` and `bench/approval.sh` make the tables.
 //! Bench tool, not production code: uses only the crate's own dependencies.
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -28,6 +35,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+mod approval;
 
 #[derive(Parser)]
 #[command(about = "Load generator for signed Slack slash commands")]
@@ -42,6 +51,9 @@ enum Cmd {
     Run(RunArgs),
     /// Start `serve` repeatedly; time from spawn to the first verified slash command answered.
     ColdStart(ColdArgs),
+    /// Time an approval: from the last (2-of-2) approval click to the share on the simulator and
+    /// the final card on the fake Slack, against a `serve` process.
+    Approval(approval::ApprovalArgs),
     /// Run the crate's fake Slack Web API (for the notifier's approval cards) until killed.
     FakeSlack {
         /// Address to listen on.
@@ -112,16 +124,26 @@ struct RunArgs {
     /// Client threads (Tokio workers); keep it low on a small machine, the server needs the CPU.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Count the server's descendant processes too (CPU summed, peak RSS summed).
+    #[arg(long)]
+    server_tree: bool,
 }
 
 #[derive(clap::Args)]
 struct ColdArgs {
-    /// The release binary.
-    #[arg(long)]
-    bin: PathBuf,
+    /// The release binary (started as `BIN --config CONFIG serve --listen 127.0.0.1:PORT`).
+    #[arg(long, required_unless_present = "exec", requires = "config")]
+    bin: Option<PathBuf>,
     /// Configuration file for `serve` (secrets and NSA_* overrides come from the environment).
     #[arg(long)]
-    config: PathBuf,
+    config: Option<PathBuf>,
+    /// Any server instead: a command line split on spaces, `{port}` replaced by a free port.
+    /// It is started in its own process group, and the whole group is killed after each start.
+    #[arg(long, conflicts_with = "bin")]
+    exec: Option<String>,
+    /// Probe `/healthz` first, then send `help` (with `--bin` only; `--exec` probes `help` only).
+    #[arg(long)]
+    healthz_first: bool,
     /// Starts to time.
     #[arg(long, default_value_t = 10)]
     runs: usize,
@@ -160,6 +182,15 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             let report = rt.block_on(run(args))?;
+            println!("{report}");
+            Ok(())
+        }
+        Cmd::Approval(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()?;
+            let report = rt.block_on(approval::run(args))?;
             println!("{report}");
             Ok(())
         }
@@ -312,12 +343,23 @@ async fn run(args: RunArgs) -> anyhow::Result<serde_json::Value> {
     let warmup = Duration::from_secs_f64(args.warmup);
     let measured = Duration::from_secs_f64(args.duration);
 
+    let loadavg_before = loadavg();
+    let server_pids: Vec<u32> = match args.server_pid {
+        Some(pid) if args.server_tree => process_tree(pid),
+        Some(pid) => vec![pid],
+        None => Vec::new(),
+    };
     let mut proc_before = None;
-    if let Some(pid) = args.server_pid {
+    if !server_pids.is_empty() {
         // "5" resets the peak RSS (VmHWM) to the current RSS (Linux 4.0+), so the peak read
         // afterwards is this scenario's.
-        let reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
-        proc_before = Some((cpu_ticks(pid)?, reset));
+        let mut reset = true;
+        let mut ticks = 0;
+        for pid in &server_pids {
+            reset &= std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
+            ticks += cpu_ticks(*pid)?;
+        }
+        proc_before = Some((ticks, reset));
     }
     let peers_before: Vec<u64> = args
         .peer_pid
@@ -508,15 +550,23 @@ async fn run(args: RunArgs) -> anyhow::Result<serde_json::Value> {
         machine_after.1 - machine_before.1,
     );
     report["machine_busy_pct"] = json!(100.0 * busy as f64 / all.max(1) as f64);
-    if let (Some(pid), Some((before, reset))) = (args.server_pid, proc_before) {
-        let after = cpu_ticks(pid)?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    if let Some((before, reset)) = proc_before {
+        let (mut after, mut hwm, mut rss) = (0, 0, 0);
+        for pid in &server_pids {
+            after += cpu_ticks(*pid)?;
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+            hwm += status_kib(&status, "VmHWM:").unwrap_or(0);
+            rss += status_kib(&status, "VmRSS:").unwrap_or(0);
+        }
         report["server_cpu_pct"] =
-            json!(100.0 * (after - before) as f64 / args.clk_tck as f64 / wall);
-        report["server_vm_hwm_kib"] = json!(status_kib(&status, "VmHWM:"));
-        report["server_vm_rss_kib"] = json!(status_kib(&status, "VmRSS:"));
+            json!(100.0 * after.saturating_sub(before) as f64 / args.clk_tck as f64 / wall);
+        report["server_vm_hwm_kib"] = json!(hwm);
+        report["server_vm_rss_kib"] = json!(rss);
         report["server_hwm_reset"] = json!(reset);
+        report["server_processes"] = json!(server_pids.len());
     }
+    report["loadavg_before"] = json!(loadavg_before);
+    report["loadavg_after"] = json!(loadavg());
     let peers: Vec<f64> = args
         .peer_pid
         .iter()
@@ -572,6 +622,59 @@ fn machine_ticks() -> anyhow::Result<(u64, u64)> {
     Ok((total - idle, total))
 }
 
+/// The 1, 5 and 15 minute load averages.
+pub(crate) fn loadavg() -> Vec<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .filter_map(|x| x.parse().ok())
+        .collect()
+}
+
+/// `root` and every process descending from it (from the parent pids in /proc/*/stat).
+fn process_tree(root: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // Field 4 (ppid) is the second after the command name.
+            if let Some(ppid) = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok())
+            {
+                parent_of.push((pid, ppid));
+            }
+        }
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let p = tree[i];
+        tree.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    tree
+}
+
+/// Kills a process group started with `process_group(0)` (its id is the leader's pid).
+fn kill_group(pgid: u32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
 fn status_kib(status: &str, key: &str) -> Option<u64> {
     status
         .lines()
@@ -589,23 +692,42 @@ async fn cold_start(args: ColdArgs) -> anyhow::Result<serde_json::Value> {
     );
     let mut times_ms = Vec::new();
     let mut first_health_ms = Vec::new();
+    let loadavg_before = loadavg();
     for i in 0..args.runs {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
         let base = format!("http://127.0.0.1:{port}");
-        let mut cmd = std::process::Command::new(&args.bin);
-        cmd.arg("--config")
-            .arg(&args.config)
-            .arg("serve")
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .stdin(std::process::Stdio::null())
+        let mut cmd = match (&args.exec, &args.bin, &args.config) {
+            (Some(line), _, _) => {
+                let line = line.replace("{port}", &port.to_string());
+                let mut words = line.split_whitespace();
+                let program = words
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--exec is empty"))?;
+                let mut cmd = std::process::Command::new(program);
+                cmd.args(words);
+                cmd
+            }
+            (None, Some(bin), Some(config)) => {
+                let mut cmd = std::process::Command::new(bin);
+                cmd.arg("--config")
+                    .arg(config)
+                    .arg("serve")
+                    .arg("--listen")
+                    .arg(format!("127.0.0.1:{port}"));
+                cmd
+            }
+            _ => anyhow::bail!("give --exec, or --bin with --config"),
+        };
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        cmd.stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         if let Some(dir) = &args.fresh_store_dir {
             cmd.env("NSA_STORE__PATH", dir.join(format!("cold-{i}.db")));
         }
+        let healthz_first = args.healthz_first && args.exec.is_none();
         // A new client each start: no connection is reused from the previous process.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
@@ -616,12 +738,13 @@ async fn cold_start(args: ColdArgs) -> anyhow::Result<serde_json::Value> {
         let mut health = None;
         let result = loop {
             if let Some(status) = child.try_wait()? {
-                break Err(anyhow::anyhow!("serve exited during start: {status}"));
+                break Err(anyhow::anyhow!("the server exited during start: {status}"));
             }
             if started.elapsed() > Duration::from_secs(30) {
-                break Err(anyhow::anyhow!("serve did not answer within 30 s"));
+                break Err(anyhow::anyhow!("the server did not answer within 30 s"));
             }
-            if health.is_none()
+            if healthz_first
+                && health.is_none()
                 && http
                     .get(format!("{base}/healthz"))
                     .send()
@@ -630,14 +753,14 @@ async fn cold_start(args: ColdArgs) -> anyhow::Result<serde_json::Value> {
             {
                 health = Some(started.elapsed());
             }
-            if health.is_some()
+            if (health.is_some() || !healthz_first)
                 && send(&http, &url, signer.next(Kind::Help), Kind::Help).await == Outcome::Ok
             {
                 break Ok(started.elapsed());
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         };
-        let _ = child.kill();
+        kill_group(child.id());
         let _ = child.wait();
         let took = result?;
         times_ms.push(took.as_secs_f64() * 1000.0);
@@ -662,5 +785,7 @@ async fn cold_start(args: ColdArgs) -> anyhow::Result<serde_json::Value> {
         "min_ms": sorted.first(),
         "max_ms": sorted.last(),
         "median_to_healthz_ms": median(&mut health_sorted),
+        "loadavg_before": loadavg_before,
+        "loadavg_after": loadavg(),
     }))
 }
