@@ -29,6 +29,8 @@ pub struct AppState {
     pub webhook: Option<http::webhook::WebhookFront>,
     /// The time (signature windows, de-duplication).
     pub clock: Arc<dyn Clock>,
+    /// Delivers the outbox (run by `serve`, and by the Lambda worker before it answers).
+    pub dispatcher: Arc<crate::outbox::Dispatcher>,
 }
 
 /// The router as Lambda runs it: the same routes, with an API Gateway stage name (`/Prod`)

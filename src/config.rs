@@ -52,6 +52,8 @@ pub struct Config {
     pub queue: QueueConfig,
     /// Which function this process is on AWS Lambda.
     pub lambda: LambdaConfig,
+    /// How messages owed (the outbox) are delivered.
+    pub outbox: OutboxConfig,
 }
 
 impl Default for Config {
@@ -70,6 +72,7 @@ impl Default for Config {
             lifecycle: LifecycleConfig::default(),
             queue: QueueConfig::default(),
             lambda: LambdaConfig::default(),
+            outbox: OutboxConfig::default(),
         }
     }
 }
@@ -230,6 +233,54 @@ impl Default for SlackConfig {
             api_base_url: "https://slack.com/api".into(),
             response_url_hosts: vec!["hooks.slack.com".into()],
             command: "/share-image".into(),
+        }
+    }
+}
+
+/// `[outbox]`: how messages owed (cards, comments, callbacks) are delivered.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// The least time between two messages into one Slack channel or DM, in milliseconds
+    /// (Slack allows `chat.postMessage` about once a second per channel).
+    pub slack_interval_ms: u64,
+    /// Attempts before a message is marked failed (`outbox retry ID` sends it again).
+    pub max_attempts: u32,
+    /// The first backoff after a failed attempt, in milliseconds (doubling, with jitter; a
+    /// peer's `Retry-After` is a floor).
+    pub backoff_base_ms: u64,
+    /// The longest backoff, in seconds.
+    pub backoff_max_secs: u64,
+    /// How long a Lambda worker delivers before it answers, in seconds (what is left is
+    /// delivered by the next invocation; the scheduler queues stragglers every minute).
+    pub lambda_budget_secs: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            slack_interval_ms: 1000,
+            max_attempts: 10,
+            backoff_base_ms: 1000,
+            backoff_max_secs: 300,
+            lambda_budget_secs: 20,
+        }
+    }
+}
+
+impl OutboxConfig {
+    /// The dispatcher's pacing.
+    pub fn pacing(&self) -> crate::outbox::Pacing {
+        crate::outbox::Pacing {
+            slack_interval: std::time::Duration::from_millis(self.slack_interval_ms),
+            max_attempts: self.max_attempts.max(1),
+            backoff: crate::ncp::RetryPolicy {
+                max_attempts: u32::MAX,
+                base: std::time::Duration::from_millis(self.backoff_base_ms),
+                max_delay: std::time::Duration::from_secs(self.backoff_max_secs),
+                budget: std::time::Duration::MAX,
+            },
+            ..Default::default()
         }
     }
 }

@@ -32,21 +32,37 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
     match config.lambda.function.as_str() {
         "worker" => {
             let worker = Worker::new(state.workflow.clone());
+            let dispatcher = state.dispatcher.clone();
+            let budget = std::time::Duration::from_secs(config.outbox.lambda_budget_secs);
             lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
                 let worker = worker.clone();
-                async move { Ok::<_, lambda_runtime::Error>(handle_batch(&worker, event.payload).await) }
+                let dispatcher = dispatcher.clone();
+                async move {
+                    let response = handle_batch(&worker, event.payload).await;
+                    // Deliver what the batch (and the HTTP function before it) wrote to the
+                    // outbox before answering: nothing runs after the answer on Lambda.
+                    deliver(&dispatcher, budget).await;
+                    Ok::<_, lambda_runtime::Error>(response)
+                }
             }))
             .await
             .map_err(stopped)
         }
         "scheduler" => {
             let workflow = state.workflow.clone();
+            let dispatcher = state.dispatcher.clone();
+            let budget = std::time::Duration::from_secs(config.outbox.lambda_budget_secs);
             lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
                 let workflow = workflow.clone();
+                let dispatcher = dispatcher.clone();
                 async move {
-                    handle_schedule(&workflow, event.payload)
+                    let answer = handle_schedule(&workflow, event.payload)
                         .await
-                        .map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))
+                        .map_err(|e| lambda_runtime::Error::from(format!("{e:#}")));
+                    // Whatever is still owed (a lost queue message, a retry whose time came)
+                    // goes out now: every schedule delivers.
+                    deliver(&dispatcher, budget).await;
+                    answer
                 }
             }))
             .await
@@ -55,6 +71,21 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
         _ => lambda_http::run(crate::app::lambda_service(state))
             .await
             .map_err(stopped),
+    }
+}
+
+/// Delivers the due outbox entries for at most `budget`.
+pub async fn deliver(dispatcher: &Arc<crate::outbox::Dispatcher>, budget: std::time::Duration) {
+    let report = dispatcher.run_once(budget).await;
+    if report.moved() || report.lanes_busy > 0 {
+        tracing::info!(
+            delivered = report.delivered,
+            superseded = report.superseded,
+            retrying = report.retrying,
+            failed = report.failed,
+            lanes_busy = report.lanes_busy,
+            "outbox delivered"
+        );
     }
 }
 
@@ -70,13 +101,17 @@ fn failure(message: &SqsMessage, why: &str) -> Option<BatchItemFailure> {
 /// Executes one message's request; a failure entry when the message must come back later.
 async fn handle_message(worker: &Worker, message: &SqsMessage) -> Option<BatchItemFailure> {
     let body = message.body.as_deref().unwrap_or_default();
-    let id = match serde_json::from_str::<WorkMessage>(body)
-        .ok()
-        .and_then(|m| RequestId::parse(&m.request_id).ok())
-    {
-        Some(id) => id,
+    let Ok(work) = serde_json::from_str::<WorkMessage>(body) else {
         // Retrying cannot mend it: it goes to the dead-letter queue after maxReceiveCount.
-        None => return failure(message, "not a work message"),
+        return failure(message, "not a work message");
+    };
+    if work.request_id.is_empty() && !work.deliver.is_empty() {
+        // Delivery only: the batch's handler delivers the outbox after the batch.
+        return None;
+    }
+    let id = match RequestId::parse(&work.request_id) {
+        Ok(id) => id,
+        Err(_) => return failure(message, "not a work message"),
     };
     match worker.execute(&id).await {
         Ok(ExecOutcome::Finished(state)) => {
@@ -163,6 +198,8 @@ pub async fn handle_schedule(workflow: &Workflow, event: Value) -> anyhow::Resul
                 "queued": work.len(),
             }))
         }
+        // Delivery of the outbox happens after every task (see `run`); this one does only that.
+        "outbox" => Ok(json!({"task": "outbox"})),
         "reconcile" => {
             // Drift is reported (never removed on a schedule), then the ledger is verified.
             let drift = workflow.reconcile(false).await?;
@@ -189,6 +226,8 @@ pub async fn handle_schedule(workflow: &Workflow, event: Value) -> anyhow::Resul
                 }
             }
         }
-        other => anyhow::bail!("unknown scheduled task {other:?} (expected sweep or reconcile)"),
+        other => {
+            anyhow::bail!("unknown scheduled task {other:?} (expected sweep, reconcile or outbox)")
+        }
     }
 }

@@ -12,6 +12,7 @@ pub mod functions;
 pub mod http;
 pub mod ncp;
 pub mod notify;
+pub mod outbox;
 pub mod policy;
 pub mod queue;
 pub mod secrets;

@@ -10,10 +10,11 @@ use crate::http::jira::JiraFront;
 use crate::http::slack::SlackFront;
 use crate::http::webhook::WebhookFront;
 use crate::ncp::NcpClient;
-use crate::notify::jira::{JiraApi, JiraNotifier, JiraOutcomes};
-use crate::notify::slack::{SlackApi, SlackNotifier};
-use crate::notify::webhook::WebhookNotifier;
-use crate::notify::{Fanout, LogNotifier, Notifier};
+use crate::notify::LogNotifier;
+use crate::notify::jira::{JiraApi, JiraCourier, JiraOutcomes};
+use crate::notify::slack::{SlackApi, SlackCourier};
+use crate::notify::webhook::WebhookCourier;
+use crate::outbox::{Channels, Dispatcher, Peer};
 use crate::queue::LocalQueue;
 use crate::secrets::{ExposeSecret, SecretName, SecretSource, SecretString};
 use crate::workflow::{PolicyHandle, Settings, Worker, Workflow};
@@ -64,13 +65,21 @@ pub async fn build_state(
     let store = crate::store::open(&config.store).context("cannot open the store")?;
     let cloud = NcpClient::new(&config.ncp, secrets.clone())?;
 
-    let mut notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(LogNotifier)];
+    let mut dispatcher = Dispatcher::new(store.clone(), clock.clone(), config.outbox.pacing());
+    let mut channels = Channels {
+        slack_drift_channel: config.lifecycle.drift_channel.clone(),
+        ..Default::default()
+    };
     if let Some(token) = secrets.get(SecretName::SlackBotToken).await? {
         let api = SlackApi::new(&config.slack.api_base_url, token);
-        notifiers.push(Arc::new(
-            SlackNotifier::new(api, store.clone())
-                .with_drift_channel(config.lifecycle.drift_channel.clone()),
-        ));
+        dispatcher = dispatcher.with_courier(
+            Peer::Slack,
+            Arc::new(
+                SlackCourier::new(api, store.clone())
+                    .with_response_url_hosts(config.slack.response_url_hosts.clone()),
+            ),
+        );
+        channels.slack = true;
     } else {
         tracing::warn!("SLACK_BOT_TOKEN is not set: approval cards and outcomes are only logged");
     }
@@ -91,10 +100,13 @@ pub async fn build_state(
         })
     };
 
-    let jira = build_jira(config, secrets.as_ref(), &mut notifiers).await?;
-    let webhook = build_webhook(config, secrets.as_ref(), &mut notifiers).await?;
+    let jira = build_jira(config, secrets.as_ref(), &mut dispatcher).await?;
+    channels.jira = jira.is_some();
+    let webhook = build_webhook(config, secrets.as_ref(), &mut dispatcher).await?;
+    channels.webhook = webhook.is_some();
 
     let (local_queue, hints) = LocalQueue::new();
+    let local_queue = local_queue.waking(dispatcher.waker());
     let queue: Arc<dyn crate::queue::Queue> = match config.queue.kind.as_str() {
         "sqs" => Arc::new(crate::queue::SqsQueue::from_env(&config.queue.url)),
         _ => Arc::new(local_queue),
@@ -103,7 +115,8 @@ pub async fn build_state(
         store,
         policy: PolicyHandle::new(policy),
         cloud: Arc::new(cloud),
-        notifier: Arc::new(Fanout(notifiers)),
+        notifier: Arc::new(LogNotifier),
+        channels,
         queue,
         clock: clock.clone(),
         settings: Settings {
@@ -120,6 +133,12 @@ pub async fn build_state(
             },
         },
     };
+    // A slash command whose submission outlasts Slack's answer budget is finished from the outbox.
+    dispatcher.add_courier(
+        Peer::Workflow,
+        Arc::new(crate::http::slack::SubmitCourier::new(workflow.clone())),
+    );
+    let dispatcher = Arc::new(dispatcher);
     Ok(Built {
         state: Arc::new(AppState {
             workflow,
@@ -127,6 +146,7 @@ pub async fn build_state(
             jira,
             webhook,
             clock,
+            dispatcher,
         }),
         hints,
     })
@@ -137,7 +157,7 @@ pub async fn build_state(
 async fn build_jira(
     config: &Config,
     secrets: &dyn SecretSource,
-    notifiers: &mut Vec<Arc<dyn Notifier>>,
+    dispatcher: &mut Dispatcher,
 ) -> anyhow::Result<Option<JiraFront>> {
     let Some(jc) = &config.jira else {
         return Ok(None);
@@ -156,20 +176,19 @@ async fn build_jira(
         max_delay: Duration::from_secs(10),
         budget: Duration::from_secs(60),
     });
-    let notifier = Arc::new(JiraNotifier::new(
+    let courier = JiraCourier::new(
         api.clone(),
         JiraOutcomes {
             approved_status: jc.approved_status.clone(),
             done_transition: jc.done_transition.clone(),
             failed_transition: jc.failed_transition.clone(),
         },
-    ));
-    notifiers.push(notifier.clone());
+    );
+    dispatcher.add_courier(Peer::Jira, Arc::new(courier));
     Ok(Some(JiraFront {
         secrets: webhook_secrets,
         api,
         config: jc.clone(),
-        notifier,
     }))
 }
 
@@ -177,7 +196,7 @@ async fn build_jira(
 async fn build_webhook(
     config: &Config,
     secrets: &dyn SecretSource,
-    notifiers: &mut Vec<Arc<dyn Notifier>>,
+    dispatcher: &mut Dispatcher,
 ) -> anyhow::Result<Option<WebhookFront>> {
     let webhook_secrets = secret_list(secrets, SecretName::WebhookSecret).await?;
     let Some(signing) = webhook_secrets.first().cloned() else {
@@ -188,16 +207,8 @@ async fn build_webhook(
             .map_err(|e| anyhow::anyhow!("WEBHOOK_SECRET: {e}"))?;
     }
     let wc = &config.webhook;
-    notifiers.push(Arc::new(WebhookNotifier::new(
-        signing,
-        wc.callback_hosts.clone(),
-        crate::ncp::RetryPolicy {
-            max_attempts: wc.max_attempts,
-            base: Duration::from_millis(wc.backoff_base_ms),
-            max_delay: Duration::from_secs(60),
-            budget: Duration::from_secs(600),
-        },
-    )));
+    let courier = WebhookCourier::new(signing, wc.callback_hosts.clone());
+    dispatcher.add_courier(Peer::Webhook, Arc::new(courier));
     Ok(Some(WebhookFront {
         secrets: webhook_secrets,
         callback_hosts: wc.callback_hosts.clone(),
@@ -316,6 +327,10 @@ impl Application {
                 }
             }));
         }
+
+        // The dispatcher delivers what is owed: at once on every commit that wrote messages,
+        // at start whatever a crash left, and every poll interval whatever waits for a retry.
+        tasks.push(tokio::spawn(state.dispatcher.clone().run(stopped.clone())));
 
         let router = app(state.clone());
         let mut stop_rx = stopped;

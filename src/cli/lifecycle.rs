@@ -15,12 +15,12 @@ pub struct ReconcileArgs {
     pub revoke_unmanaged: bool,
 }
 
-async fn workflow(cli: &Cli) -> anyhow::Result<Workflow> {
+async fn workflow(cli: &Cli) -> anyhow::Result<(Workflow, Arc<crate::outbox::Dispatcher>)> {
     let config = cli.load_config()?;
     let secrets = crate::secrets::from_spec(&config.secrets.source).map_err(anyhow::Error::msg)?;
     let built =
         crate::startup::build_state(&config, secrets, Arc::new(crate::clock::SystemClock)).await?;
-    Ok(built.state.workflow.clone())
+    Ok((built.state.workflow.clone(), built.state.dispatcher.clone()))
 }
 
 /// Executes what is queued (revocations included) and prints how each ended.
@@ -48,20 +48,18 @@ async fn drain(wf: &Workflow) -> anyhow::Result<()> {
 
 /// Waits (at most a minute) for queued chat, ticket and callback messages to go out, so that a
 /// command does not exit before telling people what it did.
-async fn settle(wf: &crate::workflow::Workflow) {
-    if tokio::time::timeout(std::time::Duration::from_secs(60), wf.notifier.idle())
-        .await
-        .is_err()
-    {
+async fn settle(dispatcher: &Arc<crate::outbox::Dispatcher>) {
+    let (_, all_out) = dispatcher.drain(std::time::Duration::from_secs(60)).await;
+    if !all_out {
         eprintln!(
-            "warning: some notifications were still being delivered when the command stopped"
+            "warning: some messages are still owed (see `outbox list`); `serve` delivers them"
         );
     }
 }
 
 /// `sweep`: expire pending requests, revoke grants past their end, send reminders, execute.
 pub async fn run_sweep(cli: &Cli) -> anyhow::Result<ExitCode> {
-    let wf = workflow(cli).await?;
+    let (wf, dispatcher) = workflow(cli).await?;
     let report = wf.sweep().await?;
     println!(
         "expired {} pending request(s); {} revocation(s) queued; {} reminder(s) sent",
@@ -71,7 +69,7 @@ pub async fn run_sweep(cli: &Cli) -> anyhow::Result<ExitCode> {
     );
     println!("executing approved work:");
     drain(&wf).await?;
-    settle(&wf).await;
+    settle(&dispatcher).await;
     for (grant, why) in &report.overdue {
         println!(
             "OVERDUE: image {} is still granted to {} (grant of {}): {why}",
@@ -87,7 +85,7 @@ pub async fn run_sweep(cli: &Cli) -> anyhow::Result<ExitCode> {
 
 /// `reconcile`: compare NCP with the grants; optionally remove unmanaged shares.
 pub async fn run_reconcile(cli: &Cli, args: &ReconcileArgs) -> anyhow::Result<ExitCode> {
-    let wf = workflow(cli).await?;
+    let (wf, dispatcher) = workflow(cli).await?;
     let report = match wf.reconcile(args.revoke_unmanaged).await {
         Ok(r) => r,
         Err(crate::workflow::WorkflowError::Invalid(why)) => {
@@ -125,6 +123,6 @@ pub async fn run_reconcile(cli: &Cli, args: &ReconcileArgs) -> anyhow::Result<Ex
         );
     }
     // The drift report (and any removals) may still be on their way to Slack.
-    settle(&wf).await;
+    settle(&dispatcher).await;
     Ok(ExitCode::SUCCESS)
 }

@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use std::sync::{Arc, Mutex};
 
 /// What just happened to a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "notice", rename_all = "snake_case")]
 pub enum Notice {
     /// A request was made and is waiting for approvals (the approval card goes out).
     Submitted,
@@ -46,7 +47,7 @@ pub enum Notice {
 }
 
 /// What ending a request's grants did, for [`Notice::ShareEnded`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GrantsEnded {
     /// The revocation (or unshare) request that ended them.
     pub by_request: RequestId,

@@ -8,14 +8,12 @@
 //! 429, 5xx and connection errors, re-signed with a fresh timestamp per attempt and with the same
 //! `webhook-id`, so the receiver can de-duplicate.
 
-use super::{Notice, Notifier};
+use super::Notice;
 use crate::domain::{Origin, ShareRequest};
-use crate::ncp::RetryPolicy;
+use crate::outbox::{Courier, Delivery, Message, OutboxEntry};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use std::time::Duration;
 
 /// The callback's `type`.
 pub const CALLBACK_EVENT: &str = "share.updated";
@@ -90,24 +88,19 @@ pub fn callback_body(
     body
 }
 
-struct Job {
-    url: String,
-    id: String,
-    body: Vec<u8>,
-    request_id: String,
-}
-
-/// Posts signed callbacks for requests that came from the generic webhook, in the background.
-pub struct WebhookNotifier {
-    queue: mpsc::UnboundedSender<Job>,
+/// Delivers the outbox's callbacks: one signed POST per attempt, with the entry's id as the
+/// `webhook-id` on every attempt (so the receiver can de-duplicate) and a fresh timestamp and
+/// signature each time. The dispatcher retries 408, 429 (after its `Retry-After`), 5xx and
+/// connection errors; any other answer is a permanent failure.
+pub struct WebhookCourier {
+    http: reqwest::Client,
+    secret: SecretString,
     hosts: Vec<String>,
-    pushed: AtomicU64,
-    handled: watch::Receiver<u64>,
 }
 
-impl WebhookNotifier {
-    /// Starts the background task (needs a Tokio runtime). `secret` signs every callback.
-    pub fn new(secret: SecretString, hosts: Vec<String>, retry: RetryPolicy) -> Self {
+impl WebhookCourier {
+    /// A courier signing with `secret`, posting only to `hosts`.
+    pub fn new(secret: SecretString, hosts: Vec<String>) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(15))
@@ -115,117 +108,68 @@ impl WebhookNotifier {
             .user_agent(concat!("ncp-share-approver/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client's TLS backend initialises");
-        let (queue, mut rx) = mpsc::unbounded_channel::<Job>();
-        let (done, handled) = watch::channel(0u64);
-        tokio::spawn(async move {
-            while let Some(job) = rx.recv().await {
-                let (http, secret) = (http.clone(), secret.clone());
-                let request_id = job.request_id.clone();
-                let task = tokio::spawn(async move { post(&http, &secret, retry, &job).await });
-                match task.await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(why)) => {
-                        tracing::warn!(request_id = %request_id, error = %why, "callback not delivered")
-                    }
-                    Err(e) => {
-                        tracing::error!(request_id = %request_id, error = %e, "callback task panicked")
-                    }
-                }
-                done.send_modify(|n| *n += 1);
-            }
-        });
         Self {
-            queue,
+            http,
+            secret,
             hosts,
-            pushed: AtomicU64::new(0),
-            handled,
         }
-    }
-
-    /// Resolves once every callback queued before the call has been handled (tests use it).
-    pub async fn idle(&self) {
-        let target = self.pushed.load(Ordering::SeqCst);
-        let mut handled = self.handled.clone();
-        let _ = handled.wait_for(|n| *n >= target).await;
     }
 }
 
 #[async_trait::async_trait]
-impl Notifier for WebhookNotifier {
-    async fn idle(&self) {
-        WebhookNotifier::idle(self).await;
-    }
-
-    async fn notify(&self, request: &ShareRequest, notice: &Notice) {
-        let Origin::Webhook {
-            callback_url: Some(url),
-            ..
-        } = &request.origin
-        else {
-            return;
+impl Courier for WebhookCourier {
+    async fn deliver(&self, entry: &OutboxEntry) -> Delivery {
+        let Message::Callback { url, body } = &entry.message else {
+            return Delivery::Failed(format!("{} is not a callback", entry.message.name()));
         };
-        if matches!(notice, Notice::Executing) {
-            return;
-        }
         if let Err(why) = check_callback_url(url, &self.hosts) {
             // The allow-list changed since the request was made: the callback is not sent.
-            tracing::warn!(request_id = %request.id, %why, "callback dropped");
-            return;
+            return Delivery::Failed(why);
         }
-        let body = callback_body(request, notice, chrono::Utc::now());
-        let job = Job {
-            url: url.clone(),
-            id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
-            body: serde_json::to_vec(&body).unwrap_or_default(),
-            request_id: request.id.to_string(),
+        let body = match serde_json::to_vec(body) {
+            Ok(b) => b,
+            Err(e) => return Delivery::Failed(format!("cannot encode the callback: {e}")),
         };
-        self.pushed.fetch_add(1, Ordering::SeqCst);
-        if self.queue.send(job).is_err() {
-            self.pushed.fetch_sub(1, Ordering::SeqCst);
-            tracing::error!(request_id = %request.id, "webhook notifier is not running");
-        }
-    }
-}
-
-async fn post(
-    http: &reqwest::Client,
-    secret: &SecretString,
-    retry: RetryPolicy,
-    job: &Job,
-) -> Result<(), String> {
-    let started = Instant::now();
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
         let ts = chrono::Utc::now().timestamp();
-        let signature = crate::verify::standard_webhooks::sign(secret, &job.id, ts, &job.body)
-            .map_err(|e| e.to_string())?;
-        let sent = http
-            .post(&job.url)
+        let signature =
+            match crate::verify::standard_webhooks::sign(&self.secret, &entry.id, ts, &body) {
+                Ok(s) => s,
+                Err(e) => return Delivery::Failed(e.to_string()),
+            };
+        let sent = self
+            .http
+            .post(url)
             .header("content-type", "application/json")
-            .header("webhook-id", &job.id)
+            .header("webhook-id", &entry.id)
             .header("webhook-timestamp", ts.to_string())
             .header("webhook-signature", signature)
-            .body(job.body.clone())
+            .body(body)
             .send()
             .await;
-        let why = match sent {
-            Ok(r) if r.status().is_success() => return Ok(()),
+        match sent {
+            Ok(r) if r.status().is_success() => Delivery::Done,
             Ok(r) => {
-                let s = r.status().as_u16();
-                if !(s == 408 || s == 429 || s >= 500) {
-                    return Err(format!("the receiver answered HTTP {s}; not retried"));
+                let status = r.status().as_u16();
+                let after = r
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                if status == 408 || status == 429 || status >= 500 {
+                    Delivery::Retry {
+                        after,
+                        error: format!("the receiver answered HTTP {status}"),
+                    }
+                } else {
+                    Delivery::Failed(format!("the receiver answered HTTP {status}; not retried"))
                 }
-                format!("the receiver answered HTTP {s}")
             }
-            Err(e) => e.without_url().to_string(),
-        };
-        let delay = retry.backoff(attempt, None, &mut rand::rng());
-        if !retry.may_retry(attempt, started.elapsed(), delay) {
-            return Err(format!("{why}; gave up after {attempt} attempts"));
+            Err(e) => Delivery::Retry {
+                after: None,
+                error: e.without_url().to_string(),
+            },
         }
-        tracing::debug!(request_id = %job.request_id, attempt, error = %why, "callback failed; retrying");
-        tokio::time::sleep(delay).await;
     }
 }
 

@@ -7,11 +7,15 @@ use crate::aws::{LazyClient, describe_error};
 use crate::domain::RequestId;
 use serde::{Deserialize, Serialize};
 
-/// The body of a work message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The body of a work message: a request to execute, outbox entries to deliver, or both.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct WorkMessage {
     /// The request to execute (if the store says it still needs it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub request_id: String,
+    /// Outbox entries just written (the worker delivers them, and whatever else is due).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliver: Vec<String>,
 }
 
 /// Sends work messages to one SQS queue.
@@ -39,10 +43,16 @@ impl SqsQueue {
 
     /// Sends one message; the error says why (without the message, which is only an id anyway).
     pub async fn send(&self, id: &RequestId) -> Result<(), String> {
-        let body = serde_json::to_string(&WorkMessage {
+        self.send_message(&WorkMessage {
             request_id: id.to_string(),
+            ..Default::default()
         })
-        .map_err(|e| e.to_string())?;
+        .await
+    }
+
+    /// Sends a work message.
+    pub async fn send_message(&self, message: &WorkMessage) -> Result<(), String> {
+        let body = serde_json::to_string(message).map_err(|e| e.to_string())?;
         self.client
             .get()
             .await
@@ -61,6 +71,19 @@ impl Queue for SqsQueue {
     async fn enqueue(&self, id: &RequestId) {
         if let Err(e) = self.send(id).await {
             tracing::warn!(request_id = %id, error = %e, "cannot queue the request on SQS; the next sweep queues it again");
+        }
+    }
+
+    /// Sent before the HTTP function answers: the worker function delivers the entries (nothing
+    /// may run after a Lambda function's answer). If the send fails, the scheduler's outbox
+    /// task queues them again within a minute.
+    async fn deliver(&self, outbox_ids: &[String]) {
+        let message = WorkMessage {
+            deliver: outbox_ids.to_vec(),
+            ..Default::default()
+        };
+        if let Err(e) = self.send_message(&message).await {
+            tracing::warn!(entries = outbox_ids.len(), error = %e, "cannot queue outbox delivery on SQS; the scheduler queues it again");
         }
     }
 }

@@ -10,6 +10,7 @@
 //! | grant | `image#NO` | `grant#TARGET#ID` | `body`, `ended`; while open and time-boxed also `grant_open` = `open` and `grant_end` (the sparse `by_grant_end` index) |
 //! | lease | `lease#KEY` | `lease` | `holder`, `until_ms`, `ttl_epoch` |
 //! | delivery key | `delivery#KEY` | `delivery` | `until_ms`, `ttl_epoch` |
+//! | outbox entry | `outbox#ID` | `outbox` | `body`; while pending or failed `ob_status` and `ob_due` (the sparse `by_outbox` index); with a request `ob_req`, `ob_order` (`by_outbox_request`) |
 //!
 //! The **ledger table** (`pk` string, `sk` number) holds the hash-chained records under
 //! `pk = "all"`, a copy of each under `pk = "req#ID"` (so that a request's records are a strongly
@@ -29,10 +30,11 @@
 //! Adding a method: pick an item shape above, then use the helpers at the bottom
 //! (`put_if_absent`, `get`, `query`, `decode`).
 
-use super::{Inserted, Store, StoreError};
+use super::{Change, Committed, Conflict, Inserted, OutboxQuery, Store, StoreError};
 use crate::audit::{self, AuditEntry, AuditRecord};
 use crate::aws::{LazyClient, describe_error};
 use crate::domain::{Approval, Grant, ImageNo, RequestId, RequestState, ShareRequest};
+use crate::outbox::{OutboxEntry, OutboxStatus};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
@@ -52,6 +54,10 @@ type Item = HashMap<String, Av>;
 pub const BY_STATE_INDEX: &str = "by_state";
 /// The name of the sparse index of open, time-boxed grants by end time (for the sweep).
 pub const BY_GRANT_END_INDEX: &str = "by_grant_end";
+/// The name of the sparse index of pending and failed outbox entries by status and next attempt.
+pub const BY_OUTBOX_INDEX: &str = "by_outbox";
+/// The name of the sparse index of outbox entries by request (for `requests show`).
+pub const BY_OUTBOX_REQUEST_INDEX: &str = "by_outbox_request";
 /// The TTL attribute of the state table.
 pub const TTL_ATTRIBUTE: &str = "ttl_epoch";
 
@@ -129,6 +135,42 @@ fn grant_item(grant: &Grant) -> Result<Item, StoreError> {
                 grant.request_id
             )),
         );
+    }
+    Ok(item)
+}
+
+/// An approval's item.
+fn approval_item(approval: &Approval) -> Result<Item, StoreError> {
+    Ok(HashMap::from([
+        ("pk".into(), s(req_pk(approval.request_id.as_str()))),
+        (
+            "sk".into(),
+            s(format!("approval#{}", approval.person.as_str())),
+        ),
+        ("body".into(), s(to_json(approval)?)),
+    ]))
+}
+
+/// An outbox entry's item: pending and failed entries carry the `by_outbox` keys (delivered
+/// ones drop out of that index), entries about a request the `by_outbox_request` keys.
+fn outbox_item(e: &OutboxEntry) -> Result<Item, StoreError> {
+    let mut item = HashMap::from([
+        ("pk".into(), s(format!("outbox#{}", e.id))),
+        ("sk".into(), s("outbox")),
+        ("body".into(), s(to_json(e)?)),
+    ]);
+    let due = match e.status {
+        OutboxStatus::Pending => Some(e.next_at),
+        OutboxStatus::Failed => Some(e.done_at.unwrap_or(e.next_at)),
+        OutboxStatus::Delivered | OutboxStatus::Superseded => None,
+    };
+    if let Some(at) = due {
+        item.insert("ob_status".into(), s(e.status.as_str()));
+        item.insert("ob_due".into(), s(format!("{}#{}", sortable(at), e.order)));
+    }
+    if let Some(id) = &e.request_id {
+        item.insert("ob_req".into(), s(id.as_str()));
+        item.insert("ob_order".into(), s(format!("{}#{}", e.order, e.id)));
     }
     Ok(item)
 }
@@ -281,6 +323,19 @@ impl DynamoStore {
             )
             .build()
             .map_err(backend)?;
+        let sparse = |name: &str, hash: &str, range: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(hash, KeyType::Hash)?)
+                .key_schema(key(range, KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(backend)
+        };
         let state = c
             .create_table()
             .table_name(&self.tables.state)
@@ -295,6 +350,12 @@ impl DynamoStore {
             .attribute_definitions(attr("grant_end", ScalarAttributeType::S)?)
             .global_secondary_indexes(by_state)
             .global_secondary_indexes(by_grant_end)
+            .attribute_definitions(attr("ob_status", ScalarAttributeType::S)?)
+            .attribute_definitions(attr("ob_due", ScalarAttributeType::S)?)
+            .attribute_definitions(attr("ob_req", ScalarAttributeType::S)?)
+            .attribute_definitions(attr("ob_order", ScalarAttributeType::S)?)
+            .global_secondary_indexes(sparse(BY_OUTBOX_INDEX, "ob_status", "ob_due")?)
+            .global_secondary_indexes(sparse(BY_OUTBOX_REQUEST_INDEX, "ob_req", "ob_order")?)
             .send()
             .await;
         let ledger = c
@@ -478,36 +539,42 @@ impl DynamoStore {
         Ok(Some((number(&item, "seq")?, string(&item, "hash")?)))
     }
 
-    /// The writes that append `record` after `prev_seq`: the record, its per-request copy, and
-    /// the head, conditioned on the head still being `prev_seq`.
+    /// The writes that append `records` (chained in order) after `prev_seq`: each record, its
+    /// per-request copy, and the head, conditioned on the head still being `prev_seq`.
     fn ledger_writes(
         &self,
-        record: &AuditRecord,
+        records: &[AuditRecord],
         prev_seq: Option<u64>,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let body = to_json(record)?;
         let table = &self.tables.ledger;
-        let record_item = |pk: String| -> Result<TransactWriteItem, StoreError> {
-            let put = Put::builder()
-                .table_name(table)
-                .item("pk", s(pk))
-                .item("sk", n(record.seq))
-                .item("body", s(body.clone()))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(backend)?;
-            Ok(TransactWriteItem::builder().put(put).build())
-        };
-        let mut writes = vec![record_item("all".into())?];
-        if let Some(id) = &record.entry.request_id {
-            writes.push(record_item(req_pk(id))?);
+        let mut writes = Vec::new();
+        for record in records {
+            let body = to_json(record)?;
+            let record_item = |pk: String| -> Result<TransactWriteItem, StoreError> {
+                let put = Put::builder()
+                    .table_name(table)
+                    .item("pk", s(pk))
+                    .item("sk", n(record.seq))
+                    .item("body", s(body.clone()))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .map_err(backend)?;
+                Ok(TransactWriteItem::builder().put(put).build())
+            };
+            writes.push(record_item("all".into())?);
+            if let Some(id) = &record.entry.request_id {
+                writes.push(record_item(req_pk(id))?);
+            }
         }
+        let Some(last) = records.last() else {
+            return Ok(writes);
+        };
         let head = Put::builder()
             .table_name(table)
             .item("pk", s("head"))
             .item("sk", n(0))
-            .item("seq", n(record.seq))
-            .item("hash", s(record.hash.clone()));
+            .item("seq", n(last.seq))
+            .item("hash", s(last.hash.clone()));
         let head = match prev_seq {
             None => head.condition_expression("attribute_not_exists(pk)"),
             Some(prev) => head
@@ -560,6 +627,23 @@ impl DynamoStore {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<bool, StoreError>>,
     {
+        Ok(self
+            .append_many_with(vec![entry], extra, lost)
+            .await?
+            .and_then(|mut r| r.pop()))
+    }
+
+    /// Chains `entries` onto the ledger in order, with `extra` writes in the same transaction.
+    async fn append_many_with<F, Fut>(
+        &self,
+        entries: Vec<AuditEntry>,
+        extra: Vec<TransactWriteItem>,
+        lost: F,
+    ) -> Result<Option<Vec<AuditRecord>>, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<bool, StoreError>>,
+    {
         let mut known_head = self.appends.lock().await;
         let mut head = match known_head.take() {
             Some(head) => Some(head),
@@ -567,13 +651,20 @@ impl DynamoStore {
         };
         let mut pause = Duration::from_millis(1);
         for _ in 0..MAX_APPEND_ATTEMPTS {
-            let record = audit::chain(head.as_ref().map(|(s, h)| (*s, h.as_str())), entry.clone());
+            let mut records: Vec<AuditRecord> = Vec::with_capacity(entries.len());
+            for entry in &entries {
+                let prev = records
+                    .last()
+                    .map(|r| (r.seq, r.hash.as_str()))
+                    .or(head.as_ref().map(|(s, h)| (*s, h.as_str())));
+                records.push(audit::chain(prev, entry.clone()));
+            }
             let mut writes = extra.clone();
-            writes.extend(self.ledger_writes(&record, head.as_ref().map(|(s, _)| *s))?);
+            writes.extend(self.ledger_writes(&records, head.as_ref().map(|(s, _)| *s))?);
             // On an error the outcome is unknown: the memory stays empty and the next append reads.
             if self.transact(writes).await? {
-                *known_head = Some((record.seq, record.hash.clone()));
-                return Ok(Some(record));
+                *known_head = records.last().map(|r| (r.seq, r.hash.clone()));
+                return Ok(Some(records));
             }
             let fresh = self.head().await?;
             if lost().await? {
@@ -594,6 +685,45 @@ impl DynamoStore {
         Err(StoreError::Backend(format!(
             "dynamodb: gave up appending to the ledger after {MAX_APPEND_ATTEMPTS} lost races"
         )))
+    }
+
+    /// Which condition of `change` does not hold now (after a cancelled transaction).
+    async fn conflict_of(&self, change: &Change) -> Result<Option<Conflict>, StoreError> {
+        if let Some(d) = &change.delivery
+            && let Some(item) = self
+                .get(
+                    &self.tables.state,
+                    &format!("delivery#{}", d.key),
+                    s("delivery"),
+                )
+                .await?
+            && number(&item, "until_ms")? as i64 > d.now.timestamp_millis()
+        {
+            return Ok(Some(Conflict::Delivery));
+        }
+        if let Some(r) = &change.insert
+            && self.request(&r.id).await?.is_some()
+        {
+            return Ok(Some(Conflict::Request));
+        }
+        if let Some(r) = &change.update
+            && self.version_moved(&r.id, r.version).await?
+        {
+            return Ok(Some(Conflict::Request));
+        }
+        if let Some(a) = &change.approval
+            && self
+                .get(
+                    &self.tables.state,
+                    &req_pk(a.request_id.as_str()),
+                    s(format!("approval#{}", a.person.as_str())),
+                )
+                .await?
+                .is_some()
+        {
+            return Ok(Some(Conflict::Approval));
+        }
+        Ok(None)
     }
 
     fn request_item(&self, r: &ShareRequest) -> Result<Item, StoreError> {
@@ -751,15 +881,8 @@ impl Store for DynamoStore {
     }
 
     async fn insert_approval(&self, approval: &Approval) -> Result<Inserted, StoreError> {
-        let item = HashMap::from([
-            ("pk".into(), s(req_pk(approval.request_id.as_str()))),
-            (
-                "sk".into(),
-                s(format!("approval#{}", approval.person.as_str())),
-            ),
-            ("body".into(), s(to_json(approval)?)),
-        ]);
-        self.put_if_absent(&self.tables.state, item).await
+        self.put_if_absent(&self.tables.state, approval_item(approval)?)
+            .await
     }
 
     async fn approvals(&self, id: &RequestId) -> Result<Vec<Approval>, StoreError> {
@@ -983,5 +1106,191 @@ impl Store for DynamoStore {
             .expression_attribute_values(":pk", s(req_pk(id.as_str())))
             .consistent_read(true);
         self.query(q, None).await?.iter().map(decode).collect()
+    }
+
+    async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
+        let mut writes = Vec::new();
+        let put = |item: Item, condition: Option<&str>| -> Result<TransactWriteItem, StoreError> {
+            let mut p = Put::builder()
+                .table_name(&self.tables.state)
+                .set_item(Some(item));
+            if let Some(c) = condition {
+                p = p.condition_expression(c);
+            }
+            Ok(TransactWriteItem::builder()
+                .put(p.build().map_err(backend)?)
+                .build())
+        };
+        if let Some(d) = &change.delivery {
+            let until = d.until.timestamp_millis();
+            let p = Put::builder()
+                .table_name(&self.tables.state)
+                .set_item(Some(HashMap::from([
+                    ("pk".into(), s(format!("delivery#{}", d.key))),
+                    ("sk".into(), s("delivery")),
+                    ("until_ms".into(), n(until)),
+                    (TTL_ATTRIBUTE.into(), n(ttl_epoch(until))),
+                ])))
+                .condition_expression("attribute_not_exists(pk) OR #until <= :now")
+                .expression_attribute_names("#until", "until_ms")
+                .expression_attribute_values(":now", n(d.now.timestamp_millis()))
+                .build()
+                .map_err(backend)?;
+            writes.push(TransactWriteItem::builder().put(p).build());
+        }
+        if let Some(r) = &change.insert {
+            let mut r = r.clone();
+            r.version = 1;
+            writes.push(put(
+                self.request_item(&r)?,
+                Some("attribute_not_exists(pk)"),
+            )?);
+        }
+        if let Some(r) = &change.update {
+            let mut next = r.clone();
+            next.version = r.version + 1;
+            writes.push(
+                TransactWriteItem::builder()
+                    .put(self.request_cas(&next, r.version)?)
+                    .build(),
+            );
+        }
+        if let Some(a) = &change.approval {
+            writes.push(put(approval_item(a)?, Some("attribute_not_exists(pk)"))?);
+        }
+        for e in &change.outbox {
+            writes.push(put(outbox_item(e)?, None)?);
+        }
+        if change.audit.is_empty() {
+            if self.transact(writes).await? {
+                return Ok(Committed::Done(Vec::new()));
+            }
+            return Ok(Committed::Conflict(
+                self.conflict_of(&change)
+                    .await?
+                    // Cancelled with every condition holding: a conflict with another
+                    // transaction on the same items. The caller re-reads, as after a lost race.
+                    .unwrap_or(Conflict::Request),
+            ));
+        }
+        let found = std::sync::Mutex::new(None);
+        let records = self
+            .append_many_with(change.audit.clone(), writes, || async {
+                let c = self.conflict_of(&change).await?;
+                *found.lock().unwrap_or_else(|p| p.into_inner()) = c;
+                Ok(c.is_some())
+            })
+            .await?;
+        Ok(match records {
+            Some(records) => Committed::Done(records),
+            None => Committed::Conflict(
+                found
+                    .into_inner()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .unwrap_or(Conflict::Request),
+            ),
+        })
+    }
+
+    async fn outbox_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        // The sparse index holds pending (and failed) entries only, sorted by next attempt.
+        let q = self
+            .query_on(&self.tables.state)
+            .await
+            .index_name(BY_OUTBOX_INDEX)
+            .key_condition_expression("ob_status = :p AND ob_due <= :now")
+            .expression_attribute_values(":p", s("pending"))
+            .expression_attribute_values(":now", s(format!("{}~", sortable(now))));
+        let mut due: Vec<OutboxEntry> = self
+            .query(q, Some(limit))
+            .await?
+            .iter()
+            .map(decode)
+            .collect::<Result<_, _>>()?;
+        // The index may lag a write: what it lists is what it lists, the status in the body decides.
+        due.retain(|e| e.status == OutboxStatus::Pending);
+        due.sort_by(|a, b| a.order.cmp(&b.order));
+        Ok(due)
+    }
+
+    async fn save_outbox(&self, entry: &OutboxEntry) -> Result<(), StoreError> {
+        self.client()
+            .await
+            .put_item()
+            .table_name(&self.tables.state)
+            .set_item(Some(outbox_item(entry)?))
+            .send()
+            .await
+            .map_err(|e| sdk("put outbox entry", e))?;
+        Ok(())
+    }
+
+    async fn outbox_entry(&self, id: &str) -> Result<Option<OutboxEntry>, StoreError> {
+        self.get(&self.tables.state, &format!("outbox#{id}"), s("outbox"))
+            .await?
+            .map(|item| decode(&item))
+            .transpose()
+    }
+
+    async fn outbox(&self, query: OutboxQuery) -> Result<Vec<OutboxEntry>, StoreError> {
+        let limit = Some(query.limit);
+        let items = if let Some(id) = &query.request {
+            let q = self
+                .query_on(&self.tables.state)
+                .await
+                .index_name(BY_OUTBOX_REQUEST_INDEX)
+                .key_condition_expression("ob_req = :r")
+                .expression_attribute_values(":r", s(id.as_str()));
+            self.query(q, None).await?
+        } else {
+            let mut items = Vec::new();
+            for status in match query.status {
+                Some(st) => vec![st],
+                None => vec![OutboxStatus::Pending, OutboxStatus::Failed],
+            } {
+                let q = self
+                    .query_on(&self.tables.state)
+                    .await
+                    .index_name(BY_OUTBOX_INDEX)
+                    .key_condition_expression("ob_status = :st")
+                    .expression_attribute_values(":st", s(status.as_str()));
+                items.extend(self.query(q, limit).await?);
+            }
+            items
+        };
+        let mut all: Vec<OutboxEntry> = items.iter().map(decode).collect::<Result<_, _>>()?;
+        all.retain(|e| query.status.is_none_or(|st| e.status == st));
+        all.sort_by(|a, b| a.order.cmp(&b.order));
+        all.truncate(query.limit);
+        Ok(all)
+    }
+
+    async fn outbox_pending_count(&self) -> Result<usize, StoreError> {
+        let mut count = 0usize;
+        let mut start = None;
+        loop {
+            let page = self
+                .client()
+                .await
+                .query()
+                .table_name(&self.tables.state)
+                .index_name(BY_OUTBOX_INDEX)
+                .key_condition_expression("ob_status = :p")
+                .expression_attribute_values(":p", s("pending"))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk("count outbox", e))?;
+            count += page.count as usize;
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(count),
+            }
+        }
     }
 }

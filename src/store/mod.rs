@@ -7,11 +7,14 @@
 mod dynamodb;
 mod sqlite;
 
-pub use dynamodb::{BY_STATE_INDEX, DynamoStore, TTL_ATTRIBUTE, Tables};
+pub use dynamodb::{
+    BY_OUTBOX_INDEX, BY_OUTBOX_REQUEST_INDEX, BY_STATE_INDEX, DynamoStore, TTL_ATTRIBUTE, Tables,
+};
 pub use sqlite::SqliteStore;
 
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::domain::{Approval, Grant, ImageNo, RequestId, RequestState, ShareRequest};
+use crate::outbox::{OutboxEntry, OutboxStatus};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
@@ -38,6 +41,77 @@ pub enum Inserted {
     New,
     /// Something with that key was already there; nothing changed.
     AlreadyThere,
+}
+
+/// Everything one step of the workflow writes, applied atomically by [`Store::commit`]: all of
+/// it, or (when a condition fails) none of it.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    /// A delivery id that must not have been seen before (a retried webhook).
+    pub delivery: Option<DeliveryKey>,
+    /// A new request (version 1) whose id must not exist.
+    pub insert: Option<ShareRequest>,
+    /// A request replaced if its stored version is still this one's `version` (stored as +1).
+    pub update: Option<ShareRequest>,
+    /// An approval or denial that must be the person's first on the request.
+    pub approval: Option<Approval>,
+    /// Ledger records appended in order, chained onto the head.
+    pub audit: Vec<AuditEntry>,
+    /// Messages owed because of this change.
+    pub outbox: Vec<OutboxEntry>,
+}
+
+/// A delivery id, remembered from `now` until `until` (its de-duplication window).
+#[derive(Debug, Clone)]
+pub struct DeliveryKey {
+    /// The id (`slack:<signature>`, `webhook:<webhook-id>`, ...).
+    pub key: String,
+    /// The time now (a key remembered until before now is expired and may be reused).
+    pub now: DateTime<Utc>,
+    /// Until when it is remembered.
+    pub until: DateTime<Utc>,
+}
+
+impl DeliveryKey {
+    /// `key`, remembered for `ttl` from `now`.
+    pub fn new(key: impl Into<String>, now: DateTime<Utc>, ttl: Duration) -> Self {
+        Self {
+            key: key.into(),
+            now,
+            until: now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::zero()),
+        }
+    }
+}
+
+/// Which condition of a [`Change`] did not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// The delivery id was seen before.
+    Delivery,
+    /// The request exists (insert) or moved on (update).
+    Request,
+    /// The person already acted on the request.
+    Approval,
+}
+
+/// What [`Store::commit`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Committed {
+    /// Everything was written; the ledger records as chained.
+    Done(Vec<AuditRecord>),
+    /// Nothing was written.
+    Conflict(Conflict),
+}
+
+/// Which outbox entries to list.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxQuery {
+    /// Only this request's.
+    pub request: Option<RequestId>,
+    /// Only in this status.
+    pub status: Option<OutboxStatus>,
+    /// At most this many (oldest first).
+    pub limit: usize,
 }
 
 /// Durable state behind the workflow.
@@ -145,6 +219,50 @@ pub trait Store: Send + Sync {
 
     /// Ledger records of one request, in order.
     async fn audit_for_request(&self, id: &RequestId) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Applies `change` atomically: the delivery id, the request, the approval, the ledger
+    /// records and the outbox entries together, or nothing when a condition fails.
+    async fn commit(&self, change: Change) -> Result<Committed, StoreError>;
+
+    /// Pending outbox entries whose `next_at` is at or before `now`, in order, at most `limit`.
+    async fn outbox_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Replaces an outbox entry (its status, attempts, next attempt, error).
+    async fn save_outbox(&self, entry: &OutboxEntry) -> Result<(), StoreError>;
+
+    /// One outbox entry.
+    async fn outbox_entry(&self, id: &str) -> Result<Option<OutboxEntry>, StoreError>;
+
+    /// Outbox entries by request and status, oldest first. On DynamoDB a status query lists
+    /// pending and failed entries only (delivered ones leave the index).
+    async fn outbox(&self, query: OutboxQuery) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// How many entries are still owed (pending).
+    async fn outbox_pending_count(&self) -> Result<usize, StoreError>;
+}
+
+/// Writes outbox entries on their own (messages not caused by a state change, like a front
+/// door's answer on a ticket).
+pub async fn enqueue(store: &dyn Store, entries: Vec<OutboxEntry>) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    match store
+        .commit(Change {
+            outbox: entries,
+            ..Default::default()
+        })
+        .await?
+    {
+        Committed::Done(_) => Ok(()),
+        Committed::Conflict(c) => Err(StoreError::Backend(format!(
+            "outbox entries not written: unexpected conflict {c:?}"
+        ))),
+    }
 }
 
 /// Opens the store the configuration names.

@@ -5,9 +5,10 @@
 //! append trivially atomic. A second process on the same file is safe too (SQLite locks),
 //! which is what the crash tests rely on.
 
-use super::{Inserted, Store, StoreError};
+use super::{Change, Committed, Conflict, Inserted, OutboxQuery, Store, StoreError};
 use crate::audit::{self, AuditEntry, AuditRecord};
 use crate::domain::{Approval, Grant, ImageNo, RequestId, RequestState, ShareRequest};
+use crate::outbox::{OutboxEntry, OutboxStatus};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
@@ -63,6 +64,19 @@ CREATE TABLE IF NOT EXISTS audit (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_request ON audit(request_id, seq);
+-- Messages owed (the outbox): the dispatcher reads the pending ones by their next attempt.
+CREATE TABLE IF NOT EXISTS outbox (
+    id TEXT PRIMARY KEY,
+    ord TEXT NOT NULL,
+    lane TEXT NOT NULL,
+    request_id TEXT,
+    status TEXT NOT NULL,
+    next_ms INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox(next_ms, ord) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_request ON outbox(request_id, ord);
+CREATE INDEX IF NOT EXISTS outbox_status ON outbox(status, ord);
 CREATE TABLE IF NOT EXISTS audit_head (
     one INTEGER PRIMARY KEY CHECK (one = 1),
     seq INTEGER NOT NULL,
@@ -567,6 +581,175 @@ impl Store for SqliteStore {
         })
         .await
     }
+    async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
+        let insert = match &change.insert {
+            Some(r) => {
+                let mut r = r.clone();
+                r.version = 1;
+                Some((to_json(&r)?, r))
+            }
+            None => None,
+        };
+        let update = match &change.update {
+            Some(r) => {
+                let mut next = r.clone();
+                next.version = r.version + 1;
+                Some((to_json(&next)?, next, r.version))
+            }
+            None => None,
+        };
+        let approval = match &change.approval {
+            Some(a) => Some((to_json(a)?, a.clone())),
+            None => None,
+        };
+        let outbox = change
+            .outbox
+            .iter()
+            .map(|e| Ok((to_json(e)?, e.clone())))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let delivery = change.delivery.clone();
+        let audit = change.audit;
+        self.with(move |c| {
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            // Every early return drops the transaction, which rolls it back: nothing is written.
+            if let Some(d) = &delivery {
+                tx.execute(
+                    "DELETE FROM deliveries WHERE key = ?1 AND expires_at <= ?2",
+                    params![d.key, d.now.timestamp_millis()],
+                )
+                .map_err(backend)?;
+                let n = tx
+                    .execute(
+                        "INSERT OR IGNORE INTO deliveries (key, expires_at) VALUES (?1, ?2)",
+                        params![d.key, d.until.timestamp_millis()],
+                    )
+                    .map_err(backend)?;
+                if n != 1 {
+                    return Ok(Committed::Conflict(Conflict::Delivery));
+                }
+            }
+            if let Some((body, r)) = &insert {
+                let n = tx
+                    .execute(
+                        "INSERT OR IGNORE INTO requests (id, version, state, image_no, created_at, expires_ms, body) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6)",
+                        params![r.id.as_str(), r.state.as_str(), r.image_no.as_str(), r.created_at.to_rfc3339(), r.expires_at.timestamp_millis(), body],
+                    )
+                    .map_err(backend)?;
+                if n != 1 {
+                    return Ok(Committed::Conflict(Conflict::Request));
+                }
+            }
+            if let Some((body, next, expected)) = &update {
+                let n = tx
+                    .execute(
+                        "UPDATE requests SET version = ?1, state = ?2, body = ?3, expires_ms = ?6 WHERE id = ?4 AND version = ?5",
+                        params![next.version as i64, next.state.as_str(), body, next.id.as_str(), *expected as i64, next.expires_at.timestamp_millis()],
+                    )
+                    .map_err(backend)?;
+                if n != 1 {
+                    return Ok(Committed::Conflict(Conflict::Request));
+                }
+            }
+            if let Some((body, a)) = &approval {
+                let n = tx
+                    .execute(
+                        "INSERT OR IGNORE INTO approvals (request_id, person, at, body) VALUES (?1, ?2, ?3, ?4)",
+                        params![a.request_id.as_str(), a.person.as_str(), a.at.to_rfc3339(), body],
+                    )
+                    .map_err(backend)?;
+                if n != 1 {
+                    return Ok(Committed::Conflict(Conflict::Approval));
+                }
+            }
+            let mut records = Vec::with_capacity(audit.len());
+            for entry in audit {
+                records.push(append_in(&tx, entry)?);
+            }
+            for (body, e) in &outbox {
+                tx.execute(
+                    "INSERT INTO outbox (id, ord, lane, request_id, status, next_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![e.id, e.order, e.lane, e.request_id.as_ref().map(|r| r.as_str().to_string()), e.status.as_str(), e.next_at.timestamp_millis(), body],
+                )
+                .map_err(backend)?;
+            }
+            tx.commit().map_err(backend)?;
+            Ok(Committed::Done(records))
+        })
+        .await
+    }
+
+    async fn outbox_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let now_ms = now.timestamp_millis();
+        self.with(move |c| {
+            query_outbox(
+                c,
+                "SELECT id, body FROM outbox WHERE status = 'pending' AND next_ms <= ?1 ORDER BY ord LIMIT ?2",
+                params![now_ms, limit as i64],
+            )
+        })
+        .await
+    }
+
+    async fn save_outbox(&self, entry: &OutboxEntry) -> Result<(), StoreError> {
+        let e = entry.clone();
+        let body = to_json(&e)?;
+        self.with(move |c| {
+            c.execute(
+                "UPDATE outbox SET status = ?2, next_ms = ?3, body = ?4 WHERE id = ?1",
+                params![e.id, e.status.as_str(), e.next_at.timestamp_millis(), body],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn outbox_entry(&self, id: &str) -> Result<Option<OutboxEntry>, StoreError> {
+        let id = id.to_string();
+        self.with(move |c| {
+            Ok(
+                query_outbox(c, "SELECT id, body FROM outbox WHERE id = ?1", params![id])?
+                    .into_iter()
+                    .next(),
+            )
+        })
+        .await
+    }
+
+    async fn outbox(&self, query: OutboxQuery) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.with(move |c| {
+            query_outbox(
+                c,
+                "SELECT id, body FROM outbox WHERE (?1 IS NULL OR request_id = ?1) AND (?2 IS NULL OR status = ?2) ORDER BY ord LIMIT ?3",
+                params![
+                    query.request.as_ref().map(|r| r.as_str().to_string()),
+                    query.status.map(OutboxStatus::as_str),
+                    query.limit as i64
+                ],
+            )
+        })
+        .await
+    }
+
+    async fn outbox_pending_count(&self) -> Result<usize, StoreError> {
+        self.with(move |c| {
+            let n: i64 = c
+                .query_row(
+                    "SELECT COUNT(*) FROM outbox WHERE status = 'pending'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            Ok(n as usize)
+        })
+        .await
+    }
 }
 
 /// Brings a database made by an earlier version up to the current schema.
@@ -627,4 +810,23 @@ impl SqliteStore {
         self.with(move |c| c.execute(&sql, []).map_err(backend))
             .await
     }
+}
+
+/// Runs an outbox query whose columns are `id, body` and decodes every entry.
+fn query_outbox(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<OutboxEntry>, StoreError> {
+    let mut stmt = c.prepare_cached(sql).map_err(backend)?;
+    let rows = stmt
+        .query_map(params, |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .map_err(backend)?;
+    rows.map(|row| {
+        let (id, body) = row.map_err(backend)?;
+        from_json(&format!("outbox {id}"), &body)
+    })
+    .collect()
 }

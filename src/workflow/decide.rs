@@ -5,7 +5,7 @@ use crate::audit::AuditEvent;
 use crate::domain::{Approval, Outcome, RequestId, RequestState, ShareRequest};
 use crate::notify::Notice;
 use crate::policy::{Allowed, Identity, PersonName, may_approve};
-use crate::store::Inserted;
+use crate::store::{Change, Committed};
 
 /// What an approve, deny or cancel did, for the adapter to tell the person who clicked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,16 +115,51 @@ impl Workflow {
             at: self.clock.now(),
             comment: None,
         };
-        let first_click = self.store.insert_approval(&approval).await? == Inserted::New;
-        if first_click {
-            self.audit(
-                &request,
-                AuditEvent::Approved,
-                &actor.to_string(),
-                format!("approved by {person}"),
-            )
-            .await?;
-        }
+        // The approval, its ledger record and (when more are needed) the card update are one
+        // write; whether more are needed is known only with this approval counted.
+        let approvals = self.store.approvals(&request.id).await?;
+        let already = approvals.iter().any(|a| a.person == approval.person);
+        let count_with = |extra: Option<&Approval>| {
+            approvals
+                .iter()
+                .chain(extra)
+                .filter(|a| a.approve && request.approvers.contains(&a.person))
+                .count() as u32
+        };
+        let first_click = if already {
+            false
+        } else {
+            let count = count_with(Some(&approval));
+            let told = if count < request.min_approvals {
+                vec![(request.clone(), Notice::ApprovalAdded(approval.clone()))]
+            } else {
+                Vec::new()
+            };
+            let outbox = self.outbox_for(&told);
+            let committed = self
+                .store
+                .commit(Change {
+                    approval: Some(approval.clone()),
+                    audit: vec![self.entry(
+                        &request,
+                        &Record::new(
+                            AuditEvent::Approved,
+                            actor.to_string(),
+                            format!("approved by {person}"),
+                        ),
+                    )],
+                    outbox: outbox.clone(),
+                    ..Default::default()
+                })
+                .await?;
+            match committed {
+                Committed::Done(_) => {
+                    self.told(&told, &outbox).await;
+                    true
+                }
+                Committed::Conflict(_) => false,
+            }
+        };
 
         let approvals = self.store.approvals(&request.id).await?;
         let count = approvals
@@ -136,7 +171,6 @@ impl Workflow {
                 return Ok(ActOutcome::AlreadyCounted(Box::new(request)));
             }
             let remaining = request.min_approvals - count;
-            self.tell(&request, Notice::ApprovalAdded(approval)).await;
             return Ok(ActOutcome::Counted {
                 request: Box::new(request),
                 remaining,
@@ -151,11 +185,11 @@ impl Workflow {
                 RequestState::Approved,
                 |_| {},
                 Record::new(AuditEvent::Decided, "system:workflow", detail),
+                Some(Notice::Approved),
             )
             .await?
         {
             Some(approved) => {
-                self.tell(&approved, Notice::Approved).await;
                 self.queue.enqueue(&approved.id).await;
                 Ok(ActOutcome::Approved(Box::new(approved)))
             }
@@ -206,6 +240,7 @@ impl Workflow {
                     });
                 },
                 Record::new(AuditEvent::Denied, actor.to_string(), message),
+                Some(Notice::Denied(approval.clone())),
             )
             .await?
         else {
@@ -213,7 +248,6 @@ impl Workflow {
         };
         // An approval row by the same person (approve then deny) is kept; the denial is the ledger's.
         let _ = self.store.insert_approval(&approval).await?;
-        self.tell(&denied, Notice::Denied(approval)).await;
         Ok(ActOutcome::Denied(Box::new(denied)))
     }
 
@@ -252,12 +286,12 @@ impl Workflow {
                     actor.to_string(),
                     "cancelled by the requester",
                 ),
+                Some(Notice::Cancelled),
             )
             .await?
         else {
             return self.moved_on(id).await;
         };
-        self.tell(&cancelled, Notice::Cancelled).await;
         Ok(ActOutcome::Cancelled(Box::new(cancelled)))
     }
 }

@@ -207,6 +207,7 @@ impl Worker {
                         RequestState::Executing,
                         |r| r.attempts += 1,
                         Record::new(AuditEvent::Executing, "system:worker", detail),
+                        Some(Notice::Executing),
                     )
                     .await?
                 else {
@@ -218,7 +219,6 @@ impl Worker {
                         .unwrap_or(RequestState::Failed);
                     return Ok(ExecOutcome::Skipped(state));
                 };
-                wf.tell(&r, Notice::Executing).await;
                 r
             }
             RequestState::Executing => {
@@ -524,19 +524,20 @@ impl Worker {
         if !ended.is_empty() {
             detail.push_str(&format!("; grants ended: {}", describe_grants(&ended)));
         }
-        let Some(done) = wf
-            .transition(
+        let ended_of = self.ended_of(&ended, &[]).await;
+        let Some(_) = wf
+            .transition_telling(
                 request,
                 RequestState::Succeeded,
                 move |r| r.outcome = Some(outcome.clone()),
                 Record::new(AuditEvent::Succeeded, "system:worker", detail),
+                Some(Notice::Succeeded),
+                |by| ended_notices(by, &ended_of),
             )
             .await?
         else {
             return Ok(ExecOutcome::Busy);
         };
-        wf.tell(&done, Notice::Succeeded).await;
-        self.tell_ended(&done, &ended, &[]).await;
         Ok(ExecOutcome::Finished(RequestState::Succeeded))
     }
 
@@ -644,28 +645,31 @@ impl Worker {
             },
             readback.shared_with.join(", ")
         );
-        let Some(done) = wf
-            .transition(
+        let ended_of = self.ended_of(&ended, &keep).await;
+        let Some(_) = wf
+            .transition_telling(
                 request,
                 RequestState::Succeeded,
                 move |r| r.outcome = Some(outcome.clone()),
                 Record::new(AuditEvent::Revoked, "system:worker", detail),
+                Some(Notice::Succeeded),
+                |by| ended_notices(by, &ended_of),
             )
             .await?
         else {
             return Ok(ExecOutcome::Busy);
         };
-        wf.tell(&done, Notice::Succeeded).await;
-        self.tell_ended(&done, &ended, &keep).await;
         Ok(ExecOutcome::Finished(RequestState::Succeeded))
     }
 
-    /// Tells the requester of every share whose grants `by` ended what happened to them.
-    async fn tell_ended(&self, by: &ShareRequest, ended: &[Grant], keep: &[Grant]) {
+    /// The requests whose grants were ended, each with the targets taken off and the ones kept
+    /// (because another grant covers them), for the notices written with the success.
+    async fn ended_of(&self, ended: &[Grant], keep: &[Grant]) -> Vec<EndedOf> {
         let wf = &self.workflow;
         let mut originals: Vec<&RequestId> = ended.iter().map(|g| &g.request_id).collect();
         originals.sort();
         originals.dedup();
+        let mut out = Vec::new();
         for id in originals {
             let original = match wf.store.request(id).await {
                 Ok(Some(r)) => r,
@@ -683,15 +687,13 @@ impl Worker {
                     removed.push(g.target.clone());
                 }
             }
-            let notice = Notice::ShareEnded(GrantsEnded {
-                by_request: by.id.clone(),
-                actor: by.requester.to_string(),
-                cause: by.lifecycle.revocation.as_ref().map(|r| r.cause),
+            out.push(EndedOf {
+                original,
                 removed,
                 kept,
             });
-            wf.tell(&original, notice).await;
         }
+        out
     }
 
     async fn fail_ncp(
@@ -741,20 +743,46 @@ impl Worker {
             shared_with_after: None,
             already_in_place: false,
         };
-        let Some(failed) = wf
+        let Some(_) = wf
             .transition(
                 request,
                 RequestState::Failed,
                 move |r| r.outcome = Some(outcome.clone()),
                 Record::new(AuditEvent::Failed, "system:worker", message),
+                Some(Notice::Failed),
             )
             .await?
         else {
             return Ok(ExecOutcome::Busy);
         };
-        wf.tell(&failed, Notice::Failed).await;
         Ok(ExecOutcome::Finished(RequestState::Failed))
     }
+}
+
+/// A request whose grants a revocation ended.
+struct EndedOf {
+    original: ShareRequest,
+    removed: Vec<crate::domain::LoginId>,
+    kept: Vec<crate::domain::LoginId>,
+}
+
+/// The `ShareEnded` notices of the requests whose grants `by` ended.
+fn ended_notices(by: &ShareRequest, ended: &[EndedOf]) -> Vec<(ShareRequest, Notice)> {
+    ended
+        .iter()
+        .map(|e| {
+            (
+                e.original.clone(),
+                Notice::ShareEnded(GrantsEnded {
+                    by_request: by.id.clone(),
+                    actor: by.requester.to_string(),
+                    cause: by.lifecycle.revocation.as_ref().map(|r| r.cause),
+                    removed: e.removed.clone(),
+                    kept: e.kept.clone(),
+                }),
+            )
+        })
+        .collect()
 }
 
 /// "a@x.example (SR-…), ..." for ledger details.

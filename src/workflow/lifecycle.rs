@@ -15,7 +15,7 @@ use crate::domain::{
 };
 use crate::notify::Notice;
 use crate::policy::{Action, Identity, PersonName, Policy};
-use crate::store::{Inserted, StoreError};
+use crate::store::{Change, Committed, DeliveryKey, Inserted, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The actor of revocations the sweep makes.
@@ -233,13 +233,13 @@ impl Workflow {
                     approver,
                     "revocation: no approval needed",
                 ),
+                Some(Notice::Approved),
             )
             .await?
         else {
             // Moved on meanwhile (another sweep approved it); report it as it is now.
             return Ok(self.store.request(&request.id).await?.unwrap_or(request));
         };
-        self.tell(&approved, Notice::Approved).await;
         self.queue.enqueue(&approved.id).await;
         Ok(approved)
     }
@@ -412,12 +412,24 @@ impl Workflow {
         let ttl = (remind + chrono::Duration::days(7))
             .to_std()
             .unwrap_or(std::time::Duration::from_secs(8 * 86_400));
-        if !self.store.first_delivery(&key, now, ttl).await? {
-            return Ok(false);
+        // The reminder's key and the reminder itself are one write: told once, never lost.
+        let told = vec![(original, Notice::ShareEndingSoon { ends_at, targets })];
+        let outbox = self.outbox_for(&told);
+        match self
+            .store
+            .commit(Change {
+                delivery: Some(DeliveryKey::new(key, now, ttl)),
+                outbox: outbox.clone(),
+                ..Default::default()
+            })
+            .await?
+        {
+            Committed::Done(_) => {
+                self.told(&told, &outbox).await;
+                Ok(true)
+            }
+            Committed::Conflict(_) => Ok(false),
         }
-        self.tell(&original, Notice::ShareEndingSoon { ends_at, targets })
-            .await;
-        Ok(true)
     }
 
     /// An `unshare` by someone who may end the grants without approval: the requester of the
@@ -583,6 +595,22 @@ impl Workflow {
         }
         if !report.findings.is_empty() {
             self.notifier.drift(&report.findings).await;
+            if let Some(channel) = &self.channels.slack_drift_channel
+                && self.channels.slack
+            {
+                let entry = crate::outbox::OutboxEntry::new(
+                    crate::outbox::Message::SlackDrift {
+                        channel: channel.clone(),
+                        findings: report.findings.clone(),
+                    },
+                    self.clock.now(),
+                    0,
+                    0,
+                );
+                let id = entry.id.clone();
+                crate::store::enqueue(self.store.as_ref(), vec![entry]).await?;
+                self.queue.deliver(&[id]).await;
+            }
         }
         if revoke_unmanaged {
             for (image, targets) in unmanaged {

@@ -20,9 +20,10 @@ use crate::clock::Clock;
 use crate::domain::{RequestState, ShareRequest};
 use crate::ncp::{CloudApi, NcpError};
 use crate::notify::{Notice, Notifier};
+use crate::outbox::{Channels, OutboxEntry};
 use crate::policy::Policy;
 use crate::queue::Queue;
-use crate::store::{Store, StoreError};
+use crate::store::{Change, Committed, Store, StoreError};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -56,6 +57,9 @@ pub enum WorkflowError {
     /// The request was malformed in a way the adapters should have caught.
     #[error("{0}")]
     Invalid(String),
+    /// The delivery that asked was already processed (a retried webhook); nothing was done.
+    #[error("this delivery was already processed")]
+    Duplicate,
 }
 
 /// Limits the workflow works within.
@@ -143,8 +147,11 @@ pub struct Workflow {
     pub policy: PolicyHandle,
     /// NCP.
     pub cloud: Arc<dyn CloudApi>,
-    /// Where state changes are told.
+    /// Who is told of state changes as they are committed, in process (logs, tests). Messages
+    /// to people go through the outbox, never through this.
     pub notifier: Arc<dyn Notifier>,
+    /// Which peers get outbox entries (the front doors that are configured).
+    pub channels: Channels,
     /// Where approved work goes.
     pub queue: Arc<dyn Queue>,
     /// The time.
@@ -191,17 +198,33 @@ impl Workflow {
         }
     }
 
-    /// Moves a request to `next` by compare-and-swap, with its ledger record in the same atomic
-    /// store write; re-reads and re-checks on conflict.
+    /// Moves a request to `next` by compare-and-swap, with its ledger record and the outbox
+    /// entries of `notice` in the same atomic store write; re-reads and re-checks on conflict.
     ///
     /// `change` edits the request on the way (outcome, attempts). Returns the stored request,
     /// or `None` when it is no longer in a state that may move to `next`.
     async fn transition(
         &self,
+        request: ShareRequest,
+        next: RequestState,
+        change: impl Fn(&mut ShareRequest),
+        record: Record,
+        notice: Option<Notice>,
+    ) -> Result<Option<ShareRequest>, StoreError> {
+        self.transition_telling(request, next, change, record, notice, |_| Vec::new())
+            .await
+    }
+
+    /// Like [`Workflow::transition`], also writing notices about other requests (made from the
+    /// stored request by `others`) in the same store write.
+    async fn transition_telling(
+        &self,
         mut request: ShareRequest,
         next: RequestState,
         change: impl Fn(&mut ShareRequest),
         record: Record,
+        notice: Option<Notice>,
+        others: impl Fn(&ShareRequest) -> Vec<(ShareRequest, Notice)>,
     ) -> Result<Option<ShareRequest>, StoreError> {
         loop {
             if !request.state.can_move_to(next) {
@@ -212,7 +235,26 @@ impl Workflow {
             updated.updated_at = self.clock.now();
             change(&mut updated);
             let entry = self.entry(&updated, &record);
-            if let Some((stored, _)) = self.store.update_request_audited(&updated, entry).await? {
+            // What the store will hold: the same request one version on.
+            let mut stored = updated.clone();
+            stored.version += 1;
+            let mut told = Vec::new();
+            if let Some(n) = &notice {
+                told.push((stored.clone(), n.clone()));
+            }
+            told.extend(others(&stored));
+            let outbox = self.outbox_for(&told);
+            let committed = self
+                .store
+                .commit(Change {
+                    update: Some(updated),
+                    audit: vec![entry],
+                    outbox: outbox.clone(),
+                    ..Default::default()
+                })
+                .await?;
+            if let Committed::Done(_) = committed {
+                self.told(&told, &outbox).await;
                 return Ok(Some(stored));
             }
             // Someone else changed it first: look again.
@@ -223,9 +265,39 @@ impl Workflow {
         }
     }
 
-    /// Tells the notifier, never failing the workflow.
-    async fn tell(&self, request: &ShareRequest, notice: Notice) {
-        self.notifier.notify(request, &notice).await;
+    /// Owes `messages` (not caused by a state change, like a front door's answer on a ticket):
+    /// written to the outbox and handed to delivery.
+    pub async fn owe(&self, messages: Vec<crate::outbox::Message>) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let entries: Vec<OutboxEntry> = messages
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| OutboxEntry::new(m, now, 0, i))
+            .collect();
+        let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
+        crate::store::enqueue(self.store.as_ref(), entries).await?;
+        self.queue.deliver(&ids).await;
+        Ok(())
+    }
+
+    /// The outbox entries of `notices`, for the configured peers.
+    fn outbox_for(&self, notices: &[(ShareRequest, Notice)]) -> Vec<OutboxEntry> {
+        let now = self.clock.now();
+        notices
+            .iter()
+            .flat_map(|(r, n)| crate::outbox::entries(&self.channels, r, n, now))
+            .collect()
+    }
+
+    /// After a commit: tells the in-process notifier, and has the outbox entries delivered.
+    async fn told(&self, notices: &[(ShareRequest, Notice)], outbox: &[OutboxEntry]) {
+        for (r, n) in notices {
+            self.notifier.notify(r, n).await;
+        }
+        if !outbox.is_empty() {
+            let ids: Vec<String> = outbox.iter().map(|e| e.id.clone()).collect();
+            self.queue.deliver(&ids).await;
+        }
     }
 
     /// Expires every pending request whose TTL has passed; returns how many.
@@ -272,12 +344,12 @@ impl Workflow {
                     "system:scheduler",
                     "request TTL passed",
                 ),
+                Some(Notice::Expired),
             )
             .await?
         else {
             return Ok(None);
         };
-        self.tell(&stored, Notice::Expired).await;
         Ok(Some(stored))
     }
 }

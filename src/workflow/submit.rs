@@ -9,10 +9,10 @@ use crate::domain::{
 use crate::ncp::NcpError;
 use crate::notify::Notice;
 use crate::policy::{Action, Decision, Identity, RequestFacts, evaluate};
-use crate::store::Inserted;
+use crate::store::{Change, Committed, Conflict, DeliveryKey};
 
 /// A request as an adapter parsed it from a verified payload.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NewRequest {
     /// The verified account that asked.
     pub requester: Identity,
@@ -36,6 +36,17 @@ impl Workflow {
     /// The result is the stored request: `Pending` (approvals needed), `Approved` (auto-approved,
     /// queued), or `Denied` (its outcome says why). An error means nothing was decided.
     pub async fn submit(&self, new: NewRequest) -> Result<ShareRequest, WorkflowError> {
+        self.submit_once(new, None).await
+    }
+
+    /// Like [`Workflow::submit`], with the delivery id of the webhook or command that asked
+    /// written in the same store transaction as the request: a retried delivery after a
+    /// failure (a 503) is processed again, one after a success is [`WorkflowError::Duplicate`].
+    pub async fn submit_once(
+        &self,
+        new: NewRequest,
+        delivery: Option<DeliveryKey>,
+    ) -> Result<ShareRequest, WorkflowError> {
         let mut targets = new.targets.clone();
         // Keep the order people wrote, drop repeats.
         let mut seen = std::collections::HashSet::new();
@@ -92,7 +103,12 @@ impl Workflow {
         let decision = evaluate(&policy, &facts, now);
 
         let mut request = ShareRequest {
-            id: RequestId::random(),
+            // A delivery's request has an id derived from the delivery, so that a submission
+            // cut off before its answer (and finished later from the outbox) is found again.
+            id: delivery
+                .as_ref()
+                .map(|d| RequestId::derived(d.key.as_bytes()))
+                .unwrap_or_else(RequestId::random),
             version: 1,
             state: RequestState::Pending,
             origin: new.origin,
@@ -197,13 +213,6 @@ impl Workflow {
             }
         };
 
-        // Ids are random; a collision simply draws another.
-        loop {
-            match self.store.insert_request(&request).await? {
-                Inserted::New => break,
-                Inserted::AlreadyThere => request.id = RequestId::random(),
-            }
-        }
         let actor = new.requester.to_string();
         let asked = format!(
             "{} {} image {} ({}) {} {}{}",
@@ -231,17 +240,46 @@ impl Workflow {
                 .map(|d| format!(" for {d}"))
                 .unwrap_or_default(),
         );
-        self.audit(&request, AuditEvent::Requested, &actor, asked)
-            .await?;
-        self.audit(
-            &request,
-            AuditEvent::Decided,
-            "system:policy",
-            decided_detail,
-        )
-        .await?;
+        // The delivery id, the request, its two ledger records and its messages are one write.
+        // Ids are random; a collision simply draws another.
+        let notice = match request.state {
+            RequestState::Denied => Some(Notice::Refused),
+            _ if auto_approve => None,
+            _ => Some(Notice::Submitted),
+        };
+        loop {
+            let told: Vec<_> = notice
+                .iter()
+                .map(|n| (request.clone(), n.clone()))
+                .collect();
+            let outbox = self.outbox_for(&told);
+            let change = Change {
+                delivery: delivery.clone(),
+                insert: Some(request.clone()),
+                audit: vec![
+                    self.entry(
+                        &request,
+                        &Record::new(AuditEvent::Requested, &actor, &asked),
+                    ),
+                    self.entry(
+                        &request,
+                        &Record::new(AuditEvent::Decided, "system:policy", &decided_detail),
+                    ),
+                ],
+                outbox: outbox.clone(),
+                ..Default::default()
+            };
+            match self.store.commit(change).await? {
+                Committed::Done(_) => {
+                    self.told(&told, &outbox).await;
+                    break;
+                }
+                Committed::Conflict(Conflict::Delivery) => return Err(WorkflowError::Duplicate),
+                Committed::Conflict(_) => request.id = RequestId::random(),
+            }
+        }
         match request.state {
-            RequestState::Denied => self.tell(&request, Notice::Refused).await,
+            RequestState::Denied => {}
             _ if auto_approve => {
                 // Ledger first, then the transition: an approved request always has its approval
                 // on record, even if the process dies in between (it then stays pending).
@@ -257,15 +295,15 @@ impl Workflow {
                             "system:policy",
                             "auto-approved by rule",
                         ),
+                        Some(Notice::Approved),
                     )
                     .await?
                 {
                     request = approved;
-                    self.tell(&request, Notice::Approved).await;
                     self.queue.enqueue(&request.id).await;
                 }
             }
-            _ => self.tell(&request, Notice::Submitted).await,
+            _ => {}
         }
         Ok(request)
     }

@@ -348,3 +348,19 @@ pub fn xen_image(no: &str, name: &str) -> ncp_share_approver::ncp::sim::SimImage
         ncp_share_approver::ncp::Hypervisor::Xen,
     )
 }
+
+/// Outbox pacing for tests: no per-channel wait, short backoff, quick polls.
+pub fn test_pacing() -> ncp_share_approver::outbox::Pacing {
+    ncp_share_approver::outbox::Pacing {
+        slack_interval: std::time::Duration::ZERO,
+        max_attempts: 5,
+        backoff: ncp_share_approver::ncp::RetryPolicy {
+            max_attempts: u32::MAX,
+            base: std::time::Duration::from_millis(10),
+            max_delay: std::time::Duration::from_millis(100),
+            budget: std::time::Duration::MAX,
+        },
+        batch: 500,
+        poll: std::time::Duration::from_millis(20),
+    }
+}

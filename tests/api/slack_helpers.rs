@@ -110,6 +110,10 @@ response_url_hosts = ["127.0.0.1"]
 [worker]
 poll_interval_secs = 1
 lease_ttl_secs = 10
+[outbox]
+slack_interval_ms = 0
+backoff_base_ms = 20
+max_attempts = 5
 "#,
         policy = dir.join("policy.toml").display(),
         db = dir.join("store.db").display(),

@@ -8,10 +8,12 @@ use ncp_share_approver::domain::{
 };
 use ncp_share_approver::ncp::RetryPolicy;
 use ncp_share_approver::notify::slack::{
-    CARD_REF_KIND, FakeSlack, MessageRef, SlackApi, SlackError, SlackNotifier,
+    CARD_REF_KIND, FakeSlack, MessageRef, SlackApi, SlackCourier, SlackError,
 };
 use ncp_share_approver::notify::{Fanout, Notice, Notifier, RecordingNotifier};
+use ncp_share_approver::outbox::{self, Channels, Dispatcher, OutboxStatus, Peer};
 use ncp_share_approver::policy::{Action, Identity, PersonName};
+use ncp_share_approver::store::OutboxQuery;
 use ncp_share_approver::store::{SqliteStore, Store};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -89,7 +91,7 @@ fn moved(r: &ShareRequest, state: RequestState, outcome: Option<Outcome>) -> Sha
 struct Env {
     fake: FakeSlack,
     store: Arc<SqliteStore>,
-    notifier: SlackNotifier,
+    dispatcher: Arc<Dispatcher>,
 }
 
 fn fast_api(fake: &FakeSlack, token: &str) -> SlackApi {
@@ -106,23 +108,39 @@ fn fast_api(fake: &FakeSlack, token: &str) -> SlackApi {
 async fn env() -> Env {
     let fake = FakeSlack::start(TOKEN).await;
     let store = Arc::new(SqliteStore::in_memory().unwrap());
-    let notifier = SlackNotifier::new(fast_api(&fake, TOKEN), store.clone());
+    let courier = SlackCourier::new(fast_api(&fake, TOKEN), store.clone());
+    let dispatcher = Arc::new(
+        Dispatcher::new(
+            store.clone(),
+            Arc::new(ncp_share_approver::clock::SystemClock),
+            crate::helpers::test_pacing(),
+        )
+        .with_courier(Peer::Slack, Arc::new(courier)),
+    );
     Env {
         fake,
         store,
-        notifier,
+        dispatcher,
     }
 }
 
 impl Env {
+    /// Writes the outbox entries of `notice`, as the workflow does with a state change.
     async fn tell(&self, r: &ShareRequest, notice: Notice) {
-        self.notifier.notify(r, &notice).await;
+        let channels = Channels {
+            slack: true,
+            ..Default::default()
+        };
+        let entries = outbox::entries(&channels, r, &notice, chrono::Utc::now());
+        ncp_share_approver::store::enqueue(self.store.as_ref(), entries)
+            .await
+            .unwrap();
     }
 
+    /// Delivers everything owed.
     async fn idle(&self) {
-        tokio::time::timeout(Duration::from_secs(20), self.notifier.idle())
-            .await
-            .expect("the notifier settles");
+        let (_, all_out) = self.dispatcher.drain(Duration::from_secs(20)).await;
+        assert!(all_out, "every message owed was delivered or given up");
     }
 
     async fn card(&self, r: &ShareRequest) -> MessageRef {
@@ -414,7 +432,7 @@ async fn a_permanent_error_is_not_retried_and_later_notices_still_go_out() {
 }
 
 #[tokio::test]
-async fn notices_for_one_request_are_applied_in_order() {
+async fn pending_updates_of_a_card_are_coalesced_and_only_its_latest_state_is_sent() {
     let env = env().await;
     let r = request("SR-CCCCCCC1");
     let card = env.submitted(&r).await;
@@ -433,8 +451,8 @@ async fn notices_for_one_request_are_applied_in_order() {
             ..Default::default()
         }),
     );
-    // The first update is rate limited for a second: a notifier that did not keep order would
-    // let the later states land first and then overwrite them with this older one.
+    // Four states are owed before delivery runs: only the latest is sent to the card (rate
+    // limited once, then retried), then the direct message and the thread reply, in order.
     env.fake.rate_limit_next(1, 1);
     env.tell(&r, Notice::ApprovalAdded(a)).await;
     env.tell(&approved, Notice::Approved).await;
@@ -442,26 +460,31 @@ async fn notices_for_one_request_are_applied_in_order() {
     env.tell(&done, Notice::Succeeded).await;
     env.idle().await;
 
-    let sequence: Vec<(String, bool)> = env
-        .fake
-        .calls()
-        .iter()
-        .map(|c| (c.method.clone(), c.ok))
-        .collect();
+    // The card's channel is one lane, in order; the requester's DM is another lane, which does
+    // not wait for the rate-limited card.
+    let in_lane = |channel: &str| -> Vec<(String, bool)> {
+        env.fake
+            .calls()
+            .iter()
+            .filter(|c| c.body["channel"] == channel && c.ok)
+            .map(|c| (c.method.clone(), c.ok))
+            .collect()
+    };
+    // One call (whichever lane came first) was rate limited and retried.
+    assert_eq!(env.fake.calls().iter().filter(|c| !c.ok).count(), 1);
     let expected: Vec<(String, bool)> = [
         ("chat.postMessage", true), // the card
-        ("chat.update", false),     // 429
-        ("chat.update", true),      // its retry: 2 of 2 approvals
-        ("chat.update", true),      // approved
-        ("chat.update", true),      // executing
-        ("chat.update", true),      // shared
-        ("chat.postMessage", true), // DM
+        ("chat.update", true),      // the latest state only: shared
         ("chat.postMessage", true), // thread reply
     ]
     .iter()
     .map(|(m, ok)| (m.to_string(), *ok))
     .collect();
-    assert_eq!(sequence, expected);
+    assert_eq!(in_lane(&card.channel), expected);
+    assert_eq!(
+        in_lane(&r.requester.id),
+        vec![("chat.postMessage".to_string(), true)]
+    );
     let headers: Vec<String> = env
         .fake
         .calls_to("chat.update")
@@ -474,17 +497,52 @@ async fn notices_for_one_request_are_applied_in_order() {
                 .to_owned()
         })
         .collect();
-    assert_eq!(
-        headers,
-        vec![
-            "Image share request SR-CCCCCCC1",
-            "Image share request SR-CCCCCCC1: approved",
-            "Image share request SR-CCCCCCC1: approved",
-            "Image share request SR-CCCCCCC1: shared",
-        ]
-    );
+    assert_eq!(headers, vec!["Image share request SR-CCCCCCC1: shared"]);
     let last = env.fake.message(&card.channel, &card.ts).unwrap();
     assert!(!has_buttons(&last["blocks"]));
+    assert!(text_of(&last["blocks"]).contains("Shared."));
+    let superseded = env
+        .store
+        .outbox(OutboxQuery {
+            request: Some(r.id.clone()),
+            status: Some(OutboxStatus::Superseded),
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert_eq!(superseded.len(), 3, "approval added, approved, executing");
+}
+
+#[tokio::test]
+async fn a_late_older_state_never_overwrites_a_newer_card() {
+    let env = env().await;
+    let r = request("SR-CCCCCCC2");
+    let card = env.submitted(&r).await;
+    let approved = moved(&r, RequestState::Approved, None);
+    let done = moved(
+        &approved,
+        RequestState::Succeeded,
+        Some(Outcome {
+            message: "image 1234567 shared with a@partner.example".into(),
+            ..Default::default()
+        }),
+    );
+    // The older state's entry is written first but arrives after the newer one was sent (as
+    // when two workers deliver, or a retry comes late).
+    let channels = Channels {
+        slack: true,
+        ..Default::default()
+    };
+    let older = outbox::entries(&channels, &approved, &Notice::Approved, chrono::Utc::now());
+    env.tell(&done, Notice::Succeeded).await;
+    env.idle().await;
+    let updates = env.fake.calls_to("chat.update").len();
+    ncp_share_approver::store::enqueue(env.store.as_ref(), older)
+        .await
+        .unwrap();
+    env.idle().await;
+    assert_eq!(env.fake.calls_to("chat.update").len(), updates);
+    let last = env.fake.message(&card.channel, &card.ts).unwrap();
     assert!(text_of(&last["blocks"]).contains("Shared."));
 }
 

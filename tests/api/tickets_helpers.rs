@@ -175,6 +175,10 @@ response_url_hosts = ["127.0.0.1"]
 [worker]
 poll_interval_secs = 1
 lease_ttl_secs = 10
+[outbox]
+slack_interval_ms = 0
+backoff_base_ms = 20
+max_attempts = 5
 [jira]
 base_url = "{jira}"
 email = "{JIRA_EMAIL}"
@@ -272,7 +276,13 @@ impl TicketsApp {
 
     /// Waits until the Jira notifier has posted everything queued so far.
     pub async fn jira_idle(&self) {
-        self.app.state.jira.as_ref().unwrap().notifier.idle().await;
+        let (_, all_out) = self
+            .app
+            .state
+            .dispatcher
+            .drain(std::time::Duration::from_secs(20))
+            .await;
+        assert!(all_out, "every message owed was delivered or given up");
     }
 
     /// Sends a generic webhook event signed now with a fresh `webhook-id`.

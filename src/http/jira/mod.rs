@@ -20,7 +20,7 @@ use crate::domain::request::fingerprint;
 use crate::domain::{Origin, RequestState, ShareRequest};
 use crate::http::ApiError;
 use crate::notify::jira::render::{clip, plain_text};
-use crate::notify::jira::{JiraApi, JiraNotifier, is_issue_key};
+use crate::notify::jira::{JiraApi, is_issue_key};
 use crate::policy::{Action, Identity};
 use crate::workflow::{ActOutcome, NewRequest, WorkflowError};
 use axum::body::Bytes;
@@ -47,8 +47,6 @@ pub struct JiraFront {
     pub api: JiraApi,
     /// Project, field mapping, statuses.
     pub config: JiraConfig,
-    /// Comments go through the notifier's ordered queue.
-    pub notifier: Arc<JiraNotifier>,
 }
 
 /// A comment command.
@@ -242,8 +240,15 @@ impl Ctx<'_> {
             .await?)
     }
 
-    fn say(&self, key: &str, paragraphs: Vec<String>) {
-        self.jira.notifier.say(key, paragraphs);
+    /// Owes the issue a comment: an outbox entry, delivered after the answer.
+    async fn say(&self, key: &str, paragraphs: Vec<String>) {
+        let message = crate::outbox::Message::JiraSay {
+            issue_key: key.to_string(),
+            paragraphs,
+        };
+        if let Err(e) = self.state.workflow.owe(vec![message]).await {
+            tracing::warn!(issue = %key, error = %e, "cannot record a comment owed to the jira issue");
+        }
     }
 
     async fn created(&self, event: &Event) -> Result<Response, ApiError> {
@@ -262,7 +267,7 @@ impl Ctx<'_> {
             return Ok(reply("duplicate delivery: already handled"));
         }
         let Some(reporter) = account_id(&now_fields["reporter"]) else {
-            self.say(key, vec!["This issue has no reporter, so the service cannot tell who asks. Nothing was requested.".into()]);
+            self.say(key, vec!["This issue has no reporter, so the service cannot tell who asks. Nothing was requested.".into()]).await;
             return Ok(reply("refused: no reporter"));
         };
         // The event must describe the issue Jira has: same reporter, same request fields.
@@ -286,7 +291,7 @@ impl Ctx<'_> {
                 .push("the image, targets or duration in the event differ from the issue's".into());
         }
         if !disagreements.is_empty() {
-            self.say(key, refusal(&disagreements));
+            self.say(key, refusal(&disagreements)).await;
             return Ok(reply("refused: the event disagrees with the issue"));
         }
         let asked = match parsed {
@@ -297,7 +302,7 @@ impl Ctx<'_> {
                 ];
                 p.extend(problems);
                 p.push("Correct them and create a new issue.".into());
-                self.say(key, p);
+                self.say(key, p).await;
                 return Ok(reply("refused: fields do not parse"));
             }
         };
@@ -327,12 +332,13 @@ impl Ctx<'_> {
             // The notifier comments on the issue (recorded, refused or approved).
             Ok(r) => Ok(reply(format!("request {} {}", r.id, r.state))),
             Err(WorkflowError::Invalid(why)) => {
-                self.say(key, vec![format!("Nothing was requested: {}", clip(&why))]);
+                self.say(key, vec![format!("Nothing was requested: {}", clip(&why))])
+                    .await;
                 Ok(reply("refused: invalid request"))
             }
             Err(e) => {
                 tracing::error!(error = %e, "a jira request could not be submitted");
-                self.say(key, vec![format!("Nothing was requested: the service could not look the image up or record the request ({}). Create the issue again in a moment.", clip(&e.to_string()))]);
+                self.say(key, vec![format!("Nothing was requested: the service could not look the image up or record the request ({}). Create the issue again in a moment.", clip(&e.to_string()))]).await;
                 Ok(reply("failed: could not submit"))
             }
         }
@@ -387,7 +393,7 @@ impl Ctx<'_> {
             return Ok(reply("duplicate delivery: already handled"));
         }
         let Some(request) = self.pending_request(key).await? else {
-            self.say(key, vec![format!("This issue was moved to \"{}\", but it has no pending request, so nothing was approved.", self.jira.config.approved_status)]);
+            self.say(key, vec![format!("This issue was moved to \"{}\", but it has no pending request, so nothing was approved.", self.jira.config.approved_status)]).await;
             return Ok(reply("ignored: no pending request"));
         };
         let approved = &self.jira.config.approved_status;
@@ -411,7 +417,7 @@ impl Ctx<'_> {
             disagreements.push(why);
         }
         if !disagreements.is_empty() {
-            self.say(key, refusal(&disagreements));
+            self.say(key, refusal(&disagreements)).await;
             return Ok(reply("refused: the event disagrees with the issue"));
         }
         self.act(key, &request, identity(actor)?, Command::Approve)
@@ -440,7 +446,8 @@ impl Ctx<'_> {
             self.say(
                 key,
                 vec!["This issue has no pending request, so the command changed nothing.".into()],
-            );
+            )
+            .await;
             return Ok(reply("ignored: no pending request"));
         };
         let mut disagreements = Vec::new();
@@ -461,7 +468,7 @@ impl Ctx<'_> {
             disagreements.push(why);
         }
         if !disagreements.is_empty() {
-            self.say(key, refusal(&disagreements));
+            self.say(key, refusal(&disagreements)).await;
             return Ok(reply("refused: the event disagrees with the issue"));
         }
         self.act(key, &request, identity(&comment.author)?, cmd)
@@ -513,7 +520,7 @@ impl Ctx<'_> {
             ActOutcome::NotFound => (Some(format!("Request {id} was not found.")), "not found"),
         };
         if let Some(a) = answer {
-            self.say(key, vec![a]);
+            self.say(key, vec![a]).await;
         }
         Ok(reply(summary))
     }

@@ -10,6 +10,7 @@ use crate::domain::{Origin, RequestId, RequestState};
 use crate::http::ApiError;
 use crate::notify::slack::render;
 use crate::policy::{Action, Identity};
+use crate::store::DeliveryKey;
 use crate::workflow::{NewRequest, WorkflowError};
 use axum::Json;
 use axum::body::Bytes;
@@ -92,27 +93,40 @@ fn front(state: &AppState) -> Result<&SlackFront, ApiError> {
     state.slack.as_ref().ok_or(ApiError::NotConfigured("Slack"))
 }
 
-/// Verifies the signature and de-duplicates the delivery; `Ok(false)` for a repeat.
-async fn verified_first_delivery(
+/// Verifies the signature; the delivery's de-duplication key (Slack does not number slash
+/// commands or clicks; a signature is unique to one timestamp and body, so a replayed delivery
+/// carries the same one).
+fn verified(
     state: &AppState,
     slack: &SlackFront,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<bool, ApiError> {
+) -> Result<DeliveryKey, ApiError> {
     let now = state.clock.now();
     crate::verify::slack::verify_at(&slack.signing_secrets, headers, body, now.timestamp())?;
-    // Slack does not number slash commands or clicks; a signature is unique to one timestamp
-    // and body, so a replayed delivery carries the same one.
     let signature = headers
         .get("x-slack-signature")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    Ok(DeliveryKey::new(
+        format!("slack:{signature}"),
+        now,
+        DEDUP_TTL,
+    ))
+}
+
+/// Records the delivery; `Ok(false)` for a repeat.
+async fn first(state: &AppState, key: &DeliveryKey) -> Result<bool, ApiError> {
+    let ttl = (key.until - key.now).to_std().unwrap_or(DEDUP_TTL);
     Ok(state
         .workflow
         .store
-        .first_delivery(&format!("slack:{signature}"), now, DEDUP_TTL)
+        .first_delivery(&key.key, key.now, ttl)
         .await?)
 }
+
+const REPEATED: &str =
+    "This command was already received (a repeated delivery); nothing more was done.";
 
 /// `POST /slack/commands`.
 pub async fn commands(
@@ -124,11 +138,10 @@ pub async fn commands(
         return Ok(().into_response());
     }
     let slack = front(&state)?;
-    if !verified_first_delivery(&state, slack, &headers, &body).await? {
-        return Ok(ephemeral(
-            "This command was already received (a repeated delivery); nothing more was done.",
-        ));
-    }
+    // Read-only commands (help, status, list) write nothing, so a replay changes nothing and
+    // needs no de-duplication row; a request records its delivery key in the same transaction
+    // as itself; approve, deny and cancel record it first.
+    let key = verified(&state, slack, &headers, &body)?;
     let cmd = SlashCommand::parse(&body)?;
     let actor = Identity::new("slack", &cmd.user_id).map_err(ApiError::BadRequest)?;
     let usage = command::USAGE.replace("/share-image", &slack.command);
@@ -148,6 +161,7 @@ pub async fn commands(
             return submit(
                 &state,
                 &cmd,
+                key,
                 actor,
                 Action::Share,
                 image,
@@ -165,6 +179,7 @@ pub async fn commands(
             return submit(
                 &state,
                 &cmd,
+                key,
                 actor,
                 Action::Unshare,
                 image,
@@ -182,6 +197,7 @@ pub async fn commands(
             return submit(
                 &state,
                 &cmd,
+                key,
                 actor,
                 Action::Set,
                 image,
@@ -204,6 +220,11 @@ pub async fn commands(
                 ),
                 Err(_) => "NCP is slow to answer; try again in a moment.".into(),
             }
+        }
+        SlackCommand::Approve(_) | SlackCommand::Deny { .. } | SlackCommand::Cancel(_)
+            if !first(&state, &key).await? =>
+        {
+            REPEATED.into()
         }
         SlackCommand::Approve(id) => replies::act_outcome(&act(wf.approve(&id, &actor).await)?),
         SlackCommand::Deny { id, reason } => {
@@ -245,6 +266,103 @@ fn submission_reply(
                     .into(),
             )
         }
+        Err(WorkflowError::Duplicate) => text(REPEATED.into()),
+    }
+}
+
+/// The `response_url` body of a reply (fallback text and blocks).
+fn response_body(message: (String, serde_json::Value)) -> serde_json::Value {
+    let mut body = serde_json::json!({
+        "response_type": "ephemeral",
+        "replace_original": false,
+        "text": message.0,
+    });
+    if !message.1.is_null() {
+        body["blocks"] = message.1;
+    }
+    body
+}
+
+/// Finishes slash commands whose submission did not fit in Slack's answer budget: submits
+/// them (the delivery key makes it once) and replies on the command's `response_url`.
+pub struct SubmitCourier {
+    workflow: crate::workflow::Workflow,
+}
+
+impl SubmitCourier {
+    /// A courier submitting through `workflow`.
+    pub fn new(workflow: crate::workflow::Workflow) -> Self {
+        Self { workflow }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::outbox::Courier for SubmitCourier {
+    async fn deliver(&self, entry: &crate::outbox::OutboxEntry) -> crate::outbox::Delivery {
+        use crate::outbox::{Delivery, Message};
+        let Message::Submit {
+            new,
+            delivery,
+            until,
+        } = &entry.message
+        else {
+            return Delivery::Failed(format!("{} is not a submission", entry.message.name()));
+        };
+        let wf = &self.workflow;
+        let key = DeliveryKey {
+            key: delivery.clone(),
+            now: wf.clock.now(),
+            until: *until,
+        };
+        let reply = match wf.submit_once((**new).clone(), Some(key)).await {
+            // Submitted before (an earlier attempt whose end was cut off): report it as it is.
+            Err(WorkflowError::Duplicate) => {
+                let id = RequestId::derived(delivery.as_bytes());
+                match wf.store.request(&id).await {
+                    Ok(Some(r)) => submission_reply(Ok(r)),
+                    Ok(None) => submission_reply(Err(WorkflowError::Duplicate)),
+                    Err(e) => {
+                        return Delivery::Retry {
+                            after: None,
+                            error: e.to_string(),
+                        };
+                    }
+                }
+            }
+            Err(WorkflowError::Ncp(e)) if e.is_transient() => {
+                return Delivery::Retry {
+                    after: None,
+                    error: e.to_string(),
+                };
+            }
+            Err(WorkflowError::Store(e)) => {
+                return Delivery::Retry {
+                    after: None,
+                    error: e.to_string(),
+                };
+            }
+            other => submission_reply(other),
+        };
+        let url = match &new.origin {
+            Origin::Slack {
+                response_url: Some(url),
+                ..
+            } => url.clone(),
+            _ => return Delivery::Done,
+        };
+        match wf
+            .owe(vec![Message::SlackResponse {
+                url,
+                body: response_body(reply),
+            }])
+            .await
+        {
+            Ok(()) => Delivery::Done,
+            Err(e) => Delivery::Retry {
+                after: None,
+                error: e.to_string(),
+            },
+        }
     }
 }
 
@@ -260,6 +378,7 @@ fn ephemeral_rich(message: (String, serde_json::Value)) -> Response {
 async fn submit(
     state: &Arc<AppState>,
     cmd: &SlashCommand,
+    key: DeliveryKey,
     actor: Identity,
     action: Action,
     image: crate::domain::ImageNo,
@@ -280,28 +399,19 @@ async fn submit(
         duration,
         reason,
     };
-    // The submission looks the image up on NCP; if NCP is slow, answer within Slack's budget
-    // and post the result to the response_url when it is known.
-    let wf = state.workflow.clone();
-    let mut task = tokio::spawn(async move { wf.submit(new).await });
-    match tokio::time::timeout(ACK_BUDGET, &mut task).await {
-        Ok(joined) => {
-            let result = joined
-                .map_err(|e| ApiError::Unavailable(format!("submission task failed: {e}")))?;
-            Ok(ephemeral_rich(submission_reply(result)))
-        }
+    // The submission looks the image up on NCP. If NCP is slow, the answer cannot wait: the
+    // submission is handed to the worker through the outbox (nothing may run after the answer
+    // on Lambda), which submits it once and replies on the response_url.
+    let wf = &state.workflow;
+    match tokio::time::timeout(ACK_BUDGET, wf.submit_once(new.clone(), Some(key.clone()))).await {
+        Ok(result) => Ok(ephemeral_rich(submission_reply(result))),
         Err(_) => {
-            let state = state.clone();
-            let url = cmd.response_url.clone();
-            tokio::spawn(async move {
-                let text = match task.await {
-                    Ok(result) => submission_reply(result).0,
-                    Err(e) => format!("The request could not be completed: {e}"),
-                };
-                if let Some(slack) = state.slack.as_ref() {
-                    slack.follow_up(url.as_deref(), &text).await;
-                }
-            });
+            wf.owe(vec![crate::outbox::Message::Submit {
+                new: Box::new(new),
+                delivery: key.key,
+                until: key.until,
+            }])
+            .await?;
             Ok(ephemeral(
                 "Working on it: NCP is slow to answer. The result will appear here.",
             ))
@@ -316,7 +426,8 @@ pub async fn interactions(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let slack = front(&state)?;
-    if !verified_first_delivery(&state, slack, &headers, &body).await? {
+    let key = verified(&state, slack, &headers, &body)?;
+    if !first(&state, &key).await? {
         return Ok(().into_response());
     }
     let click = ButtonClick::parse(&body)?;
@@ -327,12 +438,16 @@ pub async fn interactions(
         "approve" => act(wf.approve(&id, &actor).await)?,
         _ => act(wf.deny(&id, &actor, None).await)?,
     };
-    // The card itself is updated by the notifier; the clicker gets a private answer.
-    slack
-        .follow_up(
-            click.response_url.as_deref(),
-            &replies::act_outcome(&outcome),
-        )
-        .await;
+    // The card itself is updated through the outbox; the clicker gets a private answer, owed
+    // like every other message (it is sent after this answer).
+    if let Some(url) = click.response_url.as_deref()
+        && slack.allowed_response_url(url)
+    {
+        wf.owe(vec![crate::outbox::Message::SlackResponse {
+            url: url.to_string(),
+            body: response_body((replies::act_outcome(&outcome), serde_json::Value::Null)),
+        }])
+        .await?;
+    }
     Ok(().into_response())
 }

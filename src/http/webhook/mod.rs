@@ -14,6 +14,7 @@ use crate::domain::{ImageNo, LoginId, Origin, RequestId, ShareDuration};
 use crate::http::ApiError;
 use crate::notify::webhook::check_callback_url;
 use crate::policy::{Action, Identity};
+use crate::store::DeliveryKey;
 use crate::workflow::{ActOutcome, NewRequest, WorkflowError};
 use axum::Json;
 use axum::body::Bytes;
@@ -138,17 +139,15 @@ pub async fn webhook(
 
     let span = tracing::info_span!("webhook", delivery = %delivery, event = %kind);
     let _enter = span.enter();
-    if !state
-        .workflow
-        .store
-        .first_delivery(&format!("webhook:{delivery}"), now, DEDUP_TTL)
-        .await?
-    {
-        return Ok(Json(json!({"duplicate": true, "message": "this webhook-id was already received; nothing more was done"})).into_response());
-    }
+    let duplicate = || {
+        Json(json!({"duplicate": true, "message": "this webhook-id was already received; nothing more was done"})).into_response()
+    };
+    // A webhook-id is marked delivered only by the transaction that does the event's work: a
+    // delivery answered 503 (nothing done) and retried with the same id is processed.
+    let key = DeliveryKey::new(format!("webhook:{delivery}"), now, DEDUP_TTL);
     let wf = &state.workflow;
     match parsed {
-        Parsed::Requested(new) => match wf.submit(*new).await {
+        Parsed::Requested(new) => match wf.submit_once(*new, Some(key)).await {
             Ok(r) => Ok(Json(json!({
                 "request_id": r.id.as_str(),
                 "state": r.state.as_str(),
@@ -161,8 +160,9 @@ pub async fn webhook(
             .into_response()),
             Err(WorkflowError::Invalid(why)) => Err(bad(why)),
             Err(WorkflowError::Store(e)) => Err(e.into()),
+            Err(WorkflowError::Duplicate) => Ok(duplicate()),
             Err(e @ WorkflowError::Ncp(_)) => Err(ApiError::Unavailable(format!(
-                "{e}; nothing was requested: send the event again with a new webhook-id"
+                "{e}; nothing was requested: send the event again (the same webhook-id is fine)"
             ))),
         },
         Parsed::Acted(kind, id, who, reason) => {
@@ -175,6 +175,13 @@ pub async fn webhook(
                 WorkflowError::Store(s) => ApiError::from(s),
                 other => ApiError::Unavailable(other.to_string()),
             })?;
+            // Approving, denying and cancelling are idempotent (one approval per person, state
+            // moved by compare-and-swap), so the id is recorded after the work: a retry after a
+            // failure is processed, a repeat after a success is answered as one.
+            let ttl = (key.until - key.now).to_std().unwrap_or(DEDUP_TTL);
+            if !wf.store.first_delivery(&key.key, key.now, ttl).await? {
+                return Ok(duplicate());
+            }
             Ok(act_response(&id, outcome))
         }
     }

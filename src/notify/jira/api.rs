@@ -46,7 +46,8 @@ pub enum JiraError {
 }
 
 impl JiraError {
-    fn is_transient(&self) -> bool {
+    /// Whether another attempt may succeed.
+    pub fn is_transient(&self) -> bool {
         match self {
             JiraError::Status { status, .. } => *status == 429 || *status >= 500,
             JiraError::Transport { .. } => true,
@@ -59,6 +60,9 @@ impl JiraError {
         matches!(self, JiraError::Status { status: 404, .. })
     }
 }
+
+/// The comment property that marks our comments with their outbox id.
+pub const COMMENT_PROPERTY: &str = "ncp-share-approver";
 
 /// Whether `key` looks like a Jira issue key (`SHARE-42`): safe to put into a path.
 pub fn is_issue_key(key: &str) -> bool {
@@ -175,6 +179,49 @@ impl JiraApi {
         )
         .await
         .map(drop)
+    }
+
+    /// Like [`JiraApi::add_comment`], with the comment property `ncp-share-approver` set to
+    /// `{"outbox_id": marker}`, so that [`JiraApi::has_marked_comment`] can find it again.
+    pub async fn add_marked_comment(
+        &self,
+        key: &str,
+        adf: Value,
+        marker: &str,
+    ) -> Result<(), JiraError> {
+        if !is_issue_key(key) {
+            return Err(JiraError::BadKey("not a Jira issue key".into()));
+        }
+        let path = format!("/rest/api/3/issue/{key}/comment");
+        let body = json!({
+            "body": adf,
+            "properties": [{"key": COMMENT_PROPERTY, "value": {"outbox_id": marker}}],
+        });
+        self.call("POST comment", reqwest::Method::POST, &path, Some(&body))
+            .await
+            .map(drop)
+    }
+
+    /// Whether one of the issue's latest 100 comments carries `marker` (a comment posted
+    /// by an attempt whose answer was lost).
+    pub async fn has_marked_comment(&self, key: &str, marker: &str) -> Result<bool, JiraError> {
+        if !is_issue_key(key) {
+            return Err(JiraError::BadKey("not a Jira issue key".into()));
+        }
+        let path = format!(
+            "/rest/api/3/issue/{key}/comment?expand=properties&orderBy=-created&maxResults=100"
+        );
+        let page = self
+            .call("GET comments", reqwest::Method::GET, &path, None)
+            .await?;
+        Ok(page["comments"].as_array().is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c["properties"].as_array().is_some_and(|ps| {
+                    ps.iter()
+                        .any(|p| p["key"] == COMMENT_PROPERTY && p["value"]["outbox_id"] == marker)
+                })
+            })
+        }))
     }
 
     /// Moves the issue along the transition called `name` (or leading to a status of that

@@ -1,21 +1,19 @@
 //! Jira: the REST client ([`JiraApi`]), comment rendering ([`render`]), and the
-//! [`JiraNotifier`], which tells the issue a request came from every step of its life as a
+//! [`JiraCourier`], which tells the issue a request came from every step of its life as a
 //! comment and moves the issue to the configured done or failed status at the end.
 //!
-//! Like the Slack notifier it never makes the workflow wait: comments go onto a queue that one
-//! background task works through in order (each call retried by [`JiraApi`]), so an issue's
-//! comments appear in the order the states happened. The HTTP adapter queues its own answers
-//! (a refused approval, fields that do not parse) on the same queue with [`JiraNotifier::say`].
+//! The comments are outbox entries (a lane per issue, so they appear in the order the states
+//! happened); the HTTP adapter writes its own answers (a refused approval, fields that do not
+//! parse) as outbox entries too.
 
 mod api;
 pub mod render;
 
-pub use api::{JiraApi, JiraError, is_issue_key};
+pub use api::{COMMENT_PROPERTY, JiraApi, JiraError, is_issue_key};
 
-use super::{Notice, Notifier};
-use crate::domain::{Origin, ShareRequest};
-use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::{mpsc, watch};
+use super::Notice;
+use crate::domain::Origin;
+use crate::outbox::{Courier, Delivery, Message, OutboxEntry};
 
 /// Where results go and which transitions to take.
 #[derive(Debug, Clone, Default)]
@@ -28,107 +26,91 @@ pub struct JiraOutcomes {
     pub failed_transition: Option<String>,
 }
 
-enum Job {
-    Notice(Box<ShareRequest>, Notice),
-    Say(String, Vec<String>),
+/// Delivers the outbox's Jira messages: a comment per state change of a Jira request (and the
+/// done or failed transition at the end), and the front door's own answers.
+///
+/// Every comment carries its outbox id as a comment property: an attempt after one whose answer
+/// was lost looks for it first, so a retry never comments twice.
+#[derive(Clone)]
+pub struct JiraCourier {
+    api: JiraApi,
+    outcomes: JiraOutcomes,
 }
 
-/// Posts comments on Jira issues for requests that came from Jira, in the background.
-pub struct JiraNotifier {
-    queue: mpsc::UnboundedSender<Job>,
-    pushed: AtomicU64,
-    handled: watch::Receiver<u64>,
-}
-
-impl JiraNotifier {
-    /// Starts the background task (needs a Tokio runtime).
+impl JiraCourier {
+    /// A courier commenting through `api`.
     pub fn new(api: JiraApi, outcomes: JiraOutcomes) -> Self {
-        let (queue, mut rx) = mpsc::unbounded_channel::<Job>();
-        let (done, handled) = watch::channel(0u64);
-        tokio::spawn(async move {
-            while let Some(job) = rx.recv().await {
-                let api = api.clone();
-                let outcomes = outcomes.clone();
-                // A sub-task per job, awaited at once: order is kept, and a panic is logged.
-                if let Err(e) =
-                    tokio::spawn(async move { handle(&api, &outcomes, job).await }).await
-                {
-                    tracing::error!(error = %e, "jira notice handler panicked");
-                }
-                done.send_modify(|n| *n += 1);
-            }
-        });
-        Self {
-            queue,
-            pushed: AtomicU64::new(0),
-            handled,
+        Self { api, outcomes }
+    }
+
+    async fn comment(
+        &self,
+        entry: &OutboxEntry,
+        key: &str,
+        paragraphs: &[String],
+    ) -> Result<(), JiraError> {
+        if entry.attempts > 0 && self.api.has_marked_comment(key, &entry.id).await? {
+            return Ok(());
         }
+        self.api
+            .add_marked_comment(key, render::adf(paragraphs), &entry.id)
+            .await
     }
+}
 
-    fn push(&self, job: Job) {
-        self.pushed.fetch_add(1, Ordering::SeqCst);
-        if self.queue.send(job).is_err() {
-            self.pushed.fetch_sub(1, Ordering::SeqCst);
-            tracing::error!("jira notifier is not running");
-        }
-    }
-
-    /// Queues a comment (one paragraph per entry) on `issue_key`, after every earlier one.
-    pub fn say(&self, issue_key: &str, paragraphs: Vec<String>) {
-        self.push(Job::Say(issue_key.to_owned(), paragraphs));
-    }
-
-    /// Resolves once every job queued before the call has been handled (tests use it).
-    pub async fn idle(&self) {
-        let target = self.pushed.load(Ordering::SeqCst);
-        let mut handled = self.handled.clone();
-        let _ = handled.wait_for(|n| *n >= target).await;
+fn delivery(result: Result<(), JiraError>) -> Delivery {
+    match result {
+        Ok(()) => Delivery::Done,
+        Err(e) if e.is_transient() => Delivery::Retry {
+            after: None,
+            error: e.to_string(),
+        },
+        Err(e) => Delivery::Failed(e.to_string()),
     }
 }
 
 #[async_trait::async_trait]
-impl Notifier for JiraNotifier {
-    async fn idle(&self) {
-        JiraNotifier::idle(self).await;
-    }
-
-    async fn notify(&self, request: &ShareRequest, notice: &Notice) {
-        if matches!(request.origin, Origin::Jira { .. }) {
-            self.push(Job::Notice(Box::new(request.clone()), notice.clone()));
-        }
-    }
-}
-
-async fn handle(api: &JiraApi, outcomes: &JiraOutcomes, job: Job) {
-    match job {
-        Job::Say(key, paragraphs) => {
-            if let Err(e) = api.add_comment(&key, render::adf(&paragraphs)).await {
-                tracing::warn!(issue = %key, error = %e, "cannot comment on the jira issue");
+impl Courier for JiraCourier {
+    async fn deliver(&self, entry: &OutboxEntry) -> Delivery {
+        match &entry.message {
+            Message::JiraSay {
+                issue_key,
+                paragraphs,
+            } => delivery(self.comment(entry, issue_key, paragraphs).await),
+            Message::JiraNotice { request, notice } => {
+                let Origin::Jira { issue_key } = &request.origin else {
+                    return Delivery::Failed("the request did not come from Jira".into());
+                };
+                if let Some(p) =
+                    render::notice_comment(request, notice, &self.outcomes.approved_status)
+                    && let Err(e) = self.comment(entry, issue_key, &p).await
+                {
+                    return delivery(Err(e));
+                }
+                let transition = match notice {
+                    Notice::Succeeded => self.outcomes.done_transition.as_deref(),
+                    Notice::Failed
+                    | Notice::Denied(_)
+                    | Notice::Refused
+                    | Notice::Expired
+                    | Notice::Cancelled => self.outcomes.failed_transition.as_deref(),
+                    _ => None,
+                };
+                match transition {
+                    Some(name) => match self.api.transition(issue_key, name).await {
+                        Ok(()) => Delivery::Done,
+                        // The comment is there either way; a transition that cannot be made is
+                        // logged, and a transient failure retried (the comment is not repeated).
+                        Err(e) if e.is_transient() => delivery(Err(e)),
+                        Err(e) => {
+                            tracing::warn!(request_id = %request.id, issue = %issue_key, error = %e, "cannot move the jira issue");
+                            Delivery::Done
+                        }
+                    },
+                    None => Delivery::Done,
+                }
             }
-        }
-        Job::Notice(request, notice) => {
-            let Origin::Jira { issue_key } = &request.origin else {
-                return;
-            };
-            if let Some(p) = render::notice_comment(&request, &notice, &outcomes.approved_status)
-                && let Err(e) = api.add_comment(issue_key, render::adf(&p)).await
-            {
-                tracing::warn!(request_id = %request.id, issue = %issue_key, notice = notice.name(), error = %e, "cannot comment on the jira issue");
-            }
-            let transition = match notice {
-                Notice::Succeeded => outcomes.done_transition.as_deref(),
-                Notice::Failed
-                | Notice::Denied(_)
-                | Notice::Refused
-                | Notice::Expired
-                | Notice::Cancelled => outcomes.failed_transition.as_deref(),
-                _ => None,
-            };
-            if let Some(name) = transition
-                && let Err(e) = api.transition(issue_key, name).await
-            {
-                tracing::warn!(request_id = %request.id, issue = %issue_key, error = %e, "cannot move the jira issue");
-            }
+            other => Delivery::Failed(format!("{} is not a Jira message", other.name())),
         }
     }
 }

@@ -101,7 +101,7 @@ pub enum SlackError {
 
 impl SlackError {
     /// Whether another attempt may succeed.
-    fn is_transient(&self) -> bool {
+    pub fn is_transient(&self) -> bool {
         match self {
             SlackError::Api { error, .. } => TRANSIENT_ERRORS.contains(&error.as_str()),
             SlackError::Status { status, .. } => *status >= 500,

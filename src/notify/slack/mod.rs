@@ -1,9 +1,10 @@
 //! Slack: the Web API client ([`SlackApi`]), Block Kit rendering ([`render`]), the
-//! [`SlackNotifier`] that keeps the approval card and the requester up to date, and
-//! [`FakeSlack`], a recording stand-in for tests and the local demo.
+//! [`SlackCourier`] that delivers the outbox's Slack messages (the approval card, kept up to
+//! date in place, the requester's direct message, thread replies), and [`FakeSlack`], a
+//! recording stand-in for tests and the local demo.
 //!
-//! `notify` never waits for Slack: notices go onto a queue that one background task works
-//! through in order, so the card of a request is never overwritten by an older state.
+//! Nothing here runs in the background: the workflow writes outbox entries with each state
+//! change, and the dispatcher hands them to the courier, a lane per channel, in order.
 
 mod api;
 mod fake;
@@ -12,249 +13,253 @@ pub mod render;
 pub use api::{MessageRef, SlackApi, SlackError};
 pub use fake::{FakeSlack, SlackCall};
 
-use super::{Notice, Notifier};
-use crate::domain::{Approval, DriftFinding, ShareRequest};
+use super::Notice;
+use crate::domain::{Approval, ShareRequest};
+use crate::outbox::{Courier, Delivery, Message, OutboxEntry};
 use crate::store::Store;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::{mpsc, watch};
 
 /// The `kind` under which the approval card's `"<channel> <ts>"` is kept in the store.
 pub const CARD_REF_KIND: &str = "slack_card";
+/// The `kind` under which the outbox order of the card's latest state is kept, so that a late,
+/// older update never overwrites a newer card.
+pub const CARD_ORDER_KIND: &str = "slack_card_order";
 
-/// Posts and updates approval cards and tells requesters the outcome, in the background.
-pub struct SlackNotifier {
-    queue: mpsc::UnboundedSender<(ShareRequest, Notice)>,
-    pushed: AtomicU64,
-    handled: watch::Receiver<u64>,
+/// Delivers the Slack messages of the outbox: approval cards (posted once, then updated in
+/// place), direct messages, thread replies under the card, drift reports, `response_url` replies.
+#[derive(Clone)]
+pub struct SlackCourier {
     api: SlackApi,
-    drift_channel: Option<String>,
+    store: Arc<dyn Store>,
+    response_url_hosts: Vec<String>,
 }
 
-impl SlackNotifier {
-    /// Starts the background task (needs a Tokio runtime); it ends when the notifier is dropped
-    /// and every queued notice is handled.
+impl SlackCourier {
+    /// A courier posting through `api`, keeping card references in `store`.
     pub fn new(api: SlackApi, store: Arc<dyn Store>) -> Self {
-        let (queue, mut rx) = mpsc::unbounded_channel::<(ShareRequest, Notice)>();
-        let (done, handled) = watch::channel(0u64);
-        let worker = Worker {
-            api: api.clone(),
-            store,
-        };
-        tokio::spawn(async move {
-            while let Some((request, notice)) = rx.recv().await {
-                let id = request.id.clone();
-                let name = notice.name();
-                let w = worker.clone();
-                // A sub-task per notice, awaited at once: order is kept, and a panic in one
-                // notice is logged instead of ending the loop.
-                if let Err(e) = tokio::spawn(async move { w.handle(&request, &notice).await }).await
-                {
-                    tracing::error!(request_id = %id, notice = name, error = %e, "slack notice handler panicked");
-                }
-                done.send_modify(|n| *n += 1);
-            }
-        });
         Self {
-            queue,
-            pushed: AtomicU64::new(0),
-            handled,
             api,
-            drift_channel: None,
+            store,
+            response_url_hosts: vec!["hooks.slack.com".into()],
         }
     }
 
-    /// Posts drift reports to `channel` (none: drift reports are not posted to Slack).
-    pub fn with_drift_channel(mut self, channel: Option<String>) -> Self {
-        self.drift_channel = channel;
+    /// Hosts a `response_url` may point at (checked again before every reply).
+    pub fn with_response_url_hosts(mut self, hosts: Vec<String>) -> Self {
+        self.response_url_hosts = hosts;
         self
     }
+}
 
-    /// Resolves once every notice pushed before the call has been handled (tests use it).
-    pub async fn idle(&self) {
-        let target = self.pushed.load(Ordering::SeqCst);
-        let mut handled = self.handled.clone();
-        // An error means the task is gone, so nothing more will be handled.
-        let _ = handled.wait_for(|n| *n >= target).await;
+/// What a Slack error means for the outbox.
+fn delivery(result: Result<(), SlackError>) -> Delivery {
+    match result {
+        Ok(()) => Delivery::Done,
+        Err(e @ SlackError::RateLimited { .. }) => Delivery::Retry {
+            after: None,
+            error: e.to_string(),
+        },
+        Err(e) if e.is_transient() => Delivery::Retry {
+            after: None,
+            error: e.to_string(),
+        },
+        Err(e) => Delivery::Failed(e.to_string()),
+    }
+}
+
+fn store_retry(e: impl std::fmt::Display) -> Delivery {
+    Delivery::Retry {
+        after: None,
+        error: format!("store: {e}"),
     }
 }
 
 #[async_trait::async_trait]
-impl Notifier for SlackNotifier {
-    async fn idle(&self) {
-        SlackNotifier::idle(self).await;
-    }
-
-    async fn notify(&self, request: &ShareRequest, notice: &Notice) {
-        self.pushed.fetch_add(1, Ordering::SeqCst);
-        if self.queue.send((request.clone(), notice.clone())).is_err() {
-            // Only possible if the task panicked outside a notice; undo the count so `idle` returns.
-            self.pushed.fetch_sub(1, Ordering::SeqCst);
-            tracing::error!(request_id = %request.id, notice = notice.name(), "slack notifier is not running");
-        }
-    }
-
-    /// Drift comes from reconciliation, a batch job, not from a person waiting for an answer,
-    /// so the report is posted right away rather than queued behind request notices.
-    async fn drift(&self, findings: &[DriftFinding]) {
-        let Some(channel) = &self.drift_channel else {
-            return;
-        };
-        let (text, blocks) = render::drift_message(findings);
-        if let Err(e) = self
-            .api
-            .post_message(channel, &text, Some(blocks), None)
-            .await
-        {
-            tracing::warn!(method = "chat.postMessage (drift report)", error = %e, "slack call failed");
-        }
-    }
-}
-
-/// The background task's state.
-#[derive(Clone)]
-struct Worker {
-    api: SlackApi,
-    store: Arc<dyn Store>,
-}
-
-impl Worker {
-    async fn handle(&self, request: &ShareRequest, notice: &Notice) {
-        let id = &request.id;
-        match notice {
-            Notice::Submitted => self.post_card(request).await,
-            Notice::ApprovalAdded(_) | Notice::Approved | Notice::Executing => {
-                if let Some(card) = self.card_ref(request).await {
-                    let approvals = self.approvals(request, None).await;
-                    self.update_card(request, &card, &approvals).await;
-                }
-            }
-            Notice::Succeeded
-            | Notice::Failed
-            | Notice::Denied(_)
-            | Notice::Expired
-            | Notice::Cancelled => {
-                let denial = match notice {
-                    Notice::Denied(a) => Some(a),
-                    _ => None,
+impl Courier for SlackCourier {
+    async fn deliver(&self, entry: &OutboxEntry) -> Delivery {
+        match &entry.message {
+            Message::SlackCard {
+                request,
+                post,
+                denial,
+            } => self.card(entry, request, *post, denial.as_ref()).await,
+            Message::SlackNotice {
+                to,
+                in_card_thread,
+                request,
+                notice,
+            } => {
+                let (text, blocks) = match notice {
+                    Notice::ShareEndingSoon { .. } | Notice::ShareEnded(_) => {
+                        render::lifecycle_message(request, notice)
+                    }
+                    _ => render::outcome_message(request),
                 };
-                let card = self.card_ref(request).await;
-                if let Some(card) = &card {
-                    let approvals = self.approvals(request, denial).await;
-                    self.update_card(request, card, &approvals).await;
-                }
-                let (text, blocks) = render::outcome_message(request);
-                if request.requester.system == "slack" {
-                    // Posting to a user id lands in the bot's DM with that user.
-                    let sent = self
-                        .api
-                        .post_message(&request.requester.id, &text, Some(blocks.clone()), None)
-                        .await;
-                    log_failure(id, "chat.postMessage (requester DM)", sent);
-                }
-                if let Some(card) = &card {
-                    let sent = self
-                        .api
-                        .post_message(&card.channel, &text, Some(blocks), Some(&card.ts))
-                        .await;
-                    log_failure(id, "chat.postMessage (card thread)", sent);
-                }
+                let thread = if *in_card_thread {
+                    match self.card_ref(&request.id).await {
+                        Ok(Some(card)) => Some(card),
+                        // No card was ever posted (it failed for good): no thread to reply in.
+                        Ok(None) => return Delivery::Done,
+                        Err(e) => return store_retry(e),
+                    }
+                } else {
+                    None
+                };
+                let (channel, ts) = match &thread {
+                    Some(card) => (card.channel.as_str(), Some(card.ts.as_str())),
+                    None => (to.as_str(), None),
+                };
+                delivery(
+                    self.api
+                        .post_message(channel, &text, Some(blocks), ts)
+                        .await
+                        .map(drop),
+                )
             }
-            // The HTTP reply to the slash command already said why.
-            Notice::Refused => {}
-            Notice::ShareEndingSoon { .. } | Notice::ShareEnded(_) => {
-                let (text, blocks) = render::lifecycle_message(request, notice);
-                if request.requester.system == "slack" {
-                    let sent = self
-                        .api
-                        .post_message(&request.requester.id, &text, Some(blocks.clone()), None)
-                        .await;
-                    log_failure(id, "chat.postMessage (requester DM)", sent);
-                }
-                if let Some(card) = self.card_ref(request).await {
-                    let sent = self
-                        .api
-                        .post_message(&card.channel, &text, Some(blocks), Some(&card.ts))
-                        .await;
-                    log_failure(id, "chat.postMessage (card thread)", sent);
-                }
+            Message::SlackDrift { channel, findings } => {
+                let (text, blocks) = render::drift_message(findings);
+                delivery(
+                    self.api
+                        .post_message(channel, &text, Some(blocks), None)
+                        .await
+                        .map(drop),
+                )
             }
+            Message::SlackResponse { url, body } => {
+                if !allowed_url(url, &self.response_url_hosts) {
+                    return Delivery::Failed("response_url on a host that is not allowed".into());
+                }
+                delivery(self.api.respond(url, body).await)
+            }
+            other => Delivery::Failed(format!("{} is not a Slack message", other.name())),
         }
     }
+}
 
-    async fn post_card(&self, request: &ShareRequest) {
+/// Whether a `response_url` is https on an allowed host (http only to loopback, for tests).
+pub fn allowed_url(url: &str, hosts: &[String]) -> bool {
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let host = u.host_str().unwrap_or_default();
+    let local = matches!(host, "127.0.0.1" | "localhost");
+    (u.scheme() == "https" || (u.scheme() == "http" && local))
+        && hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+}
+
+impl SlackCourier {
+    /// Posts the card (when allowed and none exists) or updates it, unless a newer state of it
+    /// was already sent.
+    async fn card(
+        &self,
+        entry: &OutboxEntry,
+        request: &ShareRequest,
+        post: bool,
+        denial: Option<&Approval>,
+    ) -> Delivery {
         let Some(channel) = &request.approval_channel else {
-            return;
+            return Delivery::Done;
         };
-        let approvals = self.approvals(request, None).await;
+        let card = match self.card_ref(&request.id).await {
+            Ok(card) => card,
+            Err(e) => return store_retry(e),
+        };
+        let approvals = match self.approvals(request, denial).await {
+            Ok(a) => a,
+            Err(e) => return store_retry(e),
+        };
         let (text, blocks) = render::card(request, &approvals);
-        match self
-            .api
-            .post_message(channel, &text, Some(blocks), None)
-            .await
-        {
-            Ok(posted) => {
-                if let Err(e) = self
-                    .store
-                    .save_message_ref(&request.id, CARD_REF_KIND, &posted.to_stored())
+        match card {
+            None if post => {
+                match self
+                    .api
+                    .post_message(channel, &text, Some(blocks), None)
                     .await
                 {
-                    tracing::error!(request_id = %request.id, error = %e, "cannot save the slack card reference; later updates of the card are lost");
+                    Ok(posted) => {
+                        // Slack has no idempotency key for a post: if the reference is lost
+                        // here, a retry would post a second card. So the post counts as done,
+                        // and the failure is logged (later updates of this card are then lost).
+                        if let Err(e) = self.remember(request, &posted, entry).await {
+                            tracing::error!(request_id = %request.id, error = %e, "cannot save the slack card reference; later updates of the card are lost");
+                        }
+                        Delivery::Done
+                    }
+                    Err(e) => delivery(Err(e)),
                 }
             }
-            Err(e) => {
-                tracing::warn!(request_id = %request.id, method = "chat.postMessage", error = %e, "cannot post the slack approval card")
+            // Nothing to update: the card was never posted (it failed for good).
+            None => Delivery::Done,
+            Some(card) => {
+                match self.store.message_ref(&request.id, CARD_ORDER_KIND).await {
+                    Ok(Some(sent)) if sent.as_str() > entry.order.as_str() => {
+                        // A newer state is on the card already: an older one never overwrites it.
+                        return Delivery::Done;
+                    }
+                    Ok(_) => {}
+                    Err(e) => return store_retry(e),
+                }
+                let sent = self
+                    .api
+                    .update(&card.channel, &card.ts, &text, Some(blocks))
+                    .await
+                    .map(drop);
+                if sent.is_ok()
+                    && let Err(e) = self
+                        .store
+                        .save_message_ref(&request.id, CARD_ORDER_KIND, &entry.order)
+                        .await
+                {
+                    tracing::warn!(request_id = %request.id, error = %e, "cannot save the slack card's order");
+                }
+                delivery(sent)
             }
         }
     }
 
-    async fn update_card(&self, request: &ShareRequest, card: &MessageRef, approvals: &[Approval]) {
-        let (text, blocks) = render::card(request, approvals);
-        let sent = self
-            .api
-            .update(&card.channel, &card.ts, &text, Some(blocks))
-            .await;
-        log_failure(&request.id, "chat.update", sent);
+    async fn remember(
+        &self,
+        request: &ShareRequest,
+        posted: &MessageRef,
+        entry: &OutboxEntry,
+    ) -> Result<(), crate::store::StoreError> {
+        self.store
+            .save_message_ref(&request.id, CARD_REF_KIND, &posted.to_stored())
+            .await?;
+        self.store
+            .save_message_ref(&request.id, CARD_ORDER_KIND, &entry.order)
+            .await
     }
 
-    async fn card_ref(&self, request: &ShareRequest) -> Option<MessageRef> {
-        match self.store.message_ref(&request.id, CARD_REF_KIND).await {
-            Ok(Some(s)) => {
+    async fn card_ref(
+        &self,
+        id: &crate::domain::RequestId,
+    ) -> Result<Option<MessageRef>, crate::store::StoreError> {
+        Ok(match self.store.message_ref(id, CARD_REF_KIND).await? {
+            Some(s) => {
                 let parsed = MessageRef::from_stored(&s);
                 if parsed.is_none() {
-                    tracing::warn!(request_id = %request.id, "stored slack card reference is malformed");
+                    tracing::warn!(request_id = %id, "stored slack card reference is malformed");
                 }
                 parsed
             }
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(request_id = %request.id, error = %e, "cannot read the slack card reference");
-                None
-            }
-        }
+            None => None,
+        })
     }
 
     /// The stored approvals, plus the denial of a `Denied` notice when the store kept an
     /// earlier approval by the same person instead (approve, then deny).
-    async fn approvals(&self, request: &ShareRequest, denial: Option<&Approval>) -> Vec<Approval> {
-        let mut approvals = match self.store.approvals(&request.id).await {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(request_id = %request.id, error = %e, "cannot read approvals for the slack card");
-                Vec::new()
-            }
-        };
+    async fn approvals(
+        &self,
+        request: &ShareRequest,
+        denial: Option<&Approval>,
+    ) -> Result<Vec<Approval>, crate::store::StoreError> {
+        let mut approvals = self.store.approvals(&request.id).await?;
         if let Some(d) = denial
             && !approvals.iter().any(|a| !a.approve && a.person == d.person)
         {
             approvals.push(d.clone());
         }
-        approvals
-    }
-}
-
-fn log_failure<T>(id: &crate::domain::RequestId, method: &str, result: Result<T, SlackError>) {
-    if let Err(e) = result {
-        tracing::warn!(request_id = %id, method, error = %e, "slack call failed");
+        Ok(approvals)
     }
 }

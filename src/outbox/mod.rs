@@ -1,0 +1,388 @@
+//! The outbox: every message the service owes someone (a Slack card, a direct message, a Jira
+//! comment, a signed callback, a drift report, a `response_url` reply) is an [`OutboxEntry`]
+//! written in the same store transaction as the state change that causes it, and delivered
+//! afterwards by the [`Dispatcher`], at least once.
+//!
+//! Nothing owed lives only in memory, so a crash, or Lambda freezing a function the moment it
+//! has answered, delays a message but never loses it. This module is the pure part: the entry,
+//! the messages, which entries a notice makes ([`plan`]) and the lanes they are delivered in.
+//! Delivery itself (`dispatch.rs`) talks to the couriers of `notify`.
+
+mod dispatch;
+
+pub use dispatch::{Courier, Delivery, DispatchReport, Dispatcher, Pacing};
+
+use crate::domain::{Approval, DriftFinding, Origin, RequestId, ShareRequest};
+use crate::notify::Notice;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where an entry stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxStatus {
+    /// Owed: waiting for its turn (or for `next_at` after a failed attempt).
+    Pending,
+    /// The receiver took it.
+    Delivered,
+    /// A later entry of the same card made it unnecessary (only the card's latest state is sent).
+    Superseded,
+    /// Given up: a permanent error, or too many attempts. `outbox retry` sends it again.
+    Failed,
+}
+
+impl OutboxStatus {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::Delivered => "delivered",
+            OutboxStatus::Superseded => "superseded",
+            OutboxStatus::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for OutboxStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One message owed to someone, and how its delivery goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Unique id (`ob_…`); also the callback's `webhook-id` and the Jira comment's marker, so
+    /// that a receiver can recognise a repeat.
+    pub id: String,
+    /// The order within a lane: creation time, then the request's version, then the position in
+    /// its transaction (so that entries made at the same instant keep the order of the states).
+    pub order: String,
+    /// The delivery lane (`slack:C0APPROVALS`, `jira:SHARE-7`, `webhook:tickets.example`): one
+    /// lane is delivered in order and paced; lanes never wait for each other.
+    pub lane: String,
+    /// The request it is about, if any (drift reports are about none).
+    pub request_id: Option<RequestId>,
+    /// What to send.
+    pub message: Message,
+    /// Where it stands.
+    pub status: OutboxStatus,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// Not to be tried before this.
+    pub next_at: DateTime<Utc>,
+    /// The last failure, for `outbox list` (never a secret or a URL's credentials).
+    pub last_error: Option<String>,
+    /// When it was delivered (or superseded, or given up).
+    pub done_at: Option<DateTime<Utc>>,
+}
+
+/// What an entry sends. Messages about a request carry the request as it was stored with the
+/// change, so that a delivery renders that state, not whatever the request is by then.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Message {
+    /// The approval card in the rule's channel: posted when `post` and no card exists yet,
+    /// otherwise updated in place. Pending updates of one card are coalesced.
+    SlackCard {
+        /// The request after the change.
+        request: Box<ShareRequest>,
+        /// Whether this entry may post the card (only the submission does).
+        post: bool,
+        /// The denial of a `Denied` notice, shown on the card.
+        denial: Option<Approval>,
+    },
+    /// A Slack message about a request: a direct message to `to` (a user id), or a reply in
+    /// the approval card's thread when `in_card_thread`.
+    SlackNotice {
+        /// A user id (direct message) or the approval channel (thread reply).
+        to: String,
+        /// Reply under the card rather than as a message of its own.
+        in_card_thread: bool,
+        /// The request after the change.
+        request: Box<ShareRequest>,
+        /// What happened.
+        notice: Notice,
+    },
+    /// A drift report to a channel.
+    SlackDrift {
+        /// The channel.
+        channel: String,
+        /// What reconciliation found.
+        findings: Vec<DriftFinding>,
+    },
+    /// A follow-up on a slash command's `response_url` (the URL is the credential: never logged).
+    SlackResponse {
+        /// The `response_url`.
+        url: String,
+        /// The JSON body (text and blocks, `response_type`).
+        body: serde_json::Value,
+    },
+    /// A comment (and the done or failed transition) on the Jira issue a request came from.
+    JiraNotice {
+        /// The request after the change.
+        request: Box<ShareRequest>,
+        /// What happened.
+        notice: Notice,
+    },
+    /// A comment of the Jira front door's own (a refusal, fields that do not parse).
+    JiraSay {
+        /// The issue.
+        issue_key: String,
+        /// One paragraph per entry.
+        paragraphs: Vec<String>,
+    },
+    /// A slash command whose submission did not finish within Slack's answer budget (NCP was
+    /// slow): the worker submits it (once: the delivery key is part of the submission) and
+    /// replies on the `response_url`.
+    Submit {
+        /// The request as parsed from the verified command.
+        new: Box<crate::workflow::NewRequest>,
+        /// The command's delivery key (`slack:<signature>`).
+        delivery: String,
+        /// When the delivery key is remembered until.
+        until: DateTime<Utc>,
+    },
+    /// A signed Standard Webhooks callback; its `webhook-id` is the entry's id.
+    Callback {
+        /// The allow-listed callback URL.
+        url: String,
+        /// The JSON body.
+        body: serde_json::Value,
+    },
+}
+
+impl Message {
+    /// A short name for logs and `outbox list`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Message::SlackCard { .. } => "slack card",
+            Message::SlackNotice {
+                in_card_thread: true,
+                ..
+            } => "slack thread reply",
+            Message::SlackNotice { .. } => "slack direct message",
+            Message::SlackDrift { .. } => "slack drift report",
+            Message::SlackResponse { .. } => "slack response_url reply",
+            Message::JiraNotice { .. } => "jira comment",
+            Message::JiraSay { .. } => "jira comment",
+            Message::Callback { .. } => "webhook callback",
+            Message::Submit { .. } => "slack command submission",
+        }
+    }
+
+    /// The lane: one per Slack channel or user, Jira issue, callback host.
+    pub fn lane(&self) -> String {
+        match self {
+            Message::SlackCard { request, .. } => format!(
+                "slack:{}",
+                request.approval_channel.as_deref().unwrap_or("-")
+            ),
+            Message::SlackNotice { to, .. } => format!("slack:{to}"),
+            Message::SlackDrift { channel, .. } => format!("slack:{channel}"),
+            // Replies to one command share a lane; the URL itself stays out of the lane name.
+            Message::SlackResponse { url, .. } => {
+                use sha2::Digest as _;
+                let digest = sha2::Sha256::digest(url.as_bytes());
+                format!("slack-response:{}", &hex::encode(digest)[..16])
+            }
+            Message::JiraNotice { request, .. } => match &request.origin {
+                Origin::Jira { issue_key } => format!("jira:{issue_key}"),
+                _ => "jira:-".into(),
+            },
+            Message::JiraSay { issue_key, .. } => format!("jira:{issue_key}"),
+            Message::Submit { delivery, .. } => format!("submit:{delivery}"),
+            Message::Callback { url, .. } => format!(
+                "webhook:{}",
+                reqwest::Url::parse(url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+
+    /// Which peer delivers it.
+    pub fn peer(&self) -> Peer {
+        match self {
+            Message::SlackCard { .. }
+            | Message::SlackNotice { .. }
+            | Message::SlackDrift { .. }
+            | Message::SlackResponse { .. } => Peer::Slack,
+            Message::JiraNotice { .. } | Message::JiraSay { .. } => Peer::Jira,
+            Message::Callback { .. } => Peer::Webhook,
+            Message::Submit { .. } => Peer::Workflow,
+        }
+    }
+}
+
+/// The peers messages go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Peer {
+    /// Slack's Web API and `response_url`s.
+    Slack,
+    /// Jira Cloud's REST API.
+    Jira,
+    /// Standard Webhooks callbacks.
+    Webhook,
+    /// The workflow itself (work handed over from a front door that had to answer first).
+    Workflow,
+}
+
+/// Which front doors are set up, so that [`plan`] writes entries only for peers that exist.
+#[derive(Debug, Clone, Default)]
+pub struct Channels {
+    /// Slack is configured (bot token).
+    pub slack: bool,
+    /// Where drift reports go in Slack.
+    pub slack_drift_channel: Option<String>,
+    /// Jira is configured.
+    pub jira: bool,
+    /// The generic webhook is configured (its secret signs callbacks).
+    pub webhook: bool,
+}
+
+impl OutboxEntry {
+    /// A new pending entry for `message`, made at `now`; `version` and `position` order entries
+    /// made at the same instant.
+    pub fn new(message: Message, now: DateTime<Utc>, version: u64, position: usize) -> Self {
+        let request_id = match &message {
+            Message::SlackCard { request, .. }
+            | Message::SlackNotice { request, .. }
+            | Message::JiraNotice { request, .. } => Some(request.id.clone()),
+            _ => None,
+        };
+        Self {
+            id: format!("ob_{}", uuid::Uuid::new_v4().simple()),
+            order: format!(
+                "{}#{version:010}#{position:04}",
+                now.to_rfc3339_opts(SecondsFormat::Nanos, true)
+            ),
+            lane: message.lane(),
+            request_id,
+            message,
+            status: OutboxStatus::Pending,
+            attempts: 0,
+            created_at: now,
+            next_at: now,
+            last_error: None,
+            done_at: None,
+        }
+    }
+
+    /// Ties the entry to a request (for messages whose payload does not name it, like callbacks).
+    pub fn for_request(mut self, id: &RequestId) -> Self {
+        self.request_id = Some(id.clone());
+        self
+    }
+}
+
+/// The messages a notice about `request` owes, for the peers in `channels`.
+///
+/// This is the one place that decides who hears about what: the Slack card and its thread,
+/// the requester's direct message, the Jira issue, the callback.
+pub fn plan(
+    channels: &Channels,
+    request: &ShareRequest,
+    notice: &Notice,
+    now: DateTime<Utc>,
+) -> Vec<Message> {
+    let mut out = Vec::new();
+    let boxed = || Box::new(request.clone());
+    if channels.slack {
+        let card = request.approval_channel.is_some();
+        let dm = request.requester.system == "slack";
+        match notice {
+            Notice::Submitted if card => out.push(Message::SlackCard {
+                request: boxed(),
+                post: true,
+                denial: None,
+            }),
+            Notice::ApprovalAdded(_) | Notice::Approved | Notice::Executing if card => {
+                out.push(Message::SlackCard {
+                    request: boxed(),
+                    post: false,
+                    denial: None,
+                })
+            }
+            Notice::Succeeded
+            | Notice::Failed
+            | Notice::Denied(_)
+            | Notice::Expired
+            | Notice::Cancelled
+            | Notice::ShareEndingSoon { .. }
+            | Notice::ShareEnded(_) => {
+                let ending = matches!(
+                    notice,
+                    Notice::ShareEndingSoon { .. } | Notice::ShareEnded(_)
+                );
+                if card && !ending {
+                    out.push(Message::SlackCard {
+                        request: boxed(),
+                        post: false,
+                        denial: match notice {
+                            Notice::Denied(a) => Some(a.clone()),
+                            _ => None,
+                        },
+                    });
+                }
+                if dm {
+                    out.push(Message::SlackNotice {
+                        to: request.requester.id.clone(),
+                        in_card_thread: false,
+                        request: boxed(),
+                        notice: notice.clone(),
+                    });
+                }
+                if let Some(channel) = &request.approval_channel {
+                    out.push(Message::SlackNotice {
+                        to: channel.clone(),
+                        in_card_thread: true,
+                        request: boxed(),
+                        notice: notice.clone(),
+                    });
+                }
+            }
+            // The HTTP reply to the slash command already said why.
+            _ => {}
+        }
+    }
+    if channels.jira && matches!(request.origin, Origin::Jira { .. }) {
+        out.push(Message::JiraNotice {
+            request: boxed(),
+            notice: notice.clone(),
+        });
+    }
+    if channels.webhook
+        && let Origin::Webhook {
+            callback_url: Some(url),
+            ..
+        } = &request.origin
+        && !matches!(notice, Notice::Executing)
+    {
+        out.push(Message::Callback {
+            url: url.clone(),
+            body: crate::notify::webhook::callback_body(request, notice, now),
+        });
+    }
+    out
+}
+
+/// The entries for a notice, ready to be written with the change that causes it.
+pub fn entries(
+    channels: &Channels,
+    request: &ShareRequest,
+    notice: &Notice,
+    now: DateTime<Utc>,
+) -> Vec<OutboxEntry> {
+    plan(channels, request, notice, now)
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| OutboxEntry::new(m, now, request.version, i).for_request(&request.id))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,146 @@
+use super::*;
+use crate::domain::{ImageNo, LoginId, RequestState};
+use crate::policy::{Action, Identity};
+
+fn request(origin: Origin, channel: Option<&str>, requester: &str) -> ShareRequest {
+    let now = chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let image = ImageNo::parse("1234567").unwrap();
+    let targets = vec![LoginId::parse("a@partner.example").unwrap()];
+    ShareRequest {
+        id: RequestId::random(),
+        version: 3,
+        state: RequestState::Pending,
+        origin,
+        requester: Identity::new(requester, "U1").unwrap(),
+        requester_person: None,
+        image_no: image.clone(),
+        image_name: "golden".into(),
+        hypervisor: None,
+        region: "KR".into(),
+        action: Action::Share,
+        fingerprint: crate::domain::request::fingerprint(
+            &image,
+            "KR",
+            Action::Share,
+            &targets,
+            None,
+        ),
+        targets,
+        duration: None,
+        reason: None,
+        shared_with_when_asked: vec![],
+        policy_hash: "h".into(),
+        rule: Some("r".into()),
+        approvers: vec![],
+        min_approvals: 1,
+        allow_self_approval: false,
+        approval_channel: channel.map(str::to_owned),
+        created_at: now,
+        updated_at: now,
+        expires_at: now,
+        attempts: 0,
+        outcome: None,
+        lifecycle: Default::default(),
+    }
+}
+
+fn all() -> Channels {
+    Channels {
+        slack: true,
+        slack_drift_channel: None,
+        jira: true,
+        webhook: true,
+    }
+}
+
+fn kinds(messages: &[Message]) -> Vec<(&'static str, String)> {
+    messages.iter().map(|m| (m.name(), m.lane())).collect()
+}
+
+#[test]
+fn each_notice_owes_the_messages_of_its_front_door() {
+    let slack = Origin::Slack {
+        team_id: "T".into(),
+        channel_id: "C".into(),
+        response_url: None,
+    };
+    let r = request(slack, Some("C0APPROVALS"), "slack");
+    let now = r.created_at;
+    let check = |notice: Notice, expected: Vec<(&'static str, &str)>| {
+        let got = kinds(&plan(&all(), &r, &notice, now));
+        let expected: Vec<(&'static str, String)> = expected
+            .into_iter()
+            .map(|(a, b)| (a, b.to_string()))
+            .collect();
+        assert_eq!(got, expected, "{}", notice.name());
+    };
+    check(Notice::Submitted, vec![("slack card", "slack:C0APPROVALS")]);
+    check(Notice::Approved, vec![("slack card", "slack:C0APPROVALS")]);
+    check(Notice::Refused, vec![]);
+    check(
+        Notice::Succeeded,
+        vec![
+            ("slack card", "slack:C0APPROVALS"),
+            ("slack direct message", "slack:U1"),
+            ("slack thread reply", "slack:C0APPROVALS"),
+        ],
+    );
+}
+
+#[test]
+fn jira_and_callback_requests_owe_their_own_peer_and_nothing_without_it() {
+    let jira = request(
+        Origin::Jira {
+            issue_key: "SHARE-7".into(),
+        },
+        None,
+        "jira",
+    );
+    let now = jira.created_at;
+    assert_eq!(
+        kinds(&plan(&all(), &jira, &Notice::Succeeded, now)),
+        vec![("jira comment", "jira:SHARE-7".to_string())]
+    );
+    let none = Channels::default();
+    assert!(plan(&none, &jira, &Notice::Succeeded, now).is_empty());
+
+    let hook = request(
+        Origin::Webhook {
+            system: "servicenow".into(),
+            ticket_id: "T1".into(),
+            callback_url: Some("https://tickets.example/cb".into()),
+        },
+        None,
+        "servicenow",
+    );
+    assert_eq!(
+        kinds(&plan(&all(), &hook, &Notice::Approved, now)),
+        vec![("webhook callback", "webhook:tickets.example".to_string())]
+    );
+    // The worker's "executing" is not a callback.
+    assert!(plan(&all(), &hook, &Notice::Executing, now).is_empty());
+}
+
+#[test]
+fn entries_of_one_instant_keep_the_order_of_the_states() {
+    let r = request(Origin::Cli, Some("C1"), "slack");
+    let now = r.created_at;
+    let mut later = r.clone();
+    later.version += 1;
+    let a = entries(&all(), &r, &Notice::Approved, now);
+    let b = entries(&all(), &later, &Notice::Succeeded, now);
+    assert!(a[0].order < b[0].order);
+    assert!(b[0].order < b[1].order);
+    assert!(b.iter().all(|e| e.request_id.as_ref() == Some(&r.id)));
+}
+
+#[test]
+fn an_entry_round_trips_through_json() {
+    let r = request(Origin::Cli, Some("C1"), "slack");
+    for e in entries(&all(), &r, &Notice::Succeeded, r.created_at) {
+        let back: OutboxEntry = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        assert_eq!(back, e);
+    }
+}
