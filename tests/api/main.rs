@@ -9,6 +9,8 @@ mod helpers;
 mod jira;
 mod jira_fake;
 mod lambda;
+mod lambda_emulator;
+mod lambda_freeze;
 mod lifecycle;
 mod ncp_client;
 mod ncp_sim;
