@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 /// Whether the deliveries below fail the test. `false` until the outbox lands (issue 11):
 /// today the approval card, the card updates, the requester's message, the Jira comment and
 /// the callback are all left in background tasks of frozen processes.
-const ENFORCE_DELIVERIES: bool = false;
+const ENFORCE_DELIVERIES: bool = true;
 
 /// How long the peers get to receive everything once the flow is done.
 const DELIVERY_TIME: Duration = Duration::from_secs(20);
