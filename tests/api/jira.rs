@@ -110,6 +110,10 @@ async fn a_jira_issue_is_approved_by_a_transition_and_a_comment_then_shared_comm
         .unwrap();
     let people: Vec<&str> = approvals.iter().map(|a| a.person.as_str()).collect();
     assert_eq!(people, vec!["alice", "bob"]);
+    // Every comment Jira received is valid ADF, and every Slack call valid for Slack's SDK.
+    t.jira_idle().await;
+    crate::payloads::check_jira_calls(&t.jira.calls());
+    crate::payloads::check_slack_calls(&t.slack.calls(), &[]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -139,6 +143,10 @@ async fn an_approval_by_a_non_approver_is_ignored_and_answered() {
         RequestState::Pending
     );
     assert!(t.store().approvals(&rid).await.unwrap().is_empty());
+    // Every comment Jira received is valid ADF, and every Slack call valid for Slack's SDK.
+    t.jira_idle().await;
+    crate::payloads::check_jira_calls(&t.jira.calls());
+    crate::payloads::check_slack_calls(&t.slack.calls(), &[]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -204,6 +212,10 @@ async fn a_webhook_that_disagrees_with_the_reread_issue_is_refused() {
     );
     assert!(t.request_of_issue("SHARE-4").await.is_none());
     assert!(t.jira.wait_comment("SHARE-4", "Refused").await);
+    // Every comment Jira received is valid ADF, and every Slack call valid for Slack's SDK.
+    t.jira_idle().await;
+    crate::payloads::check_jira_calls(&t.jira.calls());
+    crate::payloads::check_slack_calls(&t.slack.calls(), &[]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -297,6 +309,10 @@ async fn fields_that_do_not_parse_and_policy_refusals_are_commented_not_silent()
         .create_issue("OTHER-1", J_CAROL, fields("1234567", "a@partner.example"));
     assert!(t.jira_send(&other).await.1.contains("another project"));
     assert!(t.store().requests(None, 10).await.unwrap().len() == 1);
+    // Every comment Jira received is valid ADF, and every Slack call valid for Slack's SDK.
+    t.jira_idle().await;
+    crate::payloads::check_jira_calls(&t.jira.calls());
+    crate::payloads::check_slack_calls(&t.slack.calls(), &[]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -353,4 +369,8 @@ async fn slack_clicks_on_a_jira_request_count_with_jira_approvals_and_the_outcom
     assert!(t.jira.wait_comment("SHARE-9", "not this quarter").await);
     t.jira_idle().await;
     assert_eq!(t.jira.status("SHARE-9"), "Rejected");
+    // Every comment Jira received is valid ADF, and every Slack call valid for Slack's SDK.
+    t.jira_idle().await;
+    crate::payloads::check_jira_calls(&t.jira.calls());
+    crate::payloads::check_slack_calls(&t.slack.calls(), &[]);
 }

@@ -14,6 +14,7 @@ mod lambda_freeze;
 mod lifecycle;
 mod ncp_client;
 mod ncp_sim;
+mod payloads;
 mod policy_source;
 mod props;
 mod secrets_in_logs;

@@ -108,6 +108,8 @@ async fn a_two_of_m_request_goes_from_command_to_shared_to_final_card() {
         !last_update.contains("\"action_id\":\"approve\""),
         "no buttons on the final card"
     );
+    // Everything Slack received in this test is valid for Slack's own SDK.
+    t.check_payloads();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -150,6 +152,8 @@ async fn a_denial_rewrites_the_card_and_tells_the_requester() {
     let answer = t.click(BOB, "approve", &id).await;
     assert!(answer.contains("already denied"), "{answer}");
     assert!(t.sim.shared_with("1234567").is_empty());
+    // Everything Slack received in this test is valid for Slack's own SDK.
+    t.check_payloads();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -178,6 +182,8 @@ async fn self_approval_and_a_non_approver_are_refused_privately_and_change_nothi
         t.store().request(&rid).await.unwrap().unwrap().state,
         RequestState::Pending
     );
+    // Everything Slack received in this test is valid for Slack's own SDK.
+    t.check_payloads();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -251,6 +257,8 @@ async fn an_auto_approved_request_skips_the_card_and_reports_the_result() {
             .any(|c| c.body["channel"] == APPROVALS),
         "no approval card for an automatic approval"
     );
+    // Everything Slack received in this test is valid for Slack's own SDK.
+    t.check_payloads();
 }
 
 #[tokio::test]
@@ -285,4 +293,6 @@ async fn help_status_list_and_malformed_commands_answer_privately_with_what_is_w
             .iter()
             .all(|c| !c.operation.contains("SharingPermission"))
     );
+    // Everything Slack received in this test is valid for Slack's own SDK.
+    t.check_payloads();
 }

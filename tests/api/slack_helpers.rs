@@ -74,6 +74,8 @@ pub struct SlackApp {
     pub slack: FakeSlack,
     http: reqwest::Client,
     seq: AtomicUsize,
+    /// Every reply to a slash command so far, for `payloads::check_slack_calls`.
+    replies: std::sync::Mutex<Vec<serde_json::Value>>,
     /// Keeps the database and policy files.
     pub _dir: tempfile::TempDir,
 }
@@ -151,6 +153,7 @@ impl SlackApp {
             slack,
             http: reqwest::Client::new(),
             seq: AtomicUsize::new(0),
+            replies: Default::default(),
             _dir: dir,
         }
     }
@@ -213,7 +216,16 @@ impl SlackApp {
     pub async fn command(&self, user: &str, text: &str) -> serde_json::Value {
         let res = self.send(&self.command_delivery(user, text)).await;
         assert_eq!(res.status(), 200, "slash command answered {}", res.status());
-        res.json().await.unwrap()
+        let reply: serde_json::Value = res.json().await.unwrap();
+        self.replies.lock().unwrap().push(reply.clone());
+        reply
+    }
+
+    /// Checks every Slack payload of this test so far (the fake's calls and the slash command
+    /// replies) with Slack's own SDK (`payloads::check_slack_calls`).
+    pub fn check_payloads(&self) {
+        let replies = self.replies.lock().unwrap().clone();
+        crate::payloads::check_slack_calls(&self.slack.calls(), &replies);
     }
 
     /// A signed button click.

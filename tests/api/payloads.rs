@@ -1,0 +1,852 @@
+//! What we send, checked against the receivers' own definitions: every Slack payload against
+//! Slack's Python SDK (`slack_sdk.models`, `tests/python/slack_blocks_check.py`) and every Jira
+//! comment body against Atlassian's ADF JSON Schema (`@atlaskit/adf-schema`'s
+//! `json-schema/v1/full.json`, `tests/node/adf_check.mjs`).
+//!
+//! The corpus test renders every notice and reply for many request shapes (every action, with
+//! and without an end, long and odd text, the most targets a command takes, NCP failures,
+//! denials, expiry, lifecycle notices, drift reports, every private reply) and validates all of
+//! it; the end-to-end tests in `slack.rs` and `jira.rs` hand what the fakes received to
+//! [`check_slack_calls`] and [`check_jira_calls`]. Under CI (`CI` set; `.ci/run` installs both
+//! validators) a missing validator fails the test; elsewhere the check is skipped with a reason.
+
+use crate::jira_fake::JiraCall;
+use chrono::{DateTime, TimeZone, Utc};
+use ncp_share_approver::domain::{
+    Approval, DriftFinding, DriftKind, Grant, ImageNo, LoginId, Origin, Outcome, RequestId,
+    RequestState, RevocationCause, ShareDuration, ShareRequest,
+};
+use ncp_share_approver::http::slack::{command, replies};
+use ncp_share_approver::ncp::{Hypervisor, ImageView};
+use ncp_share_approver::notify::jira::render as jira_render;
+use ncp_share_approver::notify::slack::SlackCall;
+use ncp_share_approver::notify::slack::render;
+use ncp_share_approver::notify::{GrantsEnded, Notice};
+use ncp_share_approver::policy::{Action, Identity, PersonName};
+use ncp_share_approver::workflow::ActOutcome;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Command;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+// ---------------------------------------------------------------------------------------------
+// The validators
+
+/// Whether a validator can run: under CI a missing one fails, elsewhere it is skipped with why.
+fn available(what: &str, ok: bool, install: &str) -> bool {
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but the {what} validator cannot run ({install}; `.ci/run` does it)"
+        );
+        eprintln!(
+            "skipped: the {what} validator is not installed ({install}; bash .ci/run does it)"
+        );
+    }
+    ok
+}
+
+fn slack_validator() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import slack_sdk.models.blocks"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    available(
+        "Slack (slack_sdk)",
+        ok,
+        "`python3 -m pip install slack-sdk==3.48.0`",
+    )
+}
+
+fn adf_validator() -> bool {
+    let node = Path::new(ROOT).join("tests/node");
+    let ok = node
+        .join("node_modules/@atlaskit/adf-schema/json-schema/v1/full.json")
+        .is_file()
+        && node.join("node_modules/ajv-draft-04").is_dir()
+        && Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    available(
+        "Jira ADF (@atlaskit/adf-schema)",
+        ok,
+        "`npm ci` in tests/node, with Node.js installed",
+    )
+}
+
+/// Writes each `(name, body)` as `<dir>/<name>.json` and runs `program args.. <dir>`; panics
+/// with the validator's own lines for every invalid body.
+fn run_validator(what: &str, program: &str, script: &str, bodies: &[(String, Value)]) {
+    assert!(!bodies.is_empty(), "no {what} payloads to validate");
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (name, body)) in bodies.iter().enumerate() {
+        let file: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        std::fs::write(
+            dir.path().join(format!("{i:04}-{file}.json")),
+            serde_json::to_vec_pretty(body).unwrap(),
+        )
+        .unwrap();
+    }
+    let out = Command::new(program)
+        .arg(Path::new(ROOT).join(script))
+        .arg(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} {script}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{what}: {script} found invalid payloads ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    eprintln!("{what}: {}", stderr.trim());
+}
+
+/// Validates Slack bodies with `slack_sdk`; skipped (outside CI) when it is not installed.
+pub fn check_slack(bodies: &[(String, Value)]) {
+    if slack_validator() {
+        run_validator(
+            "Slack",
+            "python3",
+            "tests/python/slack_blocks_check.py",
+            bodies,
+        );
+    }
+}
+
+/// Validates Jira comment bodies (`{"body": <ADF>}`) against the ADF schema; skipped (outside
+/// CI) when the Node packages are not installed.
+pub fn check_jira(bodies: &[(String, Value)]) {
+    if adf_validator() {
+        run_validator("Jira ADF", "node", "tests/node/adf_check.mjs", bodies);
+    }
+}
+
+/// Everything a fake Slack received (Web API calls and `response_url` posts), plus the HTTP
+/// replies to slash commands, validated with `slack_sdk`.
+pub fn check_slack_calls(calls: &[SlackCall], replies: &[Value]) {
+    let mut bodies: Vec<(String, Value)> = calls
+        .iter()
+        .filter(|c| c.body.is_object())
+        .map(|c| (c.method.clone(), c.body.clone()))
+        .collect();
+    bodies.extend(
+        replies
+            .iter()
+            .map(|r| ("command-reply".to_owned(), r.clone())),
+    );
+    if !bodies.is_empty() {
+        check_slack(&bodies);
+    }
+}
+
+/// Every comment body a fake Jira received, validated against the ADF schema.
+pub fn check_jira_calls(calls: &[JiraCall]) {
+    let bodies: Vec<(String, Value)> = calls
+        .iter()
+        .filter(|c| c.method == "POST" && c.path.ends_with("/comment"))
+        .map(|c| ("comment".to_owned(), c.body.clone()))
+        .collect();
+    if !bodies.is_empty() {
+        check_jira(&bodies);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The corpus
+
+fn person(name: &str) -> PersonName {
+    serde_json::from_value(json!(name)).unwrap()
+}
+
+fn at(h: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 1, h, 0, 0).unwrap()
+}
+
+fn login(s: &str) -> LoginId {
+    LoginId::parse(s).unwrap()
+}
+
+/// Text from people at its worst: markup, mentions, links, entities, emoji, control
+/// characters, right-to-left text, zero-width characters and line breaks.
+const ODD: &str = "<!channel> & <@U0ADMIN> <https://evil.example|click> *bold* _it_ ~x~ `code` ```block``` &amp; &lt; \u{7}\u{1b}[31m 😀 👩‍👩‍👧 שלום \u{200b}\u{feff} \r\n> quote\n\n\n• bullet | pipe \\ backslash \"quotes\" 'single' %s {} $HOME";
+
+fn long(unit: &str, chars: usize) -> String {
+    unit.chars().cycle().take(chars).collect()
+}
+
+/// The longest login ID there can be, numbered so that every one is different.
+fn long_login(i: usize) -> LoginId {
+    let suffix = format!("{i}@partner.example");
+    login(&format!(
+        "{}{suffix}",
+        long("x&_*~|ü", 254 - suffix.chars().count())
+    ))
+}
+
+#[derive(Clone)]
+struct Shape {
+    name: &'static str,
+    request: ShareRequest,
+}
+
+fn base() -> ShareRequest {
+    let mut r = ShareRequest {
+        id: RequestId::parse("SR-7K3M9Q2X").unwrap(),
+        version: 3,
+        state: RequestState::Pending,
+        origin: Origin::Slack {
+            team_id: "T1".into(),
+            channel_id: "C0ASK".into(),
+            response_url: None,
+        },
+        requester: Identity::new("slack", "U056CAROL").unwrap(),
+        requester_person: Some(person("carol")),
+        image_no: ImageNo::parse("1234567").unwrap(),
+        image_name: "golden-web".into(),
+        hypervisor: Some(Hypervisor::Xen),
+        region: "KR".into(),
+        action: Action::Share,
+        targets: vec![login("a@partner.example"), login("b@partner.example")],
+        duration: Some(ShareDuration::parse("7d").unwrap()),
+        reason: Some("partner onboarding".into()),
+        shared_with_when_asked: vec![],
+        fingerprint: String::new(),
+        policy_hash: "p".into(),
+        rule: Some("golden images to partners".into()),
+        approvers: vec![person("alice"), person("bob"), person("carol")],
+        min_approvals: 2,
+        allow_self_approval: false,
+        approval_channel: Some("C0APPROVALS".into()),
+        created_at: at(10),
+        updated_at: at(10),
+        expires_at: at(10) + chrono::Duration::hours(24),
+        attempts: 0,
+        outcome: None,
+        lifecycle: Default::default(),
+    };
+    r.fingerprint = r.computed_fingerprint();
+    r
+}
+
+fn grant(target: LoginId, i: usize) -> Grant {
+    Grant {
+        image_no: ImageNo::parse("1234567").unwrap(),
+        target,
+        request_id: RequestId::parse("SR-AAAAAAAA").unwrap(),
+        starts_at: at(1),
+        ends_at: (i % 2 == 0).then(|| at(23)),
+        ended_at: None,
+    }
+}
+
+/// The request shapes every notice is rendered for.
+fn shapes() -> Vec<Shape> {
+    let many: Vec<LoginId> = (0..command::MAX_TARGETS).map(long_login).collect();
+    let mut out = Vec::new();
+    let mut add = |name: &'static str, f: &dyn Fn(&mut ShareRequest)| {
+        let mut r = base();
+        f(&mut r);
+        r.fingerprint = r.computed_fingerprint();
+        out.push(Shape { name, request: r });
+    };
+    add("share-7d", &|_| {});
+    add("share-no-end", &|r| r.duration = None);
+    add("unshare", &|r| {
+        r.action = Action::Unshare;
+        r.duration = None;
+    });
+    add("set-diff", &|r| {
+        r.action = Action::Set;
+        r.duration = None;
+        r.shared_with_when_asked = vec!["a@partner.example".into(), "old@partner.example".into()];
+    });
+    add("set-no-change", &|r| {
+        r.action = Action::Set;
+        r.shared_with_when_asked = vec!["a@partner.example".into(), "b@partner.example".into()];
+    });
+    add("set-empty", &|r| {
+        r.action = Action::Set;
+        r.duration = None;
+        r.targets = vec![];
+        r.shared_with_when_asked = vec!["old@partner.example".into()];
+    });
+    add("odd-text", &|r| {
+        r.reason = Some(ODD.into());
+        r.image_name = ODD.into();
+        r.rule = Some(ODD.into());
+        r.region = ODD.into();
+        r.targets = vec![login("a&b*_~|@partner.example"), login("ü@例え.jp")];
+        r.approval_channel = Some(ODD.into());
+        r.hypervisor = None;
+    });
+    add("long-text", &|r| {
+        r.reason = Some(long("why & <because> ", 5000));
+        r.image_name = long("golden-web-", 400);
+        r.rule = Some(long("rule & <x> ", 600));
+        r.approvers = (0..40)
+            .map(|i| person(&format!("approver-{i}-{}", long("ab", 40))))
+            .collect();
+        r.min_approvals = 30;
+    });
+    add("no-reason-whitespace", &|r| {
+        r.reason = Some(" \n\t ".into());
+        r.image_name = String::new();
+    });
+    add("no-reason-none-no-rule", &|r| {
+        r.reason = None;
+        r.rule = None;
+        r.approval_channel = None;
+        r.requester_person = None;
+    });
+    let m = many.clone();
+    add("max-targets-share", &move |r| {
+        r.targets = m.clone();
+        r.reason = Some(long("many partners ", 500));
+    });
+    let m = many.clone();
+    add("max-targets-set", &move |r| {
+        r.action = Action::Set;
+        r.targets = m[..25].to_vec();
+        r.shared_with_when_asked = m[25..].iter().map(|t| t.as_str().to_owned()).collect();
+    });
+    let m = many.clone();
+    add("max-targets-unshare", &move |r| {
+        r.action = Action::Unshare;
+        r.duration = None;
+        r.targets = m.clone();
+    });
+    let m = many.clone();
+    add("extension-of-many", &move |r| {
+        r.targets = m.clone();
+        r.lifecycle.extends = m
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, t)| grant(t, i))
+            .collect();
+    });
+    add("jira-requester", &|r| {
+        r.origin = Origin::Jira {
+            issue_key: "OPS-42".into(),
+        };
+        r.requester = Identity::new("jira", "5b10ac8d82e05b22cc7d4ef5").unwrap();
+    });
+    add("webhook-requester", &|r| {
+        r.origin = Origin::Webhook {
+            system: "servicenow".into(),
+            ticket_id: "RITM0012345".into(),
+            callback_url: None,
+        };
+        r.requester = Identity::new("servicenow", "sn-<carol>&").unwrap();
+        r.requester_person = None;
+    });
+    add("auto-approved", &|r| {
+        r.min_approvals = 0;
+        r.approvers = vec![];
+    });
+    add("self-approval-nobody-left", &|r| {
+        r.approvers = vec![person("carol")];
+        r.min_approvals = 1;
+    });
+    out
+}
+
+fn approval(name: &str, id: &str, approve: bool, comment: Option<&str>) -> Approval {
+    Approval {
+        request_id: base().id,
+        person: person(name),
+        identity: Identity::new("slack", id).unwrap(),
+        approve,
+        at: at(11),
+        comment: comment.map(str::to_owned),
+    }
+}
+
+/// The approval lists a card is rendered with.
+fn approval_sets() -> Vec<(&'static str, Vec<Approval>)> {
+    vec![
+        ("none", vec![]),
+        ("one", vec![approval("alice", "U01ALICE", true, None)]),
+        (
+            "two",
+            vec![
+                approval("alice", "U01ALICE", true, None),
+                approval("bob", "U02BOB", true, Some("ok")),
+            ],
+        ),
+        (
+            "many",
+            (0..40)
+                .map(|i| {
+                    approval(
+                        &format!("approver-{i}-{}", long("ab", 40)),
+                        &format!("U{i:08}"),
+                        true,
+                        None,
+                    )
+                })
+                .collect(),
+        ),
+        (
+            "denied-odd",
+            vec![
+                approval("alice", "U01ALICE", true, None),
+                approval("bob", "U02BOB", false, Some(ODD)),
+            ],
+        ),
+        (
+            "denied-long",
+            vec![approval(
+                "bob",
+                "U02BOB",
+                false,
+                Some(&long("no & <never> ", 4000)),
+            )],
+        ),
+        (
+            "denied-blank",
+            vec![approval("bob", "U02BOB", false, Some("   "))],
+        ),
+    ]
+}
+
+/// The states a request is rendered in, each with the outcome the workflow records.
+fn states(r: &ShareRequest) -> Vec<(&'static str, ShareRequest)> {
+    let mut out = Vec::new();
+    let mut with = |name: &'static str, state: RequestState, outcome: Option<Outcome>| {
+        let mut s = r.clone();
+        s.state = state;
+        s.updated_at = at(12);
+        s.outcome = outcome;
+        out.push((name, s));
+    };
+    let after: Vec<String> = r.targets.iter().map(|t| t.as_str().to_owned()).collect();
+    with("pending", RequestState::Pending, None);
+    with("approved", RequestState::Approved, None);
+    with("executing", RequestState::Executing, None);
+    with(
+        "succeeded",
+        RequestState::Succeeded,
+        Some(Outcome {
+            message: format!("{} done", r.action),
+            ncp_code: None,
+            shared_with_after: Some(after.clone()),
+            already_in_place: false,
+        }),
+    );
+    with(
+        "succeeded-in-place-nobody",
+        RequestState::Succeeded,
+        Some(Outcome {
+            message: String::new(),
+            ncp_code: None,
+            shared_with_after: Some(vec![]),
+            already_in_place: true,
+        }),
+    );
+    with("succeeded-no-outcome", RequestState::Succeeded, None);
+    with(
+        "failed-ncp",
+        RequestState::Failed,
+        Some(Outcome {
+            message: "NCP refused: the login ID does not exist (loginId=x@partner.example)".into(),
+            ncp_code: Some("3101".into()),
+            shared_with_after: None,
+            already_in_place: false,
+        }),
+    );
+    with(
+        "failed-odd-long",
+        RequestState::Failed,
+        Some(Outcome {
+            message: format!("{ODD} {}", long("<error> & ", 6000)),
+            ncp_code: Some(format!("{ODD}-{}", long("9", 300))),
+            shared_with_after: None,
+            already_in_place: false,
+        }),
+    );
+    with(
+        "failed-empty",
+        RequestState::Failed,
+        Some(Outcome {
+            message: "  ".into(),
+            ncp_code: None,
+            shared_with_after: None,
+            already_in_place: false,
+        }),
+    );
+    with(
+        "denied",
+        RequestState::Denied,
+        Some(Outcome {
+            message: "denied by bob: not now".into(),
+            ..Default::default()
+        }),
+    );
+    with(
+        "refused",
+        RequestState::Denied,
+        Some(Outcome {
+            message: format!(
+                "no rule allows it: rule \"golden images to partners\" allows only *@partner.example; {ODD}"
+            ),
+            ..Default::default()
+        }),
+    );
+    with(
+        "expired",
+        RequestState::Expired,
+        Some(Outcome {
+            message: "not enough approvals before the deadline".into(),
+            ..Default::default()
+        }),
+    );
+    with("cancelled", RequestState::Cancelled, None);
+    out
+}
+
+fn message(text: String, blocks: Value) -> Value {
+    json!({ "channel": "C0APPROVALS", "text": text, "blocks": blocks })
+}
+
+fn update(text: String, blocks: Value) -> Value {
+    json!({ "channel": "C0APPROVALS", "ts": "1700000000.000100", "text": text, "blocks": blocks })
+}
+
+/// A plain-text private reply, as the slash command and click handlers send it.
+fn reply(text: impl Into<String>) -> Value {
+    json!({ "response_type": "ephemeral", "text": text.into() })
+}
+
+/// A `response_url` follow-up, as `SlackFront::follow_up` sends it.
+fn follow_up(text: impl Into<String>) -> Value {
+    json!({ "response_type": "ephemeral", "replace_original": false, "text": text.into() })
+}
+
+fn lifecycle_notices(r: &ShareRequest) -> Vec<(&'static str, Notice)> {
+    let many: Vec<LoginId> = (0..command::MAX_TARGETS).map(long_login).collect();
+    vec![
+        (
+            "ending-soon",
+            Notice::ShareEndingSoon {
+                ends_at: at(20),
+                targets: r.targets.clone(),
+            },
+        ),
+        (
+            "ending-soon-many",
+            Notice::ShareEndingSoon {
+                ends_at: at(20),
+                targets: many.clone(),
+            },
+        ),
+        (
+            "ended-expired",
+            Notice::ShareEnded(GrantsEnded {
+                by_request: RequestId::parse("SR-BBBBBBBB").unwrap(),
+                actor: "system:scheduler".into(),
+                cause: Some(RevocationCause::Expired),
+                removed: r.targets.clone(),
+                kept: vec![],
+            }),
+        ),
+        (
+            "ended-revoked-many-kept",
+            Notice::ShareEnded(GrantsEnded {
+                by_request: RequestId::parse("SR-BBBBBBBB").unwrap(),
+                actor: format!("slack:U0ADMIN {ODD}"),
+                cause: Some(RevocationCause::Revoked),
+                removed: many[..25].to_vec(),
+                kept: many[25..].to_vec(),
+            }),
+        ),
+        (
+            "ended-unshare-nothing-removed",
+            Notice::ShareEnded(GrantsEnded {
+                by_request: RequestId::parse("SR-BBBBBBBB").unwrap(),
+                actor: "slack:U0ADMIN".into(),
+                cause: None,
+                removed: vec![],
+                kept: r.targets.clone(),
+            }),
+        ),
+        (
+            "ended-unmanaged",
+            Notice::ShareEnded(GrantsEnded {
+                by_request: RequestId::parse("SR-BBBBBBBB").unwrap(),
+                actor: "system:reconciler".into(),
+                cause: Some(RevocationCause::Unmanaged),
+                removed: r.targets.clone(),
+                kept: vec![],
+            }),
+        ),
+    ]
+}
+
+fn drift_sets() -> Vec<(&'static str, Vec<DriftFinding>)> {
+    let finding = |i: usize, name: &str, kind: DriftKind| DriftFinding {
+        image_no: ImageNo::parse(&format!("{}", 1_000_000 + i)).unwrap(),
+        image_name: name.into(),
+        target: long_login(i).as_str().to_owned(),
+        kind,
+    };
+    let missing = || DriftKind::MissingOnNcp {
+        request_id: RequestId::parse("SR-CCCCCCCC").unwrap(),
+    };
+    vec![
+        ("none", vec![]),
+        (
+            "one-unmanaged",
+            vec![finding(1, "golden-web", DriftKind::Unmanaged)],
+        ),
+        ("one-missing", vec![finding(2, "", missing())]),
+        (
+            "many-odd",
+            (0..200)
+                .map(|i| {
+                    let kind = if i % 2 == 0 {
+                        DriftKind::Unmanaged
+                    } else {
+                        missing()
+                    };
+                    finding(i, ODD, kind)
+                })
+                .collect(),
+        ),
+    ]
+}
+
+/// Named request bodies, as the validators take them.
+type Bodies = Vec<(String, Value)>;
+
+/// Every Slack payload and Jira comment the renderers produce, named after what they show.
+fn corpus() -> (Bodies, Bodies) {
+    let mut slack = Vec::new();
+    let mut jira = Vec::new();
+    let mut s = |name: String, body: Value| slack.push((name, body));
+    let mut j = |name: String, paragraphs: Vec<String>| {
+        jira.push((name, json!({ "body": jira_render::adf(&paragraphs) })))
+    };
+    for shape in shapes() {
+        for (state_name, r) in states(&shape.request) {
+            let name = format!("{}-{state_name}", shape.name);
+            for (set, approvals) in approval_sets() {
+                let (t, b) = render::card(&r, &approvals);
+                s(format!("card-{name}-{set}"), update(t.clone(), b.clone()));
+                if r.state == RequestState::Pending {
+                    s(format!("post-card-{name}-{set}"), message(t, b));
+                }
+            }
+            for (kind, msg) in [
+                ("approval", render::approval_card(&r, &[])),
+                ("progress", render::progress_card(&r, &[])),
+                ("final", render::final_card(&r, &[])),
+            ] {
+                s(format!("{kind}-{name}"), update(msg.0, msg.1));
+            }
+            let submitted = render::submitted_reply(&r);
+            s(
+                format!("submitted-{name}"),
+                render::ephemeral_body(submitted.clone()),
+            );
+            s(format!("submitted-slow-{name}"), follow_up(submitted.0));
+            s(
+                format!("refused-{name}"),
+                render::ephemeral_body(render::refused_reply(&r)),
+            );
+            let outcome = render::outcome_message(&r);
+            s(
+                format!("outcome-dm-{name}"),
+                message(outcome.0.clone(), outcome.1.clone()),
+            );
+            s(
+                format!("outcome-thread-{name}"),
+                json!({"channel": "C0APPROVALS", "thread_ts": "1700000000.000100", "text": outcome.0, "blocks": outcome.1}),
+            );
+            s(
+                format!("status-{name}"),
+                reply(replies::status(&r, &approval_sets()[4].1)),
+            );
+            s(
+                format!("status-many-{name}"),
+                reply(replies::status(&r, &approval_sets()[3].1)),
+            );
+            for (act_name, act) in [
+                (
+                    "counted",
+                    ActOutcome::Counted {
+                        request: Box::new(r.clone()),
+                        remaining: 3,
+                    },
+                ),
+                ("approved", ActOutcome::Approved(Box::new(r.clone()))),
+                ("already", ActOutcome::AlreadyCounted(Box::new(r.clone()))),
+                ("denied", ActOutcome::Denied(Box::new(r.clone()))),
+                ("cancelled", ActOutcome::Cancelled(Box::new(r.clone()))),
+                ("not-pending", ActOutcome::NotPending(Box::new(r.clone()))),
+            ] {
+                let text = replies::act_outcome(&act);
+                s(format!("act-{act_name}-{name}"), reply(text.clone()));
+                s(format!("click-{act_name}-{name}"), follow_up(text));
+            }
+
+            // Jira: the comment for every notice in this state.
+            let notices: Vec<(&str, Notice)> = match r.state {
+                RequestState::Pending => vec![
+                    ("submitted", Notice::Submitted),
+                    (
+                        "approval-added",
+                        Notice::ApprovalAdded(approval_sets()[1].1[0].clone()),
+                    ),
+                ],
+                RequestState::Approved => vec![("approved", Notice::Approved)],
+                RequestState::Executing => vec![("executing", Notice::Executing)],
+                RequestState::Succeeded => vec![("succeeded", Notice::Succeeded)],
+                RequestState::Failed => vec![("failed", Notice::Failed)],
+                RequestState::Denied => vec![
+                    ("refused", Notice::Refused),
+                    ("denied", Notice::Denied(approval_sets()[4].1[1].clone())),
+                    (
+                        "denied-long",
+                        Notice::Denied(approval_sets()[5].1[0].clone()),
+                    ),
+                    (
+                        "denied-no-comment",
+                        Notice::Denied(approval("bob", "U02BOB", false, None)),
+                    ),
+                ],
+                RequestState::Expired => vec![("expired", Notice::Expired)],
+                RequestState::Cancelled => vec![("cancelled", Notice::Cancelled)],
+            };
+            for (notice_name, notice) in notices {
+                for status in ["Approved", ODD] {
+                    if let Some(p) = jira_render::notice_comment(&r, &notice, status) {
+                        j(format!("jira-{notice_name}-{name}"), p);
+                    }
+                }
+            }
+        }
+        // Lifecycle notices are about a request that succeeded.
+        let mut done = shape.request.clone();
+        done.state = RequestState::Succeeded;
+        for (notice_name, notice) in lifecycle_notices(&done) {
+            let (t, b) = render::lifecycle_message(&done, &notice);
+            s(
+                format!("lifecycle-{notice_name}-{}", shape.name),
+                message(t, b),
+            );
+            if let Some(p) = jira_render::notice_comment(&done, &notice, "Approved") {
+                j(format!("jira-{notice_name}-{}", shape.name), p);
+            }
+        }
+    }
+    for (name, findings) in drift_sets() {
+        let (t, b) = render::drift_message(&findings);
+        s(format!("drift-{name}"), message(t, b));
+    }
+
+    // The slash command's other private replies.
+    s(
+        "usage".into(),
+        reply(command::USAGE.replace("/share-image", "/share-image-staging")),
+    );
+    let too_many = (0..=command::MAX_TARGETS)
+        .map(|i| format!("u{i}@partner.example"))
+        .collect::<Vec<_>>()
+        .join(",");
+    for text in [
+        "12ab with a@partner.example".to_owned(),
+        "1234567 with".into(),
+        "1234567 with a@partner.example for 7y".into(),
+        "1234567 frm a@partner.example".into(),
+        format!("1234567 with {too_many}"),
+        format!(
+            "1234567 with a@partner.example because {}",
+            long("why ", 600)
+        ),
+        format!("{ODD} with <@U0ADMIN> because {ODD}"),
+        long("1234567 with ", command::MAX_TEXT_CHARS + 10),
+        "status SR-BAD".into(),
+    ] {
+        if let Err(e) = command::parse(&text) {
+            s(
+                "command-error".into(),
+                reply(format!("{e}\n\n{}", command::USAGE)),
+            );
+        }
+    }
+    let grants: Vec<Grant> = (0..command::MAX_TARGETS)
+        .map(|i| grant(long_login(i), i))
+        .collect();
+    for (name, shared) in [
+        ("list-nobody", vec![]),
+        (
+            "list-many",
+            (0..120)
+                .map(|i| long_login(i % 60).as_str().to_owned())
+                .collect(),
+        ),
+    ] {
+        let view = ImageView {
+            no: ImageNo::parse("1234567").unwrap(),
+            name: ODD.into(),
+            status: "CREAT".into(),
+            hypervisor: Hypervisor::Kvm,
+            shared_with: shared,
+        };
+        s(name.into(), reply(replies::share_list(&view, &grants)));
+    }
+    for text in [
+        replies::act_outcome(&ActOutcome::NotAllowed(ODD.into())),
+        replies::act_outcome(&ActOutcome::NotFound),
+        "No request SR-7K3M9Q2X.".into(),
+        format!(
+            "Could not read image 1234567 from NCP: {}",
+            render::escape(ODD)
+        ),
+        "NCP is slow to answer; try again in a moment.".into(),
+        "This command was already received (a repeated delivery); nothing more was done.".into(),
+        "Working on it: NCP is slow to answer. The result will appear here.".into(),
+    ] {
+        s("other-reply".into(), reply(text));
+    }
+
+    // The Jira adapter's own answers (`JiraNotifier::say`), at their longest and oddest.
+    j(
+        "say-refusal".into(),
+        vec![format!(
+            "Refused: the webhook does not agree with the issue as Jira has it now ({}). Nothing changed.",
+            [ODD, &long("status differs ", 3000)].join("; ")
+        )],
+    );
+    j(
+        "say-nothing-requested".into(),
+        vec![format!("Nothing was requested: {}", jira_render::clip(ODD))],
+    );
+    j(
+        "say-blank-and-text".into(),
+        vec!["  ".into(), "\n".into(), "text".into()],
+    );
+    (slack, jira)
+}
+
+#[test]
+fn every_slack_payload_and_jira_comment_we_render_is_valid_for_its_receiver() {
+    let (slack, jira) = corpus();
+    assert!(slack.len() > 1000, "{} Slack payloads", slack.len());
+    assert!(jira.len() > 100, "{} Jira comments", jira.len());
+    check_slack(&slack);
+    check_jira(&jira);
+}
