@@ -3,6 +3,7 @@
 mod audit;
 pub mod dev;
 mod lifecycle;
+mod outbox;
 pub mod policy;
 mod requests;
 pub mod send;
@@ -52,6 +53,9 @@ pub enum Command {
     /// Verify or export the audit ledger.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// The messages owed (cards, comments, callbacks): list them, send a failed one again.
+    #[command(subcommand)]
+    Outbox(outbox::OutboxCommand),
     /// Run the scheduler once: expire pending requests, revoke grants past their end, remind.
     Sweep,
     /// Compare NCP's share lists with the grants and report drift (optionally remove it).
@@ -109,6 +113,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Policy(command) => policy::run(&cli, command),
         Command::Requests(command) => requests::run(&cli, command).await,
         Command::Audit(command) => audit::run(&cli, command).await,
+        Command::Outbox(command) => outbox::run(&cli, command).await,
         Command::Sweep => lifecycle::run_sweep(&cli).await,
         Command::Reconcile(args) => lifecycle::run_reconcile(&cli, args).await,
     };

@@ -147,6 +147,20 @@ pub async fn run(cli: &Cli, command: &RequestsCommand) -> anyhow::Result<ExitCod
                         .unwrap_or_default()
                 );
             }
+            let owed = store
+                .outbox(crate::store::OutboxQuery {
+                    request: Some(r.id.clone()),
+                    status: None,
+                    limit: 1000,
+                })
+                .await?;
+            println!("messages:");
+            if owed.is_empty() {
+                println!("  (none)");
+            }
+            for e in &owed {
+                println!("  {}", super::outbox::line(e));
+            }
             println!("ledger:");
             for rec in &ledger {
                 println!(

@@ -370,3 +370,50 @@ async fn reconcile_prints_drift_and_removes_it_only_when_the_configuration_allow
     let out = run_with(vec!["audit", "verify"], false).await.unwrap();
     assert!(out.status.success(), "{}", text(&out).1);
 }
+
+#[tokio::test]
+async fn outbox_lists_what_is_owed_and_sends_a_failed_message_again() {
+    use ncp_share_approver::outbox::{Message, OutboxEntry, OutboxStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let store = SqliteStore::open(&db).unwrap();
+    let env = [("NSA_STORE__PATH", db.to_str().unwrap())];
+    let (stdout, _) = text(&run(dir.path(), &["outbox", "list"], &env));
+    assert!(stdout.contains("nothing owed"), "{stdout}");
+
+    let mut failed = OutboxEntry::new(
+        Message::JiraSay {
+            issue_key: "SHARE-1".into(),
+            paragraphs: vec!["hello".into()],
+        },
+        chrono::Utc::now(),
+        0,
+        0,
+    );
+    failed.status = OutboxStatus::Failed;
+    failed.attempts = 10;
+    failed.last_error = Some("jira POST comment: HTTP 503".into());
+    ncp_share_approver::store::enqueue(&store, vec![failed.clone()])
+        .await
+        .unwrap();
+    let out = run(dir.path(), &["outbox", "list", "--failed"], &env);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains(&failed.id), "{stdout}");
+    assert!(
+        stdout.contains("failed") && stdout.contains("HTTP 503"),
+        "{stdout}"
+    );
+
+    let out = run(dir.path(), &["outbox", "retry", &failed.id], &env);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let again = store.outbox_entry(&failed.id).await.unwrap().unwrap();
+    assert_eq!(again.status, OutboxStatus::Pending);
+    assert_eq!(again.attempts, 0);
+    let (stdout, _) = text(&run(dir.path(), &["outbox", "list", "--failed"], &env));
+    assert!(!stdout.contains(&failed.id), "{stdout}");
+
+    let out = run(dir.path(), &["outbox", "retry", "ob_nope"], &env);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("no message ob_nope"));
+}
