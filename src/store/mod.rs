@@ -7,7 +7,7 @@
 mod dynamodb;
 mod sqlite;
 
-pub use dynamodb::{BY_STATE_INDEX, DynamoStore, TTL_ATTRIBUTE, Tables};
+pub use dynamodb::{BY_DUE_INDEX, BY_STATE_INDEX, DynamoStore, TTL_ATTRIBUTE, Tables};
 pub use sqlite::SqliteStore;
 
 use crate::audit::{AuditEntry, AuditRecord};
