@@ -671,7 +671,7 @@ mod cases {
         );
         assert_eq!(
             store.grants_ending_by(until - secs(86_400)).await.unwrap(),
-            [day_before.clone()]
+            [day_before]
         );
         assert!(
             store
