@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Every benchmark in sequence, then the README's "Numbers" section regenerated from the results:
-#   bench/run.sh (criterion) → bench/load.sh → bench/compare.sh → bench/approval.sh →
+#   bench/run.sh (criterion) → bench/sweep.sh → bench/load.sh → bench/compare.sh → bench/approval.sh →
 #   bench/faults.sh (kill -9 suite, on the release build) → bench/readme_numbers.py
 # About 20 minutes on 2 cores, builds included. Not run in CI. Honours CARGO_TARGET_DIR.
-# SKIP="criterion faults" skips steps by name (criterion load compare approval faults); their
+# SKIP="criterion faults" skips steps by name (criterion sweep load compare approval faults); their
 # previous results in bench/results/ are used for the README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,7 @@ step() { # NAME COMMAND...
     "$@"
 }
 step criterion bench/run.sh
+step sweep bench/sweep.sh
 step load bench/load.sh
 step compare bench/compare.sh
 step approval bench/approval.sh

@@ -77,7 +77,9 @@ def at_a_glance():
 
 sections = [
     ("Criterion micro-benchmarks", "bench/run.sh", "criterion.md",
-     "Medians of every criterion benchmark (`benches/`: NCP signing and decoding, policy evaluation, the audit ledger, Slack/Jira/webhook verification)."),
+     "Medians of every criterion benchmark (`benches/`: NCP signing and decoding, policy evaluation, the audit ledger, Slack/Jira/webhook verification, the sweep's store queries)."),
+    ("The sweep's store queries at 100,000 rows", "bench/sweep.sh", "sweep.md",
+     "`grants_ending_by` and `pending_due` as index ranges, against reading every open grant or pending request and filtering."),
     ("Load: signed slash commands against `serve`", "bench/load.sh", "load.md",
      "Warm `help` and `share` commands at a fixed rate and at saturation, server CPU and peak memory, and cold start."),
     ("Ours vs the usual alternative (Python Slack Bolt)", "bench/compare.sh", "compare.md",

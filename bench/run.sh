@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every criterion benchmark (ncp, policy, ledger, verify) and prints the median of each.
+# Runs every criterion benchmark (ncp, policy, ledger, verify, sweep) and prints the median of each.
 #
 # Usage: bench/run.sh [criterion args...]   e.g. bench/run.sh 'policy evaluate'
 # Honours CARGO_TARGET_DIR; results are read from ${CARGO_TARGET_DIR:-target}/criterion.
@@ -13,7 +13,7 @@ marker="$(mktemp)"
 trap 'rm -f "$marker"' EXIT
 
 loadavg_before="$(cut -d' ' -f1-3 /proc/loadavg)"
-cargo bench --bench ncp --bench policy --bench ledger --bench verify -- "$@"
+cargo bench --bench ncp --bench policy --bench ledger --bench verify --bench sweep -- "$@"
 export LOADAVG_BEFORE="$loadavg_before" LOADAVG_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 export MACHINE_NPROC="$(nproc)"
 export MACHINE_CPU="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"

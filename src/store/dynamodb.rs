@@ -4,7 +4,7 @@
 //!
 //! | item | pk | sk | other attributes |
 //! | --- | --- | --- | --- |
-//! | request | `req#ID` | `request` | `body`, `ver`, `req_state`, `req_created` (the `by_state` index) |
+//! | request | `req#ID` | `request` | `body`, `ver`, `req_state`, `req_created` (the `by_state` index); while pending also `req_pending` = `pending` and `req_due` (the sparse `by_due` index) |
 //! | approval | `req#ID` | `approval#PERSON` | `body` |
 //! | message reference | `req#ID` | `msg#KIND` | `ref` |
 //! | grant | `image#NO` | `grant#TARGET#ID` | `body`, `ended`; while open and time-boxed also `grant_open` = `open` and `grant_end` (the sparse `by_grant_end` index) |
@@ -58,6 +58,8 @@ pub const BY_GRANT_END_INDEX: &str = "by_grant_end";
 pub const BY_OUTBOX_INDEX: &str = "by_outbox";
 /// The name of the sparse index of outbox entries by request (for `requests show`).
 pub const BY_OUTBOX_REQUEST_INDEX: &str = "by_outbox_request";
+/// The name of the sparse index of pending requests by deadline (for the sweep).
+pub const BY_DUE_INDEX: &str = "by_due";
 /// The TTL attribute of the state table.
 pub const TTL_ATTRIBUTE: &str = "ttl_epoch";
 
@@ -348,6 +350,8 @@ impl DynamoStore {
             .attribute_definitions(attr("req_created", ScalarAttributeType::S)?)
             .attribute_definitions(attr("grant_open", ScalarAttributeType::S)?)
             .attribute_definitions(attr("grant_end", ScalarAttributeType::S)?)
+            .attribute_definitions(attr("req_pending", ScalarAttributeType::S)?)
+            .attribute_definitions(attr("req_due", ScalarAttributeType::S)?)
             .global_secondary_indexes(by_state)
             .global_secondary_indexes(by_grant_end)
             .attribute_definitions(attr("ob_status", ScalarAttributeType::S)?)
@@ -356,6 +360,7 @@ impl DynamoStore {
             .attribute_definitions(attr("ob_order", ScalarAttributeType::S)?)
             .global_secondary_indexes(sparse(BY_OUTBOX_INDEX, "ob_status", "ob_due")?)
             .global_secondary_indexes(sparse(BY_OUTBOX_REQUEST_INDEX, "ob_req", "ob_order")?)
+            .global_secondary_indexes(sparse(BY_DUE_INDEX, "req_pending", "req_due")?)
             .send()
             .await;
         let ledger = c
@@ -726,8 +731,10 @@ impl DynamoStore {
         Ok(None)
     }
 
+    /// A request's item; a pending one also carries the `by_due` index keys. Every write of a
+    /// request replaces the whole item, so a request that leaves pending leaves the index.
     fn request_item(&self, r: &ShareRequest) -> Result<Item, StoreError> {
-        Ok(HashMap::from([
+        let mut item = HashMap::from([
             ("pk".into(), s(req_pk(r.id.as_str()))),
             ("sk".into(), s("request")),
             ("body".into(), s(to_json(r)?)),
@@ -737,7 +744,15 @@ impl DynamoStore {
                 "req_created".into(),
                 s(format!("{}#{}", sortable(r.created_at), r.id)),
             ),
-        ]))
+        ]);
+        if r.state == RequestState::Pending {
+            item.insert("req_pending".into(), s("pending"));
+            item.insert(
+                "req_due".into(),
+                s(format!("{}#{}", sortable(r.expires_at), r.id)),
+            );
+        }
+        Ok(item)
     }
 
     /// The put that replaces a request if its stored version is still `expected`.
@@ -843,16 +858,24 @@ impl Store for DynamoStore {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<ShareRequest>, StoreError> {
-        // Pending requests are few (they expire within their TTL); the index lists them all and
-        // the deadlines are compared here.
-        let mut due = self.query_state(RequestState::Pending, usize::MAX).await?;
+        // The index holds only pending requests, sorted by deadline: one range query, a page.
+        let q = self
+            .query_on(&self.tables.state)
+            .await
+            .index_name(BY_DUE_INDEX)
+            .key_condition_expression("req_pending = :pending AND req_due <= :now")
+            .expression_attribute_values(":pending", s("pending"))
+            // `~` sorts after every character of the `#ID` suffix, so a deadline of exactly `now` is in.
+            .expression_attribute_values(":now", s(format!("{}~", sortable(now))));
+        let mut due: Vec<ShareRequest> = self
+            .query(q, Some(limit))
+            .await?
+            .iter()
+            .map(decode)
+            .collect::<Result<_, _>>()?;
+        // The index is eventually consistent: a request that left pending a moment ago may still
+        // be listed (the caller compare-and-swaps anyway).
         due.retain(|r| r.state == RequestState::Pending && r.expires_at <= now);
-        due.sort_by(|a, b| {
-            a.expires_at
-                .cmp(&b.expires_at)
-                .then_with(|| a.id.as_str().cmp(b.id.as_str()))
-        });
-        due.truncate(limit);
         Ok(due)
     }
 

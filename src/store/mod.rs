@@ -8,7 +8,8 @@ mod dynamodb;
 mod sqlite;
 
 pub use dynamodb::{
-    BY_OUTBOX_INDEX, BY_OUTBOX_REQUEST_INDEX, BY_STATE_INDEX, DynamoStore, TTL_ATTRIBUTE, Tables,
+    BY_DUE_INDEX, BY_OUTBOX_INDEX, BY_OUTBOX_REQUEST_INDEX, BY_STATE_INDEX, DynamoStore,
+    TTL_ATTRIBUTE, Tables,
 };
 pub use sqlite::SqliteStore;
 

@@ -583,6 +583,200 @@ mod cases {
         assert_eq!(due, vec![made[4].id.clone(), made[0].id.clone()]);
     }
 
+    /// Stores every request and grant, many at a time (a store takes concurrent writers).
+    async fn insert_many(store: &Arc<dyn Store>, requests: Vec<ShareRequest>, grants: Vec<Grant>) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for chunk in requests.chunks(32) {
+            let (store, chunk) = (store.clone(), chunk.to_vec());
+            tasks.spawn(async move {
+                for r in chunk {
+                    assert_eq!(store.insert_request(&r).await.unwrap(), Inserted::New);
+                }
+            });
+        }
+        for chunk in grants.chunks(32) {
+            let (store, chunk) = (store.clone(), chunk.to_vec());
+            tasks.spawn(async move {
+                for g in chunk {
+                    assert_eq!(store.insert_grant(&g).await.unwrap(), Inserted::New);
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+    }
+
+    pub async fn grants_ending_by_returns_exactly_the_due_grants_among_many(store: Arc<dyn Store>) {
+        let until = t0() + secs(86_400);
+        let ns = chrono::Duration::nanoseconds;
+        let r = RequestId::random();
+        let mut n = 0;
+        let mut next = |ends: Option<DateTime<Utc>>| {
+            n += 1;
+            let mut g = grant(
+                &format!("{}", 1_000_000 + n),
+                &format!("t{n}@partner.example"),
+                &r,
+            );
+            g.ends_at = ends;
+            g
+        };
+        // Due: at `until` exactly, a nanosecond and a day before; two with one end (ordered by
+        // image); one in the same millisecond as `until`.
+        let at_until = next(Some(until));
+        let ns_before = next(Some(until - ns(1)));
+        let day_before = next(Some(until - secs(86_400)));
+        let tie_a = next(Some(until - secs(60)));
+        let tie_b = next(Some(until - secs(60)));
+        let same_ms = next(Some(until - ns(100)));
+        let expected = vec![
+            day_before.clone(),
+            tie_a.clone(),
+            tie_b.clone(),
+            same_ms.clone(),
+            ns_before.clone(),
+            at_until.clone(),
+        ];
+        // Not due: a nanosecond after (same millisecond), later ones, none without an end, and
+        // ended ones even though their end has passed.
+        let mut others = vec![next(Some(until + ns(1))), next(Some(until + ns(999_999)))];
+        for i in 0..250 {
+            others.push(next(Some(until + secs(1 + i))));
+        }
+        for _ in 0..20 {
+            others.push(next(None));
+        }
+        for _ in 0..5 {
+            let mut ended = next(Some(until - secs(3600)));
+            ended.ended_at = Some(until - secs(7200));
+            others.push(ended);
+        }
+        let to_end = next(Some(until - secs(10)));
+        let mut all = expected.clone();
+        all.extend(others);
+        all.push(to_end.clone());
+        insert_many(&store, Vec::new(), all).await;
+
+        let mut with_to_end = expected.clone();
+        with_to_end.insert(3, to_end.clone());
+        assert_eq!(store.grants_ending_by(until).await.unwrap(), with_to_end);
+        // A grant that ends is no longer listed.
+        assert!(store.end_grant(&to_end, until - secs(20)).await.unwrap());
+        assert_eq!(store.grants_ending_by(until).await.unwrap(), expected);
+        assert_eq!(
+            store.grants_ending_by(until - ns(1)).await.unwrap(),
+            expected[..5],
+            "a grant ending a nanosecond after `until` is not due"
+        );
+        assert_eq!(
+            store.grants_ending_by(until - secs(86_400)).await.unwrap(),
+            [day_before]
+        );
+        assert!(
+            store
+                .grants_ending_by(until - secs(86_400) - ns(1))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    pub async fn pending_due_returns_exactly_the_due_requests_among_many(store: Arc<dyn Store>) {
+        let now = t0() + secs(86_400);
+        let ns = chrono::Duration::nanoseconds;
+        let next = |expires: DateTime<Utc>, state: RequestState| {
+            let mut r = request(state, t0());
+            r.expires_at = expires;
+            r
+        };
+        // Due, earliest deadline first (two with one deadline: ordered by id).
+        let mut due = vec![
+            next(now - secs(86_400), RequestState::Pending),
+            next(now - secs(60), RequestState::Pending),
+            next(now - secs(60), RequestState::Pending),
+            next(now - ns(100), RequestState::Pending),
+            next(now - ns(1), RequestState::Pending),
+            next(now, RequestState::Pending),
+        ];
+        due[1..3].sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        // Not due: a nanosecond after `now` (same millisecond), later ones, and requests past
+        // their deadline that are no longer pending.
+        let mut all = due.clone();
+        all.push(next(now + ns(1), RequestState::Pending));
+        all.push(next(now + ns(999_999), RequestState::Pending));
+        for i in 0..250 {
+            all.push(next(now + secs(1 + i), RequestState::Pending));
+        }
+        for state in [
+            RequestState::Approved,
+            RequestState::Denied,
+            RequestState::Expired,
+        ] {
+            all.push(next(now - secs(3600), state));
+        }
+        let leaving = next(now - secs(30), RequestState::Pending);
+        all.push(leaving.clone());
+        insert_many(&store, all, Vec::new()).await;
+
+        let ids = |v: Vec<ShareRequest>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        let mut with_leaving: Vec<RequestId> = ids(due.clone());
+        with_leaving.insert(3, leaving.id.clone());
+        assert_eq!(
+            ids(store.pending_due(now, 1000).await.unwrap()),
+            with_leaving
+        );
+        // A request that leaves pending is no longer listed.
+        let mut approved = store.request(&leaving.id).await.unwrap().unwrap();
+        approved.state = RequestState::Approved;
+        store.update_request(&approved).await.unwrap().unwrap();
+        let expected = ids(due.clone());
+        assert_eq!(ids(store.pending_due(now, 1000).await.unwrap()), expected);
+        // A page is the earliest ones, whatever its size.
+        for limit in 1..=expected.len() {
+            assert_eq!(
+                ids(store.pending_due(now, limit).await.unwrap()),
+                expected[..limit],
+                "limit {limit}"
+            );
+        }
+        assert_eq!(
+            ids(store.pending_due(now - ns(1), 1000).await.unwrap()),
+            expected[..5],
+            "a deadline a nanosecond after `now` is not due"
+        );
+        assert!(
+            store
+                .pending_due(now - secs(86_400) - ns(1), 1000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // Expiring page by page, as the sweep does, leaves none due and the rest pending.
+        loop {
+            let page = store.pending_due(now, 2).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            for mut r in page {
+                r.state = RequestState::Expired;
+                store.update_request(&r).await.unwrap().unwrap();
+            }
+        }
+        assert_eq!(
+            store
+                .requests(Some(RequestState::Pending), 1000)
+                .await
+                .unwrap()
+                .len(),
+            252
+        );
+        assert_eq!(
+            store.pending_due(now + secs(1), 1000).await.unwrap().len(),
+            3
+        );
+    }
+
     pub async fn requests_filter_by_state_newest_first(store: Arc<dyn Store>) {
         let states = [
             RequestState::Pending,
@@ -679,6 +873,8 @@ macro_rules! store_suite {
             case!(concurrent_appends_make_one_gap_free_chain);
             case!(requests_filter_by_state_newest_first);
             case!(pending_requests_come_due_earliest_deadline_first);
+            case!(grants_ending_by_returns_exactly_the_due_grants_among_many);
+            case!(pending_due_returns_exactly_the_due_requests_among_many);
         }
     };
 }
