@@ -38,10 +38,11 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
                 let worker = worker.clone();
                 let dispatcher = dispatcher.clone();
                 async move {
+                    let hints = delivery_hints(&event.payload);
                     let response = handle_batch(&worker, event.payload).await;
                     // Deliver what the batch (and the HTTP function before it) wrote to the
                     // outbox before answering: nothing runs after the answer on Lambda.
-                    deliver(&dispatcher, budget).await;
+                    deliver(&dispatcher, budget, &hints).await;
                     Ok::<_, lambda_runtime::Error>(response)
                 }
             }))
@@ -61,7 +62,7 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
                         .map_err(|e| lambda_runtime::Error::from(format!("{e:#}")));
                     // Whatever is still owed (a lost queue message, a retry whose time came)
                     // goes out now: every schedule delivers.
-                    deliver(&dispatcher, budget).await;
+                    deliver(&dispatcher, budget, &[]).await;
                     answer
                 }
             }))
@@ -74,9 +75,23 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
     }
 }
 
-/// Delivers the due outbox entries for at most `budget`.
-pub async fn deliver(dispatcher: &Arc<crate::outbox::Dispatcher>, budget: std::time::Duration) {
-    let report = dispatcher.run_once(budget).await;
+/// The outbox entries the batch's messages name (read by id: the index may lag their write).
+fn delivery_hints(event: &SqsEvent) -> Vec<String> {
+    event
+        .records
+        .iter()
+        .filter_map(|m| serde_json::from_str::<WorkMessage>(m.body.as_deref()?).ok())
+        .flat_map(|m| m.deliver)
+        .collect()
+}
+
+/// Delivers the due outbox entries (and those `hints` names) for at most `budget`.
+pub async fn deliver(
+    dispatcher: &Arc<crate::outbox::Dispatcher>,
+    budget: std::time::Duration,
+    hints: &[String],
+) {
+    let report = dispatcher.run_once_with(budget, hints).await;
     if report.moved() || report.lanes_busy > 0 {
         tracing::info!(
             delivered = report.delivered,

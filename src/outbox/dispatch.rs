@@ -186,10 +186,21 @@ impl Dispatcher {
     /// One pass: reads the due entries and delivers them lane by lane (lanes in parallel),
     /// reading again while anything moved, until nothing is due or `budget` has passed.
     pub async fn run_once(self: &Arc<Self>, budget: Duration) -> DispatchReport {
+        self.run_once_with(budget, &[]).await
+    }
+
+    /// Like [`Dispatcher::run_once`], also delivering the entries `hints` names (just written,
+    /// and read by id, so an index that lags the write cannot hide them).
+    pub async fn run_once_with(
+        self: &Arc<Self>,
+        budget: Duration,
+        hints: &[String],
+    ) -> DispatchReport {
         let started = Instant::now();
         let mut total = DispatchReport::default();
+        let mut hints = hints.to_vec();
         loop {
-            let report = self.pass().await;
+            let report = self.pass_with(std::mem::take(&mut hints)).await;
             total.add(&report);
             if !report.moved() || started.elapsed() >= budget {
                 return total;
@@ -250,14 +261,30 @@ impl Dispatcher {
 
     /// One read of the due entries, every lane worked to its end.
     async fn pass(self: &Arc<Self>) -> DispatchReport {
+        self.pass_with(Vec::new()).await
+    }
+
+    async fn pass_with(self: &Arc<Self>, hints: Vec<String>) -> DispatchReport {
         let now = self.clock.now();
-        let due = match self.store.outbox_due(now, self.pacing.batch).await {
+        let mut due = match self.store.outbox_due(now, self.pacing.batch).await {
             Ok(due) => due,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the outbox; will try again");
                 return DispatchReport::default();
             }
         };
+        for id in hints {
+            if due.iter().any(|e| e.id == id) {
+                continue;
+            }
+            match self.store.outbox_entry(&id).await {
+                Ok(Some(e)) if e.status == OutboxStatus::Pending && e.next_at <= now => due.push(e),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(outbox_id = %id, error = %e, "cannot read a hinted outbox entry")
+                }
+            }
+        }
         let mut by_lane: BTreeMap<String, Vec<OutboxEntry>> = BTreeMap::new();
         for e in due {
             by_lane.entry(e.lane.clone()).or_default().push(e);

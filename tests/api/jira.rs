@@ -374,3 +374,37 @@ async fn slack_clicks_on_a_jira_request_count_with_jira_approvals_and_the_outcom
     crate::payloads::check_jira_calls(&t.jira.calls());
     crate::payloads::check_slack_calls(&t.slack.calls(), &[]);
 }
+
+/// The crash point of a delivery: Jira took the comment, but the process died before the
+/// outbox recorded it (so no attempt is on record). Delivering the same entry again finds the
+/// comment by its outbox id and does not comment twice.
+#[tokio::test]
+async fn a_comment_delivered_but_not_recorded_is_not_posted_again() {
+    use ncp_share_approver::notify::jira::{JiraApi, JiraCourier, JiraOutcomes};
+    use ncp_share_approver::outbox::{Courier, Delivery, Message, OutboxEntry};
+    let jira = crate::jira_fake::FakeJira::start(JIRA_EMAIL, JIRA_TOKEN).await;
+    jira.create_issue("SHARE-9", "5b10ac8d82e05b22cc7d4ef5", json!({}));
+    let api = JiraApi::new(
+        &jira.base_url,
+        JIRA_EMAIL,
+        secrecy::SecretString::from(JIRA_TOKEN.to_string()),
+    );
+    let courier = JiraCourier::new(api, JiraOutcomes::default());
+    let entry = OutboxEntry::new(
+        Message::JiraSay {
+            issue_key: "SHARE-9".into(),
+            paragraphs: vec!["Nothing was requested: the image field is empty.".into()],
+        },
+        chrono::Utc::now(),
+        0,
+        0,
+    );
+    assert_eq!(courier.deliver(&entry).await, Delivery::Done);
+    // The "restart": the same entry, still with no attempt recorded.
+    assert_eq!(courier.deliver(&entry).await, Delivery::Done);
+    assert_eq!(jira.bot_comments("SHARE-9").len(), 1);
+    // Another entry with the same text is a new comment.
+    let other = OutboxEntry::new(entry.message.clone(), chrono::Utc::now(), 0, 0);
+    assert_eq!(courier.deliver(&other).await, Delivery::Done);
+    assert_eq!(jira.bot_comments("SHARE-9").len(), 2);
+}

@@ -119,7 +119,7 @@ impl FakeJira {
             .route("/rest/api/3/issue/{key}", get(get_issue))
             .route(
                 "/rest/api/3/issue/{key}/comment",
-                axum::routing::post(post_comment),
+                axum::routing::post(post_comment).get(list_comments),
             )
             .route("/rest/api/3/issue/{key}/comment/{id}", get(get_comment))
             .route(
@@ -319,6 +319,44 @@ async fn get_comment(
     }
 }
 
+/// `GET /rest/api/3/issue/{key}/comment` (newest first with `orderBy=-created`; comment
+/// properties only with `expand=properties`, as Jira does).
+async fn list_comments(
+    State(s): State<Shared>,
+    Path(key): Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if !record(
+        &s,
+        "GET",
+        format!("/rest/api/3/issue/{key}/comment"),
+        Value::Null,
+        &headers,
+    ) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let query = query.unwrap_or_default();
+    let inner = s.lock();
+    if !inner.issues.contains_key(&key) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let mut comments: Vec<Value> = inner.comments.get(&key).cloned().unwrap_or_default();
+    if query.contains("orderBy=-created") {
+        comments.reverse();
+    }
+    if !query.contains("expand=properties") {
+        for c in &mut comments {
+            if let Some(o) = c.as_object_mut() {
+                o.remove("properties");
+            }
+        }
+    }
+    let total = comments.len();
+    axum::Json(json!({"startAt": 0, "maxResults": 100, "total": total, "comments": comments}))
+        .into_response()
+}
+
 async fn post_comment(
     State(s): State<Shared>,
     Path(key): Path<String>,
@@ -342,7 +380,14 @@ async fn post_comment(
     if v["body"]["type"] != "doc" {
         return (StatusCode::BAD_REQUEST, "body must be ADF").into_response();
     }
-    let c = inner.add_comment(&key, BOT_ACCOUNT, v["body"].clone());
+    let mut c = inner.add_comment(&key, BOT_ACCOUNT, v["body"].clone());
+    if let Some(props) = v.get("properties").filter(|p| p.is_array()) {
+        // Kept on the stored comment too, so a later listing with `expand=properties` shows them.
+        c["properties"] = props.clone();
+        if let Some(stored) = inner.comments.get_mut(&key).and_then(|cs| cs.last_mut()) {
+            stored["properties"] = props.clone();
+        }
+    }
     (StatusCode::CREATED, axum::Json(c)).into_response()
 }
 

@@ -663,3 +663,73 @@ async fn fanout_tells_every_notifier() {
     assert_eq!(a.names_for(&r.id), vec!["submitted", "expired"]);
     assert_eq!(b.names_for(&r.id), vec!["submitted", "expired"]);
 }
+
+/// Slack's limit enforced by the fake (one message per channel per interval, 429 beyond):
+/// a burst into one approval channel drains at the channel's pace without a single 429, and a
+/// message into another channel goes out at once instead of waiting behind the burst.
+#[tokio::test]
+async fn a_busy_channel_drains_at_its_pace_and_holds_up_no_other_channel() {
+    let fake = FakeSlack::start(TOKEN).await;
+    let interval = Duration::from_millis(200);
+    fake.enforce_channel_rate(interval);
+    let store = Arc::new(SqliteStore::in_memory().unwrap());
+    let mut pacing = crate::helpers::test_pacing();
+    pacing.slack_interval = interval + Duration::from_millis(20);
+    let dispatcher = Arc::new(
+        Dispatcher::new(
+            store.clone(),
+            Arc::new(ncp_share_approver::clock::SystemClock),
+            pacing,
+        )
+        .with_courier(
+            Peer::Slack,
+            Arc::new(SlackCourier::new(fast_api(&fake, TOKEN), store.clone())),
+        ),
+    );
+    let channels = Channels {
+        slack: true,
+        ..Default::default()
+    };
+    // Eight requests into the busy channel, then one into a quiet one.
+    let mut busy = Vec::new();
+    for i in 0..8 {
+        let r = request(&format!("SR-BZZZZZZ{i}"));
+        store.insert_request(&r).await.unwrap();
+        let entries = outbox::entries(&channels, &r, &Notice::Submitted, chrono::Utc::now());
+        ncp_share_approver::store::enqueue(store.as_ref(), entries)
+            .await
+            .unwrap();
+        busy.push(r);
+    }
+    let mut quiet = request("SR-QQQQQQQ1");
+    quiet.approval_channel = Some("C0QUIET".into());
+    store.insert_request(&quiet).await.unwrap();
+    let entries = outbox::entries(&channels, &quiet, &Notice::Submitted, chrono::Utc::now());
+    ncp_share_approver::store::enqueue(store.as_ref(), entries)
+        .await
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    let (_, all_out) = dispatcher.drain(Duration::from_secs(20)).await;
+    let took = started.elapsed();
+    assert!(all_out);
+    let posts = fake.calls_to("chat.postMessage");
+    let channels_in_order: Vec<String> = posts
+        .iter()
+        .filter(|c| c.ok)
+        .map(|c| c.body["channel"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(channels_in_order.len(), 9);
+    // The quiet channel's card is among the first two messages, not behind the burst.
+    let quiet_at = channels_in_order
+        .iter()
+        .position(|c| c == "C0QUIET")
+        .unwrap();
+    assert!(
+        quiet_at <= 1,
+        "the quiet channel waited: {channels_in_order:?}"
+    );
+    // Paced at the channel's limit: no 429 at all, and the burst took about 7 intervals.
+    assert_eq!(fake.rate_limited(), 0);
+    assert!(took >= interval * 7, "drained in {took:?}: not paced");
+}

@@ -29,8 +29,9 @@ pub struct JiraOutcomes {
 /// Delivers the outbox's Jira messages: a comment per state change of a Jira request (and the
 /// done or failed transition at the end), and the front door's own answers.
 ///
-/// Every comment carries its outbox id as a comment property: an attempt after one whose answer
-/// was lost looks for it first, so a retry never comments twice.
+/// Every comment carries its outbox id as a comment property, and every attempt looks for it
+/// first (one `GET` of the latest comments), so a retry after a lost answer or a crash
+/// never comments twice.
 #[derive(Clone)]
 pub struct JiraCourier {
     api: JiraApi,
@@ -49,7 +50,9 @@ impl JiraCourier {
         key: &str,
         paragraphs: &[String],
     ) -> Result<(), JiraError> {
-        if entry.attempts > 0 && self.api.has_marked_comment(key, &entry.id).await? {
+        // Always looked for, not only on a retry: a process killed after Jira took the comment
+        // but before the delivery was recorded retries with no attempt on record.
+        if self.api.has_marked_comment(key, &entry.id).await? {
             return Ok(());
         }
         self.api

@@ -33,6 +33,12 @@ pub struct SlackCall {
 struct Faults {
     fail: Vec<String>,
     rate_limit: Vec<u64>,
+    /// Slack's own limit, when enforced: at most one `chat.postMessage` or `chat.update` per
+    /// channel in this interval; a faster one answers 429 with `Retry-After`.
+    per_channel: Option<std::time::Duration>,
+    last_in_channel: HashMap<String, std::time::Instant>,
+    /// 429s answered so far.
+    limited: usize,
 }
 
 #[derive(Default)]
@@ -189,6 +195,18 @@ impl FakeSlack {
             .extend(std::iter::repeat_n(error.to_owned(), n));
     }
 
+    /// Enforces Slack's limit of about one message per channel per `interval` (Slack's is one
+    /// second): a `chat.postMessage` or `chat.update` into a channel sooner than that after the
+    /// last one that went through answers HTTP 429 with `Retry-After`, as Slack does.
+    pub fn enforce_channel_rate(&self, interval: std::time::Duration) {
+        self.shared.lock().faults.per_channel = Some(interval);
+    }
+
+    /// How many calls were refused with 429 so far.
+    pub fn rate_limited(&self) -> usize {
+        self.shared.lock().faults.limited
+    }
+
     /// The next `n` Web API calls answer HTTP 429 with `Retry-After: <retry_after_secs>`.
     pub fn rate_limit_next(&self, n: usize, retry_after_secs: u64) {
         let mut inner = self.shared.lock();
@@ -243,16 +261,33 @@ async fn api(
     // Faults come first, as a real rate limit or outage would.
     let fault = {
         let mut inner = shared.lock();
+        let channel = parsed
+            .as_ref()
+            .and_then(|b| text_of(b, "channel"))
+            .filter(|_| matches!(method.as_str(), "chat.postMessage" | "chat.update"));
         if !inner.faults.rate_limit.is_empty() {
             Some(Err(inner.faults.rate_limit.remove(0)))
         } else if !inner.faults.fail.is_empty() {
             Some(Ok(inner.faults.fail.remove(0)))
+        } else if let (Some(interval), Some(channel)) = (inner.faults.per_channel, channel) {
+            let now = std::time::Instant::now();
+            match inner.faults.last_in_channel.get(&channel) {
+                Some(last) if now.duration_since(*last) < interval => {
+                    let wait = interval - now.duration_since(*last);
+                    Some(Err(wait.as_secs_f64().ceil().max(1.0) as u64))
+                }
+                _ => {
+                    inner.faults.last_in_channel.insert(channel, now);
+                    None
+                }
+            }
         } else {
             None
         }
     };
     match fault {
         Some(Err(retry_after)) => {
+            shared.lock().faults.limited += 1;
             shared.record(&method, recorded, false);
             return (
                 StatusCode::TOO_MANY_REQUESTS,
