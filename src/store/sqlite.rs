@@ -947,6 +947,25 @@ impl SqliteStore {
     }
 }
 
+/// Runs an outbox query whose columns are `id, body` and decodes every entry.
+fn query_outbox(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<OutboxEntry>, StoreError> {
+    let mut stmt = c.prepare_cached(sql).map_err(backend)?;
+    let rows = stmt
+        .query_map(params, |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .map_err(backend)?;
+    rows.map(|row| {
+        let (id, body) = row.map_err(backend)?;
+        from_json(&format!("outbox {id}"), &body)
+    })
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1045,23 +1064,4 @@ mod tests {
         let store = SqliteStore::open(&path).unwrap();
         assert_eq!(store.grants_ending_by(far).await.unwrap().len(), 2);
     }
-}
-
-/// Runs an outbox query whose columns are `id, body` and decodes every entry.
-fn query_outbox(
-    c: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> Result<Vec<OutboxEntry>, StoreError> {
-    let mut stmt = c.prepare_cached(sql).map_err(backend)?;
-    let rows = stmt
-        .query_map(params, |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })
-        .map_err(backend)?;
-    rows.map(|row| {
-        let (id, body) = row.map_err(backend)?;
-        from_json(&format!("outbox {id}"), &body)
-    })
-    .collect()
 }
