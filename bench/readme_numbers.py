@@ -66,6 +66,10 @@ def at_a_glance():
         get = lambda k: re.search(r"\| " + re.escape(k) + r"[^|]*\| ([^|]+) \|", f).group(1).strip()
         rows.append(("kill -9 × 20: lost / executed twice / `audit verify`",
                      f"{get('lost')} / {get('executed twice')} / {get('`audit verify`')}", "", "bench/faults.sh"))
+        rows.append(("kill -9 × 20 during delivery: Slack messages lost / posted twice (card, DM, thread reply)",
+                     f"{get('lost (never posted')} of {get('Slack messages owed')} / "
+                     f"{get('posted twice: approval card')}, {get('posted twice: direct message')}, {get('posted twice: thread reply')}",
+                     "Slack has no idempotency key for a post", "bench/faults.sh"))
     except (OSError, AttributeError) as e:
         rows.append(("fault suite", f"missing ({e})", "", "bench/faults.sh"))
     out = ["### At a glance\n", "Read from the results below; ratios are peer ÷ ours (throughput: ours ÷ peer), above 1 favours ours. "
@@ -87,7 +91,7 @@ sections = [
     ("Approval click to share applied and posted", "bench/approval.sh", "approval.md",
      "From the last approval click to the share on NCP and the final card in Slack, against the floor of NCP round trips × latency."),
     ("Fault suite", "bench/faults.sh", "faults.md",
-     "`kill -9` of the server 20 times at random points while approved requests execute."),
+     "`kill -9` of the server 20 times at random points while approved requests execute and their Slack messages are delivered."),
 ]
 
 out = ["## Numbers\n",

@@ -254,6 +254,9 @@ pub struct OutboxConfig {
     /// How long a Lambda worker delivers before it answers, in seconds (what is left is
     /// delivered by the next invocation; the scheduler queues stragglers every minute).
     pub lambda_budget_secs: u64,
+    /// How long a delivery lane's lease lasts unless renewed, in seconds (renewed every third of
+    /// it while the lane is worked): how long a crashed process holds up the lanes it was working.
+    pub lane_lease_secs: u64,
 }
 
 impl Default for OutboxConfig {
@@ -264,6 +267,7 @@ impl Default for OutboxConfig {
             backoff_base_ms: 1000,
             backoff_max_secs: 300,
             lambda_budget_secs: 20,
+            lane_lease_secs: 30,
         }
     }
 }
@@ -280,6 +284,7 @@ impl OutboxConfig {
                 max_delay: std::time::Duration::from_secs(self.backoff_max_secs),
                 budget: std::time::Duration::MAX,
             },
+            lane_lease: std::time::Duration::from_secs(self.lane_lease_secs.max(1)),
             ..Default::default()
         }
     }

@@ -42,6 +42,10 @@ pub enum Command {
     Send(send::SendArgs),
     /// Run the local NCP simulator (vserver v2 image-sharing endpoints) until Ctrl-C.
     NcpSim(NcpSimArgs),
+    /// Run the Slack stand-in alone until Ctrl-C (for bench/faults.sh): `GET /_fake/calls`
+    /// lists every call it received.
+    #[command(hide = true)]
+    SlackFake(SlackFakeArgs),
     /// Print an image's live share list from NCP (XEN or KVM).
     Shares(shares::SharesArgs),
     /// Check a policy file, or dry-run a request against it.
@@ -81,6 +85,20 @@ pub struct NcpSimArgs {
     pub seed: Option<PathBuf>,
 }
 
+/// Arguments of `slack-fake`.
+#[derive(Debug, clap::Args)]
+pub struct SlackFakeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9091")]
+    pub listen: String,
+    /// The bot token it accepts (`Authorization: Bearer <token>`).
+    #[arg(long, env = "SLACK_BOT_TOKEN")]
+    pub token: String,
+    /// Milliseconds every Web API answer waits.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+}
+
 impl Cli {
     /// The log filter when `RUST_LOG` is not set: the demo commands keep the terminal for the
     /// Slack stand-in's output and one line per request state change.
@@ -109,6 +127,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Dev(args) => dev::run(&cli, args).await,
         Command::Send(args) => send::run(&cli, args).await,
         Command::NcpSim(args) => run_sim(args).await,
+        Command::SlackFake(args) => run_slack_fake(args).await,
         Command::Shares(args) => shares::run(&cli, args).await,
         Command::Policy(command) => policy::run(&cli, command),
         Command::Requests(command) => requests::run(&cli, command).await,
@@ -158,5 +177,20 @@ async fn run_sim(args: &NcpSimArgs) -> anyhow::Result<ExitCode> {
         None => crate::ncp::sim::Seed::demo(),
     };
     crate::ncp::sim::run(&args.listen, seed).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_slack_fake(args: &SlackFakeArgs) -> anyhow::Result<ExitCode> {
+    use anyhow::Context as _;
+    let fake = crate::notify::slack::FakeSlack::try_start(&args.token, &args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?
+        .with_latency(std::time::Duration::from_millis(args.latency_ms));
+    println!(
+        "Slack stand-in listening: api_base_url = \"{}\", calls at http://{}/_fake/calls",
+        fake.api_base_url(),
+        fake.addr()
+    );
+    tokio::signal::ctrl_c().await?;
     Ok(ExitCode::SUCCESS)
 }

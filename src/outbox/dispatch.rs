@@ -2,7 +2,9 @@
 //!
 //! - A lane (one Slack channel or user, one Jira issue, one callback host) is worked by one
 //!   delivery loop at a time across every process: the loop holds the store lease
-//!   `outbox:<lane>`, so two Lambda workers never post into the same channel at once.
+//!   `outbox:<lane>`, so two Lambda workers never post into the same channel at once. The lease
+//!   is short (`Pacing::lane_lease`) and renewed while the loop works, so a process killed
+//!   mid-lane holds the lane up only that long.
 //! - Slack lanes are paced to `Pacing::slack_interval` (Slack allows `chat.postMessage` about
 //!   once a second per channel); a 429's `Retry-After` is honoured. A slow or limited lane never
 //!   holds up another: each lane is its own task.
@@ -20,6 +22,7 @@ use crate::ncp::RetryPolicy;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
@@ -60,6 +63,9 @@ pub struct Pacing {
     pub batch: usize,
     /// How often `run` looks for entries whose retry time came, without being woken.
     pub poll: Duration,
+    /// How long a lane's lease `outbox:<lane>` lasts unless renewed; it is renewed every third
+    /// of that while the lane is worked, so this is how long a crashed process holds a lane up.
+    pub lane_lease: Duration,
 }
 
 impl Default for Pacing {
@@ -75,6 +81,7 @@ impl Default for Pacing {
             },
             batch: 500,
             poll: Duration::from_millis(500),
+            lane_lease: Duration::from_secs(30),
         }
     }
 }
@@ -106,6 +113,12 @@ impl DispatchReport {
     /// Whether the pass changed anything.
     pub fn moved(&self) -> bool {
         self.delivered + self.superseded + self.retrying + self.failed > 0
+    }
+}
+
+fn set_post(message: &mut Message, to: bool) {
+    if let Message::SlackCard { post, .. } = message {
+        *post = to;
     }
 }
 
@@ -144,8 +157,6 @@ impl From<Peer> for PeerKey {
         })
     }
 }
-
-const LANE_LEASE: Duration = Duration::from_secs(120);
 
 impl Dispatcher {
     /// A dispatcher over `store` with no couriers yet.
@@ -333,9 +344,10 @@ impl Dispatcher {
     async fn work_lane(&self, lane: &str, mut entries: Vec<OutboxEntry>) -> DispatchReport {
         let mut report = DispatchReport::default();
         let key = format!("outbox:{lane}");
+        let ttl = self.pacing.lane_lease;
         match self
             .store
-            .acquire_lease(&key, &self.holder, self.clock.now(), LANE_LEASE)
+            .acquire_lease(&key, &self.holder, self.clock.now(), ttl)
             .await
         {
             Ok(true) => {}
@@ -348,9 +360,17 @@ impl Dispatcher {
                 return report;
             }
         }
+        // Renewed while the lane is worked (a delivery can take long: Slack's own retries), so
+        // that the lease itself can be short and a crashed process frees the lane soon.
+        let lost = Arc::new(AtomicBool::new(false));
+        let (stop_renewing, renewing) = self.renew_lease(&key, ttl, lost.clone());
         let paced = lane.starts_with("slack:");
         let mut i = 0;
         while i < entries.len() {
+            if lost.load(Ordering::SeqCst) {
+                // Another process has the lane now: it delivers the rest, in order.
+                break;
+            }
             let entry = entries[i].clone();
             i += 1;
             // Only the latest state of a card is sent: an earlier pending update is superseded
@@ -360,12 +380,23 @@ impl Dispatcher {
                     matches!(&e.message, Message::SlackCard { request: r, .. } if r.id == request.id)
                 })
             {
-                if *post && let Message::SlackCard { post: p, .. } = &mut later.message {
-                    *p = true;
+                // The right to post is stored with the later entry before this one is marked
+                // superseded: were it only in memory, a crash in between would leave no entry
+                // allowed to post, and the card (and its thread replies) would never appear.
+                let mut superseded = true;
+                if *post && matches!(&later.message, Message::SlackCard { post: false, .. }) {
+                    set_post(&mut later.message, true);
+                    if let Err(e) = self.store.save_outbox(later).await {
+                        tracing::warn!(outbox_id = %later.id, error = %e, "cannot hand the card's post on; sending this state of the card instead");
+                        set_post(&mut later.message, false);
+                        superseded = false;
+                    }
                 }
-                self.finish(entry, OutboxStatus::Superseded, None).await;
-                report.superseded += 1;
-                continue;
+                if superseded {
+                    self.finish(entry, OutboxStatus::Superseded, None).await;
+                    report.superseded += 1;
+                    continue;
+                }
             }
             if paced {
                 self.pace(lane).await;
@@ -438,10 +469,53 @@ impl Dispatcher {
                 }
             }
         }
+        let _ = stop_renewing.send(());
+        let _ = renewing.await;
         if let Err(e) = self.store.release_lease(&key, &self.holder).await {
             tracing::warn!(lane, error = %e, "cannot release the outbox lane");
         }
         report
+    }
+
+    /// Renews the lane's lease every third of `ttl` until told to stop; sets `lost` if another
+    /// process took the lane meanwhile (this one was stalled for longer than `ttl`).
+    fn renew_lease(
+        &self,
+        key: &str,
+        ttl: Duration,
+        lost: Arc<AtomicBool>,
+    ) -> (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let (store, clock, holder, key) = (
+            self.store.clone(),
+            self.clock.clone(),
+            self.holder.clone(),
+            key.to_owned(),
+        );
+        let every = (ttl / 3).max(Duration::from_millis(10));
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                match store.acquire_lease(&key, &holder, clock.now(), ttl).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(lease = %key, "the outbox lane was taken over; stopping it here");
+                        lost.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(lease = %key, error = %e, "cannot renew the outbox lane; will try again")
+                    }
+                }
+            }
+        });
+        (stop, task)
     }
 
     /// Waits until the lane may send again.

@@ -362,5 +362,6 @@ pub fn test_pacing() -> ncp_share_approver::outbox::Pacing {
         },
         batch: 500,
         poll: std::time::Duration::from_millis(20),
+        lane_lease: std::time::Duration::from_secs(30),
     }
 }

@@ -664,6 +664,112 @@ async fn fanout_tells_every_notifier() {
     assert_eq!(b.names_for(&r.id), vec!["submitted", "expired"]);
 }
 
+/// A courier that dies (its lane task panics) on its first delivery, as a process killed with
+/// kill -9 in the middle of a lane would: what it stored so far stays, nothing else happens.
+struct DiesOnFirstDelivery {
+    inner: SlackCourier,
+    died: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl outbox::Courier for DiesOnFirstDelivery {
+    async fn deliver(&self, entry: &outbox::OutboxEntry) -> outbox::Delivery {
+        if !self.died.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            panic!("killed mid-lane (test)");
+        }
+        self.inner.deliver(entry).await
+    }
+}
+
+#[tokio::test]
+async fn a_crash_right_after_coalescing_card_updates_still_posts_the_card() {
+    let env = env().await;
+    let r = request("SR-AAAAAAC1");
+    env.store.insert_request(&r).await.unwrap();
+    env.tell(&r, Notice::Submitted).await;
+    env.tell(&moved(&r, RequestState::Approved, None), Notice::Approved)
+        .await;
+    // The first process supersedes the posting entry by the update, then dies before sending.
+    let mut pacing = crate::helpers::test_pacing();
+    pacing.lane_lease = Duration::from_millis(200);
+    let dying = Arc::new(
+        Dispatcher::new(
+            env.store.clone(),
+            Arc::new(ncp_share_approver::clock::SystemClock),
+            pacing,
+        )
+        .with_courier(
+            Peer::Slack,
+            Arc::new(DiesOnFirstDelivery {
+                inner: SlackCourier::new(fast_api(&env.fake, TOKEN), env.store.clone()),
+                died: Default::default(),
+            }),
+        ),
+    );
+    dying.run_once(Duration::from_secs(5)).await;
+    assert!(env.fake.calls().is_empty());
+    // The next process gets the lane once the dead one's short lease has run out, and posts.
+    let started = Instant::now();
+    env.idle().await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        env.fake.calls_to("chat.postMessage").len(),
+        1,
+        "the card is posted"
+    );
+    let card = env.card(&r).await;
+    assert!(env.fake.message(&card.channel, &card.ts).is_some());
+}
+
+/// A courier that takes its time.
+struct Slow(SlackCourier, Duration);
+
+#[async_trait::async_trait]
+impl outbox::Courier for Slow {
+    async fn deliver(&self, entry: &outbox::OutboxEntry) -> outbox::Delivery {
+        tokio::time::sleep(self.1).await;
+        self.0.deliver(entry).await
+    }
+}
+
+#[tokio::test]
+async fn a_lane_lease_is_renewed_while_a_slow_delivery_lasts() {
+    let env = env().await;
+    let r = request("SR-AAAAAAC2");
+    env.store.insert_request(&r).await.unwrap();
+    env.tell(&r, Notice::Submitted).await;
+    let dispatcher = |delay| {
+        let mut pacing = crate::helpers::test_pacing();
+        pacing.lane_lease = Duration::from_millis(150);
+        Arc::new(
+            Dispatcher::new(
+                env.store.clone(),
+                Arc::new(ncp_share_approver::clock::SystemClock),
+                pacing,
+            )
+            .with_courier(
+                Peer::Slack,
+                Arc::new(Slow(
+                    SlackCourier::new(fast_api(&env.fake, TOKEN), env.store.clone()),
+                    delay,
+                )),
+            ),
+        )
+    };
+    let (a, b) = (
+        dispatcher(Duration::from_millis(800)),
+        dispatcher(Duration::ZERO),
+    );
+    let first = tokio::spawn(async move { a.run_once(Duration::from_secs(5)).await });
+    // Well past the lease's 150 ms: the first process still holds the lane.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = b.run_once(Duration::from_secs(5)).await;
+    assert_eq!(second.lanes_busy, 1);
+    assert_eq!(second.delivered, 0);
+    assert_eq!(first.await.unwrap().delivered, 1);
+    assert_eq!(env.fake.calls_to("chat.postMessage").len(), 1);
+}
+
 /// Slack's limit enforced by the fake (one message per channel per interval, 429 beyond):
 /// a burst into one approval channel drains at the channel's pace without a single 429, and a
 /// message into another channel goes out at once instead of waiting behind the burst.

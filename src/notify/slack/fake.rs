@@ -1,7 +1,8 @@
 //! `FakeSlack`: a small stateful stand-in for the Slack Web API and for `response_url`s, served
 //! on `127.0.0.1:0`. It checks the bot token, keeps the messages so `chat.update` can only edit
 //! one that exists, records every call, injects `ok:false` errors and 429s, and can print each
-//! message as text for the local demo's terminal.
+//! message as text for the local demo's terminal. Run alone (`slack-fake`, for the fault
+//! suite), `GET /_fake/calls` and `GET /_fake/messages` show what it received.
 
 use super::render::blocks_as_text;
 use axum::Router;
@@ -13,7 +14,7 @@ use axum::routing::post;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
@@ -55,6 +56,9 @@ struct Shared {
     inner: Mutex<Inner>,
     changed: Notify,
     printer: AtomicBool,
+    /// Milliseconds every Web API answer waits (after the call is recorded), so that a
+    /// process killed mid-delivery has sent the call but not read the answer.
+    latency_ms: AtomicU64,
     started_secs: i64,
 }
 
@@ -107,11 +111,14 @@ impl FakeSlack {
             inner: Mutex::new(Inner::default()),
             changed: Notify::new(),
             printer: AtomicBool::new(false),
+            latency_ms: AtomicU64::new(0),
             started_secs: chrono::Utc::now().timestamp(),
         });
         let app = Router::new()
             .route("/api/{method}", post(api))
             .route("/response/{name}", post(response))
+            .route("/_fake/calls", axum::routing::get(calls_json))
+            .route("/_fake/messages", axum::routing::get(messages_json))
             .with_state(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -136,6 +143,20 @@ impl FakeSlack {
     pub fn with_printer(self, on: bool) -> Self {
         self.shared.printer.store(on, Ordering::SeqCst);
         self
+    }
+
+    /// Every Web API answer waits `latency` first (the call is recorded before the wait, as
+    /// Slack has acted on a call before its answer reaches the caller).
+    pub fn with_latency(self, latency: Duration) -> Self {
+        self.shared
+            .latency_ms
+            .store(latency.as_millis() as u64, Ordering::SeqCst);
+        self
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// `http://127.0.0.1:PORT/api`, the base URL for [`super::SlackApi::new`].
@@ -215,6 +236,30 @@ impl FakeSlack {
             .rate_limit
             .extend(std::iter::repeat_n(retry_after_secs, n));
     }
+}
+
+/// `GET /_fake/calls`: every call so far, as JSON (`method`, `body`, `ok`), for scripts that
+/// run the fake as a process of its own (`slack-fake`).
+async fn calls_json(State(shared): State<Arc<Shared>>) -> axum::Json<Value> {
+    let calls: Vec<Value> = shared
+        .lock()
+        .calls
+        .iter()
+        .map(|c| json!({ "method": c.method, "body": c.body, "ok": c.ok }))
+        .collect();
+    axum::Json(Value::Array(calls))
+}
+
+/// `GET /_fake/messages`: every message as it stands now (`channel`, `ts`, latest `body`).
+async fn messages_json(State(shared): State<Arc<Shared>>) -> axum::Json<Value> {
+    let mut messages: Vec<Value> = shared
+        .lock()
+        .messages
+        .iter()
+        .map(|((channel, ts), body)| json!({ "channel": channel, "ts": ts, "body": body }))
+        .collect();
+    messages.sort_by(|a, b| a["ts"].as_str().cmp(&b["ts"].as_str()));
+    axum::Json(Value::Array(messages))
 }
 
 /// Parses a JSON or form body into JSON; a form's `blocks` (a JSON string) is parsed too.
@@ -324,6 +369,10 @@ async fn api(
         _ => Err("unknown_method"),
     };
     shared.record(&method, body, answer.is_ok());
+    let latency = shared.latency_ms.load(Ordering::SeqCst);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
     match answer {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => slack_error(e),
