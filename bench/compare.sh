@@ -8,6 +8,7 @@
 # Usage: bench/compare.sh          (about 4 minutes after the build; honours CARGO_TARGET_DIR)
 # Knobs (environment): RATE=200 CONNECTIONS=32 DURATION=20 WARMUP=2 COLD_RUNS=10
 #                      PEER_WORKERS=2 PEER_THREADS=4 (gunicorn -w / --threads) KEEP_TMP=1
+#                      BIN=path LOADGEN=path (prebuilt server and load generator; no build)
 # Writes bench/results/compare.md (and prints it); raw JSON in bench/results/compare.json.
 #
 #   cold start: spawn to the first verified `help` answered (probing `help` every ~1 ms), new
@@ -45,11 +46,16 @@ venv="$root/bench/peer/.venv"
 "$venv/bin/pip" install -q --disable-pip-version-check -r bench/peer/requirements.txt
 peer_versions="$("$venv/bin/python" -c 'import importlib.metadata as m, sys; print("Python", sys.version.split()[0] + ", slack-bolt", m.version("slack-bolt") + ", slack-sdk", m.version("slack-sdk") + ", gunicorn", m.version("gunicorn"))')"
 
-echo "== building (release, once)"
-cargo build --release --locked --bin ncp-share-approver --example loadgen
-bin="$root/$target_dir/release/ncp-share-approver"
-[ -x "$bin" ] || bin="$target_dir/release/ncp-share-approver"
-loadgen="$target_dir/release/examples/loadgen"
+if [ -n "${BIN:-}" ] && [ -n "${LOADGEN:-}" ]; then
+    echo "== prebuilt: $BIN, $LOADGEN"
+    bin="$BIN"; loadgen="$LOADGEN"
+else
+    echo "== building (release, once)"
+    cargo build --release --locked --bin ncp-share-approver --example loadgen
+    bin="$root/$target_dir/release/ncp-share-approver"
+    [ -x "$bin" ] || bin="$target_dir/release/ncp-share-approver"
+    loadgen="$target_dir/release/examples/loadgen"
+fi
 
 tmp="$(mktemp -d)"
 pids=()

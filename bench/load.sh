@@ -6,10 +6,15 @@
 # Usage: bench/load.sh            (about 2 minutes after the build; honours CARGO_TARGET_DIR)
 # Knobs (environment): HELP_RATE=200 SHARE_RATE=50 CONNECTIONS=32 DURATION=20 WARMUP=2
 #                      COLD_RUNS=10 LOADGEN_THREADS=1 KEEP_TMP=1 (keep the store and logs)
-# Writes bench/results/load.md (and prints it); raw JSON next to it in bench/results/load.json.
+#                      CATCHUP_TRIES=600 (polls, ~0.1 s apart, for the approval cards to catch up)
+#   BIN=path LOADGEN=path: prebuilt server and load generator (no build; e.g. another commit's
+#                      server, driven by this commit's generator); REV=label: the commit named in
+#                      the results (default: this checkout's); NAME=load: results file name.
+# Writes bench/results/$NAME.md (and prints it); raw JSON next to it in bench/results/$NAME.json.
 #
 # Scenarios, in this order, against one server and one store:
 #   help  @ HELP_RATE req/s (open loop)  and over CONNECTIONS connections (closed loop)
+#   GET /healthz over CONNECTIONS connections (closed loop): the HTTP stack's floor, for help
 #   share @ SHARE_RATE req/s (open loop) and over CONNECTIONS connections (closed loop)
 #   help  @ HELP_RATE req/s again, on the store the load left behind
 # `help` is verify + de-dup (a SQLite write) + parse: the fixed cost of every command.
@@ -29,6 +34,7 @@ DURATION="${DURATION:-20}"
 WARMUP="${WARMUP:-2}"
 COLD_RUNS="${COLD_RUNS:-10}"
 LOADGEN_THREADS="${LOADGEN_THREADS:-1}"
+NAME="${NAME:-load}"
 target_dir="${CARGO_TARGET_DIR:-target}"
 command_line="${LOAD_SH_COMMAND:-CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target} bench/load.sh}"
 
@@ -42,10 +48,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -qq && apt-get install -y -qq "${missing[@]}"
 fi
 
-echo "== building (release, once)"
-cargo build --release --locked --bin ncp-share-approver --example loadgen
-bin="$target_dir/release/ncp-share-approver"
-loadgen="$target_dir/release/examples/loadgen"
+if [ -n "${BIN:-}" ] && [ -n "${LOADGEN:-}" ]; then
+    echo "== prebuilt: $BIN, $LOADGEN"
+else
+    echo "== building (release, once)"
+    cargo build --release --locked --bin ncp-share-approver --example loadgen
+fi
+bin="${BIN:-$target_dir/release/ncp-share-approver}"
+loadgen="${LOADGEN:-$target_dir/release/examples/loadgen}"
 
 tmp="$(mktemp -d)"
 pids=()
@@ -141,6 +151,7 @@ scenario() { # LABEL LOADGEN-ARGS...
 
 scenario "help, fixed rate" --kind help --rate "$HELP_RATE"
 scenario "help, saturation" --kind help --connections "$CONNECTIONS"
+scenario "healthz, saturation" --kind healthz --connections "$CONNECTIONS"
 scenario "share, fixed rate" --kind share --rate "$SHARE_RATE"
 # Let the notifier finish the fixed-rate cards so the saturation run starts from an idle server.
 sleep 2
@@ -150,12 +161,17 @@ scenario "share, saturation" --kind share --connections "$CONNECTIONS"
 share_total="$(q 'SELECT count(*) FROM requests')"
 cards_at_end="$(q "SELECT count(*) FROM message_refs WHERE kind = 'slack_card'")"
 catchup_start=$(date +%s.%N)
-for _ in $(seq 600); do
+for _ in $(seq "${CATCHUP_TRIES:-600}"); do
     [ "$(q "SELECT count(*) FROM message_refs WHERE kind = 'slack_card'")" -ge "$share_total" ] && break
     sleep 0.1
 done
 catchup_s="$(python3 -c "import time; print(round(time.time() - $catchup_start, 1))")"
 cards_after="$(q "SELECT count(*) FROM message_refs WHERE kind = 'slack_card'")"
+# Messages still owed (a server with an outbox; its Slack lanes are paced, so the cards trail).
+outbox_pending="n/a"
+if [ "$(q "SELECT count(*) FROM sqlite_master WHERE name = 'outbox'")" = 1 ]; then
+    outbox_pending="$(q "SELECT count(*) FROM outbox WHERE status = 'pending'")"
+fi
 
 # The same fixed-rate help run again, now that the load has left its rows behind: the difference
 # to the first run is the cost that grows with the store.
@@ -187,19 +203,19 @@ cat "$tmp/cold-loaded.json"
 mkdir -p bench/results
 jq -n --slurpfile runs "$tmp/runs.jsonl" --slurpfile ce "$tmp/cold-empty.json" \
     --slurpfile cl "$tmp/cold-loaded.json" --argjson store "$store_counts" \
-    '{runs: $runs, cold_start: ($ce + $cl), store: $store}' >bench/results/load.json
+    '{runs: $runs, cold_start: ($ce + $cl), store: $store}' >"bench/results/$NAME.json"
 
 export MACHINE_NPROC="$(nproc)"
 export MACHINE_CPU="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
 export MACHINE_MEM="$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
 export MACHINE_KERNEL="$(uname -r)"
 export RUSTC_VERSION="$(rustc -V)"
-export GIT_REV="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo '+dirty')"
+export GIT_REV="${REV:-$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo '+dirty')}"
 export COMMAND_LINE="$command_line" LISTED="$listed" AUDIT_OK="$audit_ok" DB_KIB="$db_kib"
 export STARTUP_RSS_KIB="$startup_rss_kib" FINAL_HWM_KIB="$final_hwm_kib" FINAL_RSS_KIB="$final_rss_kib"
 export CARDS_AT_END="$cards_at_end" CARDS_AFTER="$cards_after" CATCHUP_S="$catchup_s"
-export SHARE_TOTAL="$share_total" LOADGEN_THREADS
-python3 - bench/results/load.json >bench/results/load.md <<'PY'
+export SHARE_TOTAL="$share_total" OUTBOX_PENDING="$outbox_pending" LOADGEN_THREADS
+python3 - "bench/results/$NAME.json" >"bench/results/$NAME.md" <<'PY'
 import json, os, sys
 
 data = json.load(open(sys.argv[1]))
@@ -226,6 +242,13 @@ for r in data["runs"]:
           f"{r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | {r['max_ms']:.2f} ms | "
           f"{r.get('server_cpu_pct', 0):.0f}% | {mib(r.get('server_vm_hwm_kib'))} | {r['deliveries_rows_before']} | {la(r.get('loadavg_before'))} |")
 print()
+sat = {r["kind"]: r for r in data["runs"] if not r["rate"]}
+if "help" in sat and "healthz" in sat and sat["healthz"]["throughput_rps"]:
+    h, z = sat["help"], sat["healthz"]
+    print(f"Signed `help` at saturation answers {h['throughput_rps']:.0f} req/s, "
+          f"{100 * h['throughput_rps'] / z['throughput_rps']:.0f}% of the same server's `GET /healthz` "
+          f"({z['throughput_rps']:.0f} req/s) with the same generator and {h['connections']} connections "
+          f"(p99 {h['p99_ms']:.2f} ms against {z['p99_ms']:.2f} ms).\n")
 print(f"Each run: {data['runs'][0]['warmup_s']:g} s warm-up (not counted), then {data['runs'][0]['duration_s']:g} s measured. "
       "Server CPU is % of one core over the run. Peak RSS is `VmHWM`, reset through `/proc/PID/clear_refs` before each run, "
       f"so it is that run's peak; RSS right after start {mib(int(env['STARTUP_RSS_KIB']))}, "
@@ -270,6 +293,7 @@ share_ok = sum(r["ok"] for r in data["runs"] if r["kind"] == "share")
 share_all = sum(r["requests_incl_warmup"] for r in data["runs"] if r["kind"] == "share")
 print(f"Share commands sent (warm-up included): {share_all}; stored: {s['requests']}.")
 print(f"Notifier backlog when the load stopped: {env['CARDS_AT_END']} of {env['SHARE_TOTAL']} approval cards posted; "
-      f"{env['CARDS_AFTER']} after {env['CATCHUP_S']} s more.")
+      f"{env['CARDS_AFTER']} after {env['CATCHUP_S']} s more"
+      + (f"; outbox messages still pending then: {env['OUTBOX_PENDING']}." if env["OUTBOX_PENDING"] != "n/a" else "."))
 PY
-cat bench/results/load.md
+cat "bench/results/$NAME.md"

@@ -86,6 +86,8 @@ sections = [
      "`grants_ending_by` and `pending_due` as index ranges, against reading every open grant or pending request and filtering."),
     ("Load: signed slash commands against `serve`", "bench/load.sh", "load.md",
      "Warm `help` and `share` commands at a fixed rate and at saturation, server CPU and peak memory, and cold start."),
+    ("Load side by side with the previous commit", "bench/sidebyside.sh", "load-side-by-side.md",
+     "`bench/load.sh` against this commit's server and an earlier one's, alternating, one load generator."),
     ("Ours vs the usual alternative (Python Slack Bolt)", "bench/compare.sh", "compare.md",
      "The same signed `help` against both, side by side in one run; ratios above 1 favour ours."),
     ("Approval click to share applied and posted", "bench/approval.sh", "approval.md",

@@ -4,6 +4,7 @@
 //! ```text
 //! loadgen run --url http://127.0.0.1:8080 --kind help  --rate 200 --duration 20   # open loop
 //! loadgen run --url http://127.0.0.1:8080 --kind share --connections 32 --duration 20   # closed loop
+//! loadgen run --url http://127.0.0.1:8080 --kind healthz --connections 32   # GET /healthz, the floor
 //! loadgen cold-start --bin target/release/ncp-share-approver --config cfg.toml --runs 10
 //! loadgen cold-start --exec 'gunicorn -b 127.0.0.1:{port} app:api' --runs 10   # any server
 //! loadgen fake-slack --listen 127.0.0.1:0 --token xoxb-...   # the Slack Web API for the notifier
@@ -71,6 +72,10 @@ enum Kind {
     Help,
     /// `/share-image 1234567 with userN@partner.example for 7d because load`.
     Share,
+    /// `GET /healthz` (expects `ok`): the floor of the HTTP stack, for comparison with `help`.
+    /// A command is still built and signed per request (and dropped), so the generator does
+    /// the same work per request as for `help`.
+    Healthz,
 }
 
 #[derive(clap::Args)]
@@ -239,7 +244,7 @@ impl Signer {
     fn next(&self, kind: Kind) -> Signed {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
         let text = match kind {
-            Kind::Help => "help".to_string(),
+            Kind::Help | Kind::Healthz => "help".to_string(),
             Kind::Share => format!(
                 "{} with user{n}@partner.example for 7d because load",
                 self.image
@@ -286,14 +291,18 @@ enum Outcome {
 }
 
 async fn send(http: &reqwest::Client, url: &str, s: Signed, kind: Kind) -> Outcome {
-    let res = http
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", s.timestamp)
-        .header("x-slack-signature", s.signature)
-        .body(s.body)
-        .send()
-        .await;
+    let res = if kind == Kind::Healthz {
+        drop(s);
+        http.get(url).send().await
+    } else {
+        http.post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", s.timestamp)
+            .header("x-slack-signature", s.signature)
+            .body(s.body)
+            .send()
+            .await
+    };
     let res = match res {
         Ok(r) => r,
         Err(_) => return Outcome::Transport,
@@ -309,6 +318,7 @@ async fn send(http: &reqwest::Client, url: &str, s: Signed, kind: Kind) -> Outco
         Kind::Help if text.contains("Usage:") => Outcome::Ok,
         Kind::Share if text.contains("SR-") => Outcome::Ok,
         Kind::Share if text.contains("Working on it") => Outcome::SlowAck,
+        Kind::Healthz if text.trim() == "ok" => Outcome::Ok,
         _ => Outcome::BadBody,
     }
 }
@@ -332,7 +342,10 @@ fn client(pool: usize) -> anyhow::Result<reqwest::Client> {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<serde_json::Value> {
-    let url = format!("{}/slack/commands", args.url.trim_end_matches('/'));
+    let url = match args.kind {
+        Kind::Healthz => format!("{}/healthz", args.url.trim_end_matches('/')),
+        _ => format!("{}/slack/commands", args.url.trim_end_matches('/')),
+    };
     let signer = Arc::new(Signer::new(
         &args.secret,
         &args.user,
@@ -514,7 +527,7 @@ async fn run(args: RunArgs) -> anyhow::Result<serde_json::Value> {
 
     let mut report = json!({
         "label": args.label,
-        "kind": match kind { Kind::Help => "help", Kind::Share => "share" },
+        "kind": match kind { Kind::Help => "help", Kind::Share => "share", Kind::Healthz => "healthz" },
         "mode": mode,
         "rate": args.rate,
         "connections": if args.rate.is_some() { None } else { Some(args.connections) },
