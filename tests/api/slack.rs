@@ -296,3 +296,28 @@ async fn help_status_list_and_malformed_commands_answer_privately_with_what_is_w
     // Everything Slack received in this test is valid for Slack's own SDK.
     t.check_payloads();
 }
+
+/// Read-only commands write nothing, so a replayed one is answered again (it changes nothing);
+/// a replayed request is the one that is refused as a repeat, and makes no second request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replayed_help_is_answered_again_and_a_replayed_request_is_refused() {
+    let app = SlackApp::spawn().await;
+    let help = app.command_delivery("U056CAROL", "help");
+    for _ in 0..2 {
+        let res = app.send(&help).await;
+        assert_eq!(res.status(), 200);
+        let reply: serde_json::Value = res.json().await.unwrap();
+        let text = reply["text"].as_str().unwrap_or_default();
+        assert!(text.contains("/share-image"), "{reply}");
+        assert!(!text.contains("already received"), "{reply}");
+    }
+    let ask = app.command_delivery(
+        "U056CAROL",
+        "1234567 with a@partner.example for 7d because pilot",
+    );
+    let first: serde_json::Value = app.send(&ask).await.json().await.unwrap();
+    assert!(!first.to_string().contains("already received"), "{first}");
+    let again: serde_json::Value = app.send(&ask).await.json().await.unwrap();
+    assert!(again.to_string().contains("already received"), "{again}");
+    assert_eq!(app.store().requests(None, 10).await.unwrap().len(), 1);
+}

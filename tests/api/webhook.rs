@@ -323,3 +323,28 @@ async fn the_python_standardwebhooks_package_signs_requests_we_accept_and_verifi
         assert_eq!(out.trim(), "verified");
     }
 }
+
+/// The webhook-id is recorded only by the transaction that does the event's work: a delivery
+/// answered 503 (NCP was down, nothing was requested) and retried with the same id is
+/// processed, not answered as a duplicate; a repeat after that success is the duplicate.
+#[tokio::test]
+async fn a_webhook_id_answered_503_is_processed_when_retried_with_the_same_id() {
+    let t = TicketsApp::spawn().await;
+    let body = requested(&["a@partner.example"], None).to_string();
+    // Every attempt of the image lookup fails (the client retries 3 times).
+    t.sim.fail_next(3, 503);
+    let (status, answer) = t.webhook_send_as(body.as_bytes(), "msg_retry").await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(t.store().requests(None, 10).await.unwrap().is_empty());
+
+    let (status, answer) = t.webhook_send_as(body.as_bytes(), "msg_retry").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_ne!(answer["duplicate"], true, "{answer}");
+    assert_eq!(answer["state"], "pending", "{answer}");
+    assert_eq!(t.store().requests(None, 10).await.unwrap().len(), 1);
+
+    let (status, answer) = t.webhook_send_as(body.as_bytes(), "msg_retry").await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["duplicate"], true, "{answer}");
+    assert_eq!(t.store().requests(None, 10).await.unwrap().len(), 1);
+}
