@@ -76,6 +76,23 @@ fn deliveries(p: &Peers<'_>) -> Vec<(&'static str, bool)> {
                 .any(|c| c.ok && c.body["channel"] == CAROL && c.body.to_string().contains(id)),
         ),
         (
+            "the outcome in the card's thread (chat.postMessage with thread_ts)",
+            posts.iter().any(|c| {
+                c.ok && c.body["channel"] == APPROVALS
+                    && c.body.get("thread_ts").is_some_and(|t| !t.is_null())
+                    && c.body.to_string().contains(id)
+            }),
+        ),
+        (
+            "both approvers' private answers (their clicks' response_url)",
+            p.slack
+                .calls()
+                .iter()
+                .filter(|c| c.ok && c.method.starts_with("response/click-by-"))
+                .count()
+                >= 2,
+        ),
+        (
             "a Jira comment on the issue (the request recorded)",
             p.jira
                 .bot_comments(ISSUE)
