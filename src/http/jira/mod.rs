@@ -22,6 +22,7 @@ use crate::http::ApiError;
 use crate::notify::jira::render::{clip, plain_text};
 use crate::notify::jira::{JiraApi, is_issue_key};
 use crate::policy::{Action, Identity};
+use crate::store::DeliveryKey;
 use crate::workflow::{ActOutcome, NewRequest, WorkflowError};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -306,17 +307,13 @@ impl Ctx<'_> {
                 return Ok(reply("refused: fields do not parse"));
             }
         };
-        let store = &self.state.workflow.store;
-        if !store
-            .first_delivery(
-                &format!("jira-issue:{key}"),
-                self.state.clock.now(),
-                ISSUE_TTL,
-            )
-            .await?
-        {
-            return Ok(reply("ignored: this issue already made a request"));
-        }
+        // One request per issue: the issue's key is recorded in the same transaction as the
+        // request it makes (and names it), so a failed submission leaves the issue free to ask.
+        let once = DeliveryKey::new(
+            format!("jira-issue:{key}"),
+            self.state.clock.now(),
+            ISSUE_TTL,
+        );
         let new = NewRequest {
             requester: identity(&reporter)?,
             origin: Origin::Jira {
@@ -328,9 +325,12 @@ impl Ctx<'_> {
             duration: asked.duration,
             reason: asked.reason,
         };
-        match self.state.workflow.submit(new).await {
-            // The notifier comments on the issue (recorded, refused or approved).
+        match self.state.workflow.submit_once(new, Some(once)).await {
+            // The outbox comments on the issue (recorded, refused or approved).
             Ok(r) => Ok(reply(format!("request {} {}", r.id, r.state))),
+            Err(WorkflowError::Duplicate) => {
+                Ok(reply("ignored: this issue already made a request"))
+            }
             Err(WorkflowError::Invalid(why)) => {
                 self.say(key, vec![format!("Nothing was requested: {}", clip(&why))])
                     .await;
