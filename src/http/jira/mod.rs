@@ -32,6 +32,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 /// How long a delivery id is remembered (Jira retries for about 30 minutes).
 const DEDUP_TTL: Duration = Duration::from_secs(24 * 3_600);
@@ -181,34 +182,38 @@ pub async fn webhook(
         return Ok(reply("ignored: the issue is in another project"));
     }
     let span = tracing::info_span!("jira", delivery = %delivery, issue = %event.issue_key, event = %event.name);
-    let _enter = span.enter();
     let ctx = Ctx {
         state: &state,
         jira,
         delivery,
     };
-    match event.name.as_str() {
-        "jira:issue_created" => ctx.created(&event).await,
-        "jira:issue_updated"
-            if event
-                .status_to
-                .as_deref()
-                .is_some_and(|s| s.eq_ignore_ascii_case(&jira.config.approved_status)) =>
-        {
-            ctx.transitioned(&event).await
+    // `instrument`, not a span guard: a guard held across an await attaches the wrong context.
+    async {
+        match event.name.as_str() {
+            "jira:issue_created" => ctx.created(&event).await,
+            "jira:issue_updated"
+                if event
+                    .status_to
+                    .as_deref()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(&jira.config.approved_status)) =>
+            {
+                ctx.transitioned(&event).await
+            }
+            "comment_created" => match event
+                .comment
+                .as_ref()
+                .and_then(|c| command(&c.text).map(|cmd| (c, cmd)))
+            {
+                Some((c, cmd)) => ctx.commented(&event, c, cmd).await,
+                None => Ok(reply("ignored: the comment is not a command")),
+            },
+            _ => Ok(reply(
+                "ignored: not an event that makes or approves a request",
+            )),
         }
-        "comment_created" => match event
-            .comment
-            .as_ref()
-            .and_then(|c| command(&c.text).map(|cmd| (c, cmd)))
-        {
-            Some((c, cmd)) => ctx.commented(&event, c, cmd).await,
-            None => Ok(reply("ignored: the comment is not a command")),
-        },
-        _ => Ok(reply(
-            "ignored: not an event that makes or approves a request",
-        )),
     }
+    .instrument(span)
+    .await
 }
 
 struct Ctx<'a> {

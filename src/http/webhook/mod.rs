@@ -26,6 +26,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 /// How long a `webhook-id` is remembered.
 const DEDUP_TTL: Duration = Duration::from_secs(24 * 3_600);
@@ -138,7 +139,6 @@ pub async fn webhook(
     };
 
     let span = tracing::info_span!("webhook", delivery = %delivery, event = %kind);
-    let _enter = span.enter();
     let duplicate = || {
         Json(json!({"duplicate": true, "message": "this webhook-id was already received; nothing more was done"})).into_response()
     };
@@ -146,45 +146,50 @@ pub async fn webhook(
     // delivery answered 503 (nothing done) and retried with the same id is processed.
     let key = DeliveryKey::new(format!("webhook:{delivery}"), now, DEDUP_TTL);
     let wf = &state.workflow;
-    match parsed {
-        Parsed::Requested(new) => match wf.submit_once(*new, Some(key)).await {
-            Ok(r) => Ok(Json(json!({
-                "request_id": r.id.as_str(),
-                "state": r.state.as_str(),
-                "fingerprint": r.fingerprint,
-                "rule": r.rule,
-                "approvers": r.approvers.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
-                "min_approvals": r.min_approvals,
-                "message": r.outcome.map(|o| o.message).unwrap_or_default(),
-            }))
-            .into_response()),
-            Err(WorkflowError::Invalid(why)) => Err(bad(why)),
-            Err(WorkflowError::Store(e)) => Err(e.into()),
-            Err(WorkflowError::Duplicate) => Ok(duplicate()),
-            Err(e @ WorkflowError::Ncp(_)) => Err(ApiError::Unavailable(format!(
-                "{e}; nothing was requested: send the event again (the same webhook-id is fine)"
-            ))),
-        },
-        Parsed::Acted(kind, id, who, reason) => {
-            let result = match kind.as_str() {
-                "share.approved" => wf.approve(&id, &who).await,
-                "share.denied" => wf.deny(&id, &who, reason).await,
-                _ => wf.cancel(&id, &who).await,
-            };
-            let outcome = result.map_err(|e| match e {
-                WorkflowError::Store(s) => ApiError::from(s),
-                other => ApiError::Unavailable(other.to_string()),
-            })?;
-            // Approving, denying and cancelling are idempotent (one approval per person, state
-            // moved by compare-and-swap), so the id is recorded after the work: a retry after a
-            // failure is processed, a repeat after a success is answered as one.
-            let ttl = (key.until - key.now).to_std().unwrap_or(DEDUP_TTL);
-            if !wf.store.first_delivery(&key.key, key.now, ttl).await? {
-                return Ok(duplicate());
+    // `instrument`, not a span guard: a guard held across an await attaches the wrong context.
+    async {
+        match parsed {
+            Parsed::Requested(new) => match wf.submit_once(*new, Some(key)).await {
+                Ok(r) => Ok(Json(json!({
+                    "request_id": r.id.as_str(),
+                    "state": r.state.as_str(),
+                    "fingerprint": r.fingerprint,
+                    "rule": r.rule,
+                    "approvers": r.approvers.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+                    "min_approvals": r.min_approvals,
+                    "message": r.outcome.map(|o| o.message).unwrap_or_default(),
+                }))
+                .into_response()),
+                Err(WorkflowError::Invalid(why)) => Err(bad(why)),
+                Err(WorkflowError::Store(e)) => Err(e.into()),
+                Err(WorkflowError::Duplicate) => Ok(duplicate()),
+                Err(e @ WorkflowError::Ncp(_)) => Err(ApiError::Unavailable(format!(
+                    "{e}; nothing was requested: send the event again (the same webhook-id is fine)"
+                ))),
+            },
+            Parsed::Acted(kind, id, who, reason) => {
+                let result = match kind.as_str() {
+                    "share.approved" => wf.approve(&id, &who).await,
+                    "share.denied" => wf.deny(&id, &who, reason).await,
+                    _ => wf.cancel(&id, &who).await,
+                };
+                let outcome = result.map_err(|e| match e {
+                    WorkflowError::Store(s) => ApiError::from(s),
+                    other => ApiError::Unavailable(other.to_string()),
+                })?;
+                // Approving, denying and cancelling are idempotent (one approval per person, state
+                // moved by compare-and-swap), so the id is recorded after the work: a retry after a
+                // failure is processed, a repeat after a success is answered as one.
+                let ttl = (key.until - key.now).to_std().unwrap_or(DEDUP_TTL);
+                if !wf.store.first_delivery(&key.key, key.now, ttl).await? {
+                    return Ok(duplicate());
+                }
+                Ok(act_response(&id, outcome))
             }
-            Ok(act_response(&id, outcome))
         }
     }
+    .instrument(span)
+    .await
 }
 
 enum Parsed {
