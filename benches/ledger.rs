@@ -39,6 +39,7 @@ fn entry(i: usize) -> AuditEntry {
             "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
         ),
         detail: format!("image 1234567 target a{request}@partner.example"),
+        sig: None,
     }
 }
 

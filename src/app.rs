@@ -31,6 +31,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Delivers the outbox (run by `serve`, and by the Lambda worker before it answers).
     pub dispatcher: Arc<crate::outbox::Dispatcher>,
+    /// Signs and publishes ledger checkpoints (after executions, and on the schedule).
+    pub checkpoints: Arc<crate::workflow::Checkpointer>,
 }
 
 /// The router as Lambda runs it: the same routes, with an API Gateway stage name (`/Prod`)

@@ -54,6 +54,8 @@ pub struct Config {
     pub lambda: LambdaConfig,
     /// How messages owed (the outbox) are delivered.
     pub outbox: OutboxConfig,
+    /// Ledger checkpoints: how often, and where they are published.
+    pub ledger: LedgerConfig,
 }
 
 impl Default for Config {
@@ -73,6 +75,42 @@ impl Default for Config {
             queue: QueueConfig::default(),
             lambda: LambdaConfig::default(),
             outbox: OutboxConfig::default(),
+            ledger: LedgerConfig::default(),
+        }
+    }
+}
+
+/// `[ledger]`: signed checkpoints of the audit ledger, and where they are published (somewhere
+/// a database insider cannot write). The signing key is the secret `LEDGER_SIGNING_KEY`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LedgerConfig {
+    /// The log's origin: the first line of every checkpoint and the name of the signing key.
+    pub origin: String,
+    /// A checkpoint is signed when this many records were appended since the last one.
+    pub checkpoint_every_records: u64,
+    /// ... or when this many seconds passed since the last one and records were appended.
+    pub checkpoint_every_secs: u64,
+    /// A directory every checkpoint is written to (local runs).
+    pub publish_dir: Option<PathBuf>,
+    /// An S3 bucket (with Object Lock in compliance mode) every checkpoint is written to.
+    pub publish_s3_bucket: Option<String>,
+    /// The key prefix in that bucket.
+    pub publish_s3_prefix: String,
+    /// A Slack channel every checkpoint is posted to, as well.
+    pub publish_slack_channel: Option<String>,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            origin: "ncp-share-approver".into(),
+            checkpoint_every_records: 100,
+            checkpoint_every_secs: 600,
+            publish_dir: None,
+            publish_s3_bucket: None,
+            publish_s3_prefix: "checkpoints/".into(),
+            publish_slack_channel: None,
         }
     }
 }
@@ -511,6 +549,30 @@ impl Config {
             return err(
                 "ncp.region",
                 format!("{:?} is not a region code like KR", self.ncp.region),
+            );
+        }
+        if self.ledger.origin.is_empty()
+            || self.ledger.origin.contains('+')
+            || self.ledger.origin.chars().any(char::is_whitespace)
+        {
+            return err(
+                "ledger.origin",
+                format!(
+                    "{:?} is not a key name: it must be non-empty, without spaces or '+'",
+                    self.ledger.origin
+                ),
+            );
+        }
+        if self.ledger.checkpoint_every_records == 0 || self.ledger.checkpoint_every_secs == 0 {
+            return err(
+                "ledger.checkpoint_every_records / checkpoint_every_secs",
+                "must be at least 1".into(),
+            );
+        }
+        if self.ledger.publish_s3_prefix.starts_with('/') {
+            return err(
+                "ledger.publish_s3_prefix",
+                "must not start with '/' (S3 keys are relative to the bucket)".into(),
             );
         }
         if self.ncp.max_attempts == 0 {

@@ -31,7 +31,7 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
     let stopped = |e: lambda_runtime::Error| anyhow::anyhow!("the Lambda runtime stopped: {e}");
     match config.lambda.function.as_str() {
         "worker" => {
-            let worker = Worker::new(state.workflow.clone());
+            let worker = Worker::new(state.workflow.clone()).with_checkpoints(state.checkpoints.clone());
             let dispatcher = state.dispatcher.clone();
             let budget = std::time::Duration::from_secs(config.outbox.lambda_budget_secs);
             lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
@@ -52,14 +52,21 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
         "scheduler" => {
             let workflow = state.workflow.clone();
             let dispatcher = state.dispatcher.clone();
+            let checkpoints = state.checkpoints.clone();
             let budget = std::time::Duration::from_secs(config.outbox.lambda_budget_secs);
             lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
                 let workflow = workflow.clone();
                 let dispatcher = dispatcher.clone();
+                let checkpoints = checkpoints.clone();
                 async move {
                     let answer = handle_schedule(&workflow, event.payload)
                         .await
                         .map_err(|e| lambda_runtime::Error::from(format!("{e:#}")));
+                    // Every schedule signs a checkpoint when enough records or time passed
+                    // (and publishes it) before answering.
+                    if let Err(e) = checkpoints.run(crate::workflow::Trigger::Schedule).await {
+                        tracing::error!(error = %e, "no ledger checkpoint");
+                    }
                     // Whatever is still owed (a lost queue message, a retry whose time came)
                     // goes out now: every schedule delivers.
                     deliver(&dispatcher, budget, &[]).await;

@@ -17,7 +17,7 @@ use crate::notify::webhook::WebhookCourier;
 use crate::outbox::{Channels, Dispatcher, Peer};
 use crate::queue::LocalQueue;
 use crate::secrets::{ExposeSecret, SecretName, SecretSource, SecretString};
-use crate::workflow::{PolicyHandle, Settings, Worker, Workflow};
+use crate::workflow::{Checkpointer, PolicyHandle, Settings, Trigger, Worker, Workflow};
 use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -111,7 +111,15 @@ pub async fn build_state(
         "sqs" => Arc::new(crate::queue::SqsQueue::from_env(&config.queue.url)),
         _ => Arc::new(local_queue),
     };
+    let signer = ledger_signer(config, secrets.as_ref()).await?;
+    let checkpoints = Arc::new(build_checkpointer(
+        config,
+        store.clone(),
+        signer.clone(),
+        clock.clone(),
+    ));
     let workflow = Workflow {
+        signer,
         store,
         policy: PolicyHandle::new(policy),
         cloud: Arc::new(cloud),
@@ -147,9 +155,55 @@ pub async fn build_state(
             webhook,
             clock,
             dispatcher,
+            checkpoints,
         }),
         hints,
     })
+}
+
+/// The checkpointer and where it publishes (`[ledger]`).
+pub fn build_checkpointer(
+    config: &Config,
+    store: Arc<dyn crate::store::Store>,
+    signer: Arc<crate::audit::note::NoteSigner>,
+    clock: Arc<dyn Clock>,
+) -> Checkpointer {
+    let ledger = &config.ledger;
+    let checkpoints = Checkpointer::new(
+        store,
+        signer,
+        clock,
+        ledger.checkpoint_every_records,
+        Duration::from_secs(ledger.checkpoint_every_secs),
+    );
+    if checkpoints.publishers().is_empty() {
+        tracing::warn!("[ledger] publishes checkpoints nowhere: set publish_dir or publish_s3_bucket, so that a database insider cannot rewrite them");
+    }
+    checkpoints
+}
+
+/// The ledger's signing key (`LEDGER_SIGNING_KEY`), whose name must be the configured origin.
+pub async fn ledger_signer(
+    config: &Config,
+    secrets: &dyn SecretSource,
+) -> anyhow::Result<Arc<crate::audit::note::NoteSigner>> {
+    let origin = &config.ledger.origin;
+    let key = crate::secrets::require(secrets, SecretName::LedgerSigningKey)
+        .await
+        .with_context(|| {
+            format!(
+                "every ledger record is signed: make a key with `ncp-share-approver audit key --generate --origin {origin}` and store it as LEDGER_SIGNING_KEY"
+            )
+        })?;
+    let signer = crate::audit::note::NoteSigner::from_skey(key.expose_secret())
+        .map_err(|e| anyhow::anyhow!("LEDGER_SIGNING_KEY: {e}"))?;
+    if signer.name() != origin {
+        anyhow::bail!(
+            "LEDGER_SIGNING_KEY is the key of log {:?}, but [ledger] origin is {origin:?}: checkpoints name the log, so they must agree",
+            signer.name()
+        );
+    }
+    Ok(Arc::new(signer))
 }
 
 /// The Jira front door and its notifier, when `[jira]`, `JIRA_WEBHOOK_SECRET` and
@@ -269,10 +323,13 @@ impl Application {
 
         // The worker resumes approved and interrupted work at start, then follows the queue.
         tasks.push(tokio::spawn(
-            Worker::new(state.workflow.clone()).run(hints, stopped.clone()),
+            Worker::new(state.workflow.clone())
+                .with_checkpoints(state.checkpoints.clone())
+                .run(hints, stopped.clone()),
         ));
 
         let wf = state.workflow.clone();
+        let checkpoints = state.checkpoints.clone();
         let every = Duration::from_secs(config.worker.expire_interval_secs);
         let mut stop_rx = stopped.clone();
         tasks.push(tokio::spawn(async move {
@@ -286,6 +343,9 @@ impl Application {
                         match wf.sweep().await {
                             Ok(report) => tracing::debug!(?report, "sweep done"),
                             Err(e) => tracing::warn!(error = %e, "the sweep failed; it runs again at the next interval"),
+                        }
+                        if let Err(e) = checkpoints.run(Trigger::Schedule).await {
+                            tracing::error!(error = %e, "no ledger checkpoint");
                         }
                     }
                 }

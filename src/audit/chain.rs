@@ -85,6 +85,10 @@ pub struct AuditEntry {
     pub policy_hash: Option<String>,
     /// Free detail: reasons, NCP code and message, the share list read back. Never a secret.
     pub detail: String,
+    /// The writer's Ed25519 signature over the fields above (see [`super::seal`]), base64;
+    /// absent only on records written before the ledger had a signing key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sig: Option<String>,
 }
 
 /// A chained ledger record.
@@ -114,11 +118,25 @@ struct Hashed<'a> {
     rule: Option<&'a str>,
     policy_hash: Option<&'a str>,
     detail: &'a str,
+    // Left out when absent, so records written before signing keep their hashes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sig: Option<&'a str>,
     prev_hash: &'a str,
 }
 
 /// Computes the hash of a record at `seq` after `prev_hash`.
 pub fn hash_of(seq: u64, entry: &AuditEntry, prev_hash: &str) -> String {
+    hex::encode(Sha256::digest(canonical(seq, entry, prev_hash)))
+}
+
+/// The record's canonical bytes: what its chain hash covers, and the leaf data of the Merkle
+/// tree (`merkle::leaf_hash(leaf_data(r))`), so that an outsider with an inclusion proof and
+/// the record's JSON can recompute both.
+pub fn leaf_data(record: &AuditRecord) -> Vec<u8> {
+    canonical(record.seq, &record.entry, &record.prev_hash)
+}
+
+fn canonical(seq: u64, entry: &AuditEntry, prev_hash: &str) -> Vec<u8> {
     let hashed = Hashed {
         seq,
         at: entry.at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
@@ -129,10 +147,10 @@ pub fn hash_of(seq: u64, entry: &AuditEntry, prev_hash: &str) -> String {
         rule: entry.rule.as_deref(),
         policy_hash: entry.policy_hash.as_deref(),
         detail: &entry.detail,
+        sig: entry.sig.as_deref(),
         prev_hash,
     };
-    let bytes = serde_json::to_vec(&hashed).expect("plain strings always serialise");
-    hex::encode(Sha256::digest(bytes))
+    serde_json::to_vec(&hashed).expect("plain strings always serialise")
 }
 
 /// Chains `entry` after the record `prev` (seq and hash), or as the first record.
@@ -236,6 +254,7 @@ mod tests {
             rule: Some("r".into()),
             policy_hash: Some("p".into()),
             detail: String::new(),
+            sig: None,
         }
     }
 

@@ -10,5 +10,8 @@ mod chain;
 pub mod checkpoint;
 pub mod merkle;
 pub mod note;
+pub mod publish;
+pub mod seal;
+pub mod tlog;
 
 pub use chain::*;

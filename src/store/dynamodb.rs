@@ -15,7 +15,8 @@
 //! The **ledger table** (`pk` string, `sk` number) holds the hash-chained records under
 //! `pk = "all"`, a copy of each under `pk = "req#ID"` (so that a request's records are a strongly
 //! consistent query; a secondary index would be eventually consistent, and the worker must see
-//! the approval that was written a moment before), and the head under `pk = "head"`.
+//! the approval that was written a moment before), the head under `pk = "head"`, and the signed
+//! checkpoints under `pk = "checkpoint"` with the tree size as `sk`.
 //!
 //! Appends are serialised by a condition on the head item (`seq` is still the one we chained onto)
 //! inside one `TransactWriteItems` with the record itself; a request update with its ledger record
@@ -31,6 +32,7 @@
 //! (`put_if_absent`, `get`, `query`, `decode`).
 
 use super::{Change, Committed, Conflict, Inserted, OutboxQuery, Store, StoreError};
+use crate::audit::tlog::StoredCheckpoint;
 use crate::audit::{self, AuditEntry, AuditRecord};
 use crate::aws::{LazyClient, describe_error};
 use crate::domain::{Approval, Grant, ImageNo, RequestId, RequestState, ShareRequest};
@@ -62,6 +64,9 @@ pub const BY_OUTBOX_REQUEST_INDEX: &str = "by_outbox_request";
 pub const BY_DUE_INDEX: &str = "by_due";
 /// The TTL attribute of the state table.
 pub const TTL_ATTRIBUTE: &str = "ttl_epoch";
+
+/// The ledger table's partition of signed checkpoints (`sk` = tree size).
+const CHECKPOINT_PK: &str = "checkpoint";
 
 /// Give up an append after this many lost races (each lost race means another append won).
 const MAX_APPEND_ATTEMPTS: u32 = 500;
@@ -1315,5 +1320,35 @@ impl Store for DynamoStore {
                 _ => return Ok(count),
             }
         }
+    }
+
+    async fn save_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<Inserted, StoreError> {
+        let item = HashMap::from([
+            ("pk".into(), s(CHECKPOINT_PK)),
+            ("sk".into(), n(checkpoint.size)),
+            ("body".into(), s(serde_json::to_string(checkpoint).map_err(backend)?)),
+        ]);
+        self.put_if_absent(&self.tables.ledger, item).await
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let q = self
+            .query_on(&self.tables.ledger)
+            .await
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(CHECKPOINT_PK))
+            .scan_index_forward(false)
+            .consistent_read(true);
+        self.query(q, Some(1)).await?.first().map(decode).transpose()
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let q = self
+            .query_on(&self.tables.ledger)
+            .await
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(CHECKPOINT_PK))
+            .consistent_read(true);
+        self.query(q, None).await?.iter().map(decode).collect()
     }
 }

@@ -13,6 +13,7 @@ pub use dynamodb::{
 };
 pub use sqlite::SqliteStore;
 
+use crate::audit::tlog::StoredCheckpoint;
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::domain::{Approval, Grant, ImageNo, RequestId, RequestState, ShareRequest};
 use crate::outbox::{OutboxEntry, OutboxStatus};
@@ -244,6 +245,15 @@ pub trait Store: Send + Sync {
 
     /// How many entries are still owed (pending).
     async fn outbox_pending_count(&self) -> Result<usize, StoreError>;
+
+    /// Stores a signed checkpoint unless one of its size is there.
+    async fn save_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<Inserted, StoreError>;
+
+    /// The checkpoint of the largest size, if any.
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
+
+    /// Every stored checkpoint, by size.
+    async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError>;
 }
 
 /// Writes outbox entries on their own (messages not caused by a state change, like a front
@@ -287,10 +297,8 @@ pub fn open(config: &crate::config::StoreConfig) -> Result<std::sync::Arc<dyn St
     }
 }
 
-/// Reads the whole ledger in pages and verifies its chain against the stored head.
-pub async fn verify_ledger(
-    store: &dyn Store,
-) -> Result<Result<u64, crate::audit::LedgerBroken>, StoreError> {
+/// Reads the whole ledger in pages, in order.
+pub async fn all_records(store: &dyn Store) -> Result<Vec<AuditRecord>, StoreError> {
     let mut all = Vec::new();
     loop {
         let after = all.last().map(|r: &AuditRecord| r.seq).unwrap_or(0);
@@ -305,6 +313,14 @@ pub async fn verify_ledger(
             break;
         }
     }
+    Ok(all)
+}
+
+/// Reads the whole ledger and verifies its chain against the stored head.
+pub async fn verify_ledger(
+    store: &dyn Store,
+) -> Result<Result<u64, crate::audit::LedgerBroken>, StoreError> {
+    let all = all_records(store).await?;
     let head = store.audit_head().await?;
     Ok(crate::audit::verify(
         &all,

@@ -6,6 +6,7 @@
 //! which is what the crash tests rely on.
 
 use super::{Change, Committed, Conflict, Inserted, OutboxQuery, Store, StoreError};
+use crate::audit::tlog::StoredCheckpoint;
 use crate::audit::{self, AuditEntry, AuditRecord};
 use crate::domain::{Approval, Grant, ImageNo, RequestId, RequestState, ShareRequest};
 use crate::outbox::{OutboxEntry, OutboxStatus};
@@ -79,6 +80,11 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(next_ms, ord) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS outbox_request ON outbox(request_id, ord);
 CREATE INDEX IF NOT EXISTS outbox_status ON outbox(status, ord);
+-- Signed checkpoints of the ledger, by tree size.
+CREATE TABLE IF NOT EXISTS checkpoints (
+    size INTEGER PRIMARY KEY,
+    body TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit_head (
     one INTEGER PRIMARY KEY CHECK (one = 1),
     seq INTEGER NOT NULL,
@@ -799,6 +805,58 @@ impl Store for SqliteStore {
                 )
                 .map_err(backend)?;
             Ok(n as usize)
+        })
+        .await
+    }
+
+    async fn save_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<Inserted, StoreError> {
+        let body = to_json(checkpoint)?;
+        let size = checkpoint.size as i64;
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "INSERT INTO checkpoints (size, body) VALUES (?1, ?2) ON CONFLICT(size) DO NOTHING",
+                    params![size, body],
+                )
+                .map_err(backend)?;
+            Ok(if n == 1 {
+                Inserted::New
+            } else {
+                Inserted::AlreadyThere
+            })
+        })
+        .await
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        self.with(|c| {
+            let body: Option<(i64, String)> = c
+                .query_row(
+                    "SELECT size, body FROM checkpoints ORDER BY size DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(backend)?;
+            body.map(|(size, b)| from_json(&format!("checkpoint {size}"), &b))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare("SELECT size, body FROM checkpoints ORDER BY size")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .map_err(backend)?;
+            rows.map(|row| {
+                let (size, body) = row.map_err(backend)?;
+                from_json(&format!("checkpoint {size}"), &body)
+            })
+            .collect()
         })
         .await
     }

@@ -2,6 +2,7 @@
 //! lease, re-reads NCP before changing anything (so a run interrupted by a crash never applies
 //! twice), reads the result back, and ends every request `Succeeded` or `Failed`.
 
+use super::checkpoints::{Checkpointer, Trigger};
 use super::{Record, Workflow, WorkflowError};
 use crate::audit::AuditEvent;
 use crate::domain::{Grant, LoginId, Outcome, RequestId, RequestState, ShareRequest};
@@ -57,6 +58,7 @@ pub struct Worker {
     workflow: Workflow,
     holder: String,
     crash_at: Option<CrashPoint>,
+    checkpoints: Option<Arc<Checkpointer>>,
 }
 
 fn lease_key(request: &ShareRequest) -> String {
@@ -70,7 +72,14 @@ impl Worker {
             workflow,
             holder: format!("worker-{}", uuid::Uuid::new_v4().simple()),
             crash_at: None,
+            checkpoints: None,
         }
+    }
+
+    /// Signs (and publishes) a ledger checkpoint after every execution.
+    pub fn with_checkpoints(mut self, checkpoints: Arc<Checkpointer>) -> Self {
+        self.checkpoints = Some(checkpoints);
+        self
     }
 
     /// Makes this worker stop dead at `point` (for crash tests).
@@ -187,6 +196,13 @@ impl Worker {
         if !matches!(result, Ok(ExecOutcome::Crashed(_))) {
             wf.store.release_lease(&key, &holder).await?;
         }
+        if let (Ok(ExecOutcome::Finished(_)), Some(checkpoints)) = (&result, &self.checkpoints) {
+            // The execution is done whatever happens here; a checkpoint that cannot be signed
+            // now is signed by the next execution or the schedule.
+            if let Err(e) = checkpoints.run(Trigger::Execution).await {
+                tracing::error!(error = %e, "no ledger checkpoint after the execution");
+            }
+        }
         result
     }
 
@@ -243,19 +259,6 @@ impl Worker {
             return Ok(ExecOutcome::Crashed(CrashPoint::AfterMarkExecuting));
         }
 
-        // Nothing is shared without its decision on record: the ledger, not only the state, must
-        // say it was approved (this also catches a request edited into `approved` in the store).
-        let records = wf.store.audit_for_request(&request.id).await?;
-        if !ledger_approves(&records, &request) {
-            return self
-                .fail(
-                    request,
-                    "the audit ledger has no approval decision for this request; nothing was shared".into(),
-                    None,
-                )
-                .await;
-        }
-
         if request.computed_fingerprint() != request.fingerprint {
             return self
                 .fail(request, "the request changed after it was approved (fingerprint mismatch); nothing was shared".into(), None)
@@ -275,6 +278,30 @@ impl Worker {
             Ok(view) => view,
             Err(e) => return self.fail_ncp(request, "pre-flight lookup", e).await,
         };
+        // Nothing is shared unless signed ledger records approve exactly this request (a row
+        // edited into `approved` in the store, or records copied from another request, do not).
+        let records = wf.store.audit_for_request(&request.id).await?;
+        let policy = wf.policy.current();
+        let authority = match super::authority::check(
+            &records,
+            &request,
+            Some(image.name.as_str()),
+            &policy,
+            &wf.signer.verifier(),
+        ) {
+            Ok(a) => a,
+            Err(why) => {
+                tracing::error!(request_id = %request.id, %why, "execution refused: the signed ledger does not approve it");
+                return self
+                    .fail(
+                        request,
+                        format!("refused: {why}; nothing was shared"),
+                        None,
+                    )
+                    .await;
+            }
+        };
+        tracing::info!(request_id = %request.id, authority = %authority.summary, "signed approval verified");
         if !image.is_created() {
             return self
                 .fail(
@@ -792,17 +819,6 @@ fn describe_grants(grants: &[Grant]) -> String {
         .map(|g| format!("{} ({})", g.target, g.request_id))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Whether the ledger records a decision and enough distinct approvals for the request.
-fn ledger_approves(records: &[crate::audit::AuditRecord], request: &ShareRequest) -> bool {
-    let decided = records.iter().any(|r| r.entry.event == AuditEvent::Decided);
-    let approvers: HashSet<&str> = records
-        .iter()
-        .filter(|r| r.entry.event == AuditEvent::Approved)
-        .map(|r| r.entry.actor.as_str())
-        .collect();
-    decided && approvers.len() as u32 >= request.min_approvals.max(1)
 }
 
 /// Whether the share list read back is what the request intended; the problem if not.

@@ -581,7 +581,7 @@ impl Workflow {
                 DriftKind::Unmanaged => None,
             };
             self.store
-                .append_audit(AuditEntry {
+                .append_audit(self.seal(AuditEntry {
                     at: self.clock.now(),
                     event: AuditEvent::Drift,
                     actor: RECONCILER.into(),
@@ -590,7 +590,8 @@ impl Workflow {
                     rule: None,
                     policy_hash: Some(policy.hash().to_string()),
                     detail: f.to_string(),
-                })
+                    sig: None,
+                }))
                 .await?;
         }
         if !report.findings.is_empty() {

@@ -7,14 +7,18 @@
 
 mod decide;
 mod execute;
+mod authority;
+mod checkpoints;
 mod lifecycle;
 mod submit;
 
+pub use checkpoints::{CheckpointError, Checkpointer, Trigger};
 pub use decide::ActOutcome;
 pub use execute::{CrashPoint, ExecOutcome, Worker};
 pub use lifecycle::{DriftReport, RECONCILER, SCHEDULER, SweepReport};
 pub use submit::NewRequest;
 
+use crate::audit::note::NoteSigner;
 use crate::audit::{AuditEntry, AuditEvent};
 use crate::clock::Clock;
 use crate::domain::{RequestState, ShareRequest};
@@ -158,6 +162,9 @@ pub struct Workflow {
     pub clock: Arc<dyn Clock>,
     /// Limits.
     pub settings: Settings,
+    /// The ledger key: every record this workflow writes is signed with it, and the worker
+    /// acts only on approvals that verify with its public half.
+    pub signer: Arc<NoteSigner>,
 }
 
 impl Workflow {
@@ -170,23 +177,19 @@ impl Workflow {
         detail: impl Into<String>,
     ) -> Result<(), StoreError> {
         self.store
-            .append_audit(AuditEntry {
-                at: self.clock.now(),
-                event,
-                actor: actor.to_string(),
-                request_id: Some(request.id.to_string()),
-                fingerprint: Some(request.fingerprint.clone()),
-                rule: request.rule.clone(),
-                policy_hash: Some(request.policy_hash.clone()),
-                detail: detail.into(),
-            })
+            .append_audit(self.entry(request, &Record::new(event, actor, detail)))
             .await?;
         Ok(())
     }
 
+    /// Signs a ledger entry with the ledger key.
+    fn seal(&self, entry: AuditEntry) -> AuditEntry {
+        crate::audit::seal::seal(entry, &self.signer)
+    }
+
     /// A ledger entry about `request`, with its binding fields filled in.
     fn entry(&self, request: &ShareRequest, record: &Record) -> AuditEntry {
-        AuditEntry {
+        self.seal(AuditEntry {
             at: self.clock.now(),
             event: record.event,
             actor: record.actor.clone(),
@@ -195,7 +198,8 @@ impl Workflow {
             rule: request.rule.clone(),
             policy_hash: Some(request.policy_hash.clone()),
             detail: record.detail.clone(),
-        }
+            sig: None,
+        })
     }
 
     /// Moves a request to `next` by compare-and-swap, with its ledger record and the outbox

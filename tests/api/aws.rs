@@ -480,6 +480,7 @@ fn entry(actor: &str, request_id: Option<String>) -> AuditEntry {
         rule: None,
         policy_hash: None,
         detail: "race".into(),
+        sig: None,
     }
 }
 

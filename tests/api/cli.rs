@@ -230,6 +230,7 @@ async fn audit_verify_is_green_then_names_the_first_tampered_record() {
                 rule: None,
                 policy_hash: None,
                 detail: format!("record {i}"),
+                sig: None,
             })
             .await
             .unwrap();

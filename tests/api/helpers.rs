@@ -281,6 +281,21 @@ pub fn test_ncp_config(endpoint: &str) -> ncp_share_approver::config::NcpConfig 
     }
 }
 
+/// The tests' ledger signing key (public: it signs nothing outside tests), and its verifier key.
+pub const TEST_LEDGER_KEY: &str =
+    "PRIVATE+KEY+ncp-share-approver+09dc63de+AcnmMjNrQ1ZaSl8tSGRTLGnizL8kpg/VSwPzH/Q63PEB";
+/// The verifier key of [`TEST_LEDGER_KEY`].
+pub const TEST_LEDGER_VKEY: &str =
+    "ncp-share-approver+09dc63de+AYaf3L+kHm0DLFWnU7YgNi76OxCnL4Fdx0hcEVkKFlk6";
+
+/// The tests' ledger signer.
+pub fn test_signer() -> std::sync::Arc<ncp_share_approver::audit::note::NoteSigner> {
+    std::sync::Arc::new(
+        ncp_share_approver::audit::note::NoteSigner::from_skey(TEST_LEDGER_KEY)
+            .expect("the test ledger key parses"),
+    )
+}
+
 /// Secrets holding the demo access key and the given secret key.
 pub fn ncp_secrets(
     secret_key: &str,
@@ -289,7 +304,8 @@ pub fn ncp_secrets(
     std::sync::Arc::new(
         StaticSecrets::default()
             .with(SecretName::NcpAccessKey, DEMO_ACCESS_KEY)
-            .with(SecretName::NcpSecretKey, secret_key),
+            .with(SecretName::NcpSecretKey, secret_key)
+            .with(SecretName::LedgerSigningKey, TEST_LEDGER_KEY),
     )
 }
 

@@ -130,7 +130,8 @@ pub fn secrets() -> Arc<StaticSecrets> {
             .with(SecretName::NcpAccessKey, DEMO_ACCESS_KEY)
             .with(SecretName::NcpSecretKey, DEMO_SECRET_KEY)
             .with(SecretName::SlackSigningSecret, SIGNING_SECRET)
-            .with(SecretName::SlackBotToken, BOT_TOKEN),
+            .with(SecretName::SlackBotToken, BOT_TOKEN)
+            .with(SecretName::LedgerSigningKey, crate::helpers::TEST_LEDGER_KEY),
     )
 }
 

@@ -121,6 +121,7 @@ fn entry(n: usize) -> AuditEntry {
         rule: None,
         policy_hash: None,
         detail: format!("entry {n}"),
+        sig: None,
     }
 }
 
@@ -201,6 +202,7 @@ mod cases {
             rule: None,
             policy_hash: None,
             detail: detail.into(),
+            sig: None,
         };
         let mut approved = v1.clone();
         approved.state = RequestState::Approved;

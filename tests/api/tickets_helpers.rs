@@ -226,7 +226,8 @@ impl TicketsApp {
                 .with(SecretName::SlackBotToken, BOT_TOKEN)
                 .with(SecretName::JiraWebhookSecret, JIRA_SECRET)
                 .with(SecretName::JiraApiToken, JIRA_TOKEN)
-                .with(SecretName::WebhookSecret, WEBHOOK_SECRET),
+                .with(SecretName::WebhookSecret, WEBHOOK_SECRET)
+                .with(SecretName::LedgerSigningKey, crate::helpers::TEST_LEDGER_KEY),
         );
         let app = Application::start(&cfg, "127.0.0.1:0", secrets, Arc::new(SystemClock))
             .await

@@ -158,6 +158,7 @@ impl TestApp {
         let notifier = Arc::new(RecordingNotifier::default());
         let policy = Policy::from_toml_str(TEST_POLICY, "test-policy.toml").expect("valid policy");
         let wf = Workflow {
+            signer: crate::helpers::test_signer(),
             channels: Default::default(),
             store: store.clone(),
             policy: PolicyHandle::new(policy),
