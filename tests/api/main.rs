@@ -11,6 +11,7 @@ mod jira_fake;
 mod lambda;
 mod lambda_emulator;
 mod lambda_freeze;
+mod ledger_trust;
 mod lifecycle;
 mod ncp_client;
 mod ncp_sim;

@@ -830,7 +830,10 @@ async fn a_request_forced_into_approved_without_a_ledger_decision_is_failed_with
         ExecOutcome::Finished(RequestState::Failed)
     );
     let message = app.stored(&r.id).await.outcome.unwrap().message;
-    assert!(message.contains("no approval decision"), "{message}");
+    assert!(
+        message.contains("refused") && message.contains("needs 2 approval(s)"),
+        "{message}"
+    );
     assert_eq!(app.add_calls(), 0);
     assert!(app.sim.shared_with(GOLDEN_WEB).is_empty());
 }
