@@ -54,6 +54,8 @@ pub struct Config {
     pub lambda: LambdaConfig,
     /// How messages owed (the outbox) are delivered.
     pub outbox: OutboxConfig,
+    /// The audit ledger's signed checkpoints and where they are published.
+    pub ledger: LedgerConfig,
 }
 
 impl Default for Config {
@@ -73,6 +75,42 @@ impl Default for Config {
             queue: QueueConfig::default(),
             lambda: LambdaConfig::default(),
             outbox: OutboxConfig::default(),
+            ledger: LedgerConfig::default(),
+        }
+    }
+}
+
+/// `[ledger]`: signed checkpoints of the audit ledger, and where they are published (outside
+/// the database, so that a rewritten ledger disagrees with what was published before).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LedgerConfig {
+    /// The checkpoint origin line (the log's name in C2SP signed notes).
+    pub origin: String,
+    /// A checkpoint is made at least every this many records.
+    pub checkpoint_every_records: u64,
+    /// A checkpoint is made at least this often, in seconds (when records were added).
+    pub checkpoint_every_secs: u64,
+    /// S3 bucket checkpoints are written to (on AWS: the template's Object Lock bucket).
+    pub publish_s3_bucket: Option<String>,
+    /// Key prefix of checkpoint objects in that bucket (no leading slash).
+    pub publish_s3_prefix: String,
+    /// A directory checkpoints are written to (`<size>.checkpoint` and `latest`).
+    pub publish_dir: Option<PathBuf>,
+    /// A Slack channel id checkpoints are posted to.
+    pub publish_slack_channel: Option<String>,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            origin: "ncp-share-approver".into(),
+            checkpoint_every_records: 100,
+            checkpoint_every_secs: 600,
+            publish_s3_bucket: None,
+            publish_s3_prefix: "checkpoints/".into(),
+            publish_dir: None,
+            publish_slack_channel: None,
         }
     }
 }
@@ -392,6 +430,9 @@ pub struct NcpConfig {
     pub backoff_base_ms: u64,
     /// Largest backoff delay in milliseconds.
     pub backoff_max_ms: u64,
+    /// Only read from NCP: share changes are refused before they are sent ([`crate::ncp::ReadOnly`]).
+    /// The `http` and `scheduler` Lambda functions are always read-only.
+    pub read_only: bool,
 }
 
 impl Default for NcpConfig {
@@ -406,6 +447,7 @@ impl Default for NcpConfig {
             retry_budget_ms: 60_000,
             backoff_base_ms: 200,
             backoff_max_ms: 10_000,
+            read_only: false,
         }
     }
 }
@@ -642,6 +684,7 @@ impl Config {
                 }
             }
         }
+        self.ledger.validate(source_name)?;
         if self.webhook.max_attempts == 0 {
             return err("webhook.max_attempts", "must be at least 1".into());
         }
@@ -654,6 +697,58 @@ impl Config {
             return err(
                 "webhook.callback_hosts",
                 format!("{h:?} is not a host name like tickets.corp.example"),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl LedgerConfig {
+    fn validate(&self, source_name: &str) -> Result<(), ConfigError> {
+        let err = |key: &str, why: String| {
+            Err(ConfigError(format!("{source_name}: ledger.{key}: {why}")))
+        };
+        if self.origin.trim().is_empty() || self.origin.contains('\n') {
+            return err("origin", "must be one non-empty line".into());
+        }
+        if self.checkpoint_every_records == 0 {
+            return err("checkpoint_every_records", "must be at least 1".into());
+        }
+        if self.checkpoint_every_secs == 0 {
+            return err("checkpoint_every_secs", "must be at least 1".into());
+        }
+        if let Some(b) = &self.publish_s3_bucket {
+            let ok = (3..=63).contains(&b.len())
+                && b.bytes().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.'
+                });
+            if !ok {
+                return err(
+                    "publish_s3_bucket",
+                    format!("{b:?} is not an S3 bucket name"),
+                );
+            }
+        }
+        if self.publish_s3_prefix.starts_with('/') {
+            return err(
+                "publish_s3_prefix",
+                format!(
+                    "{:?} starts with a slash; write it like checkpoints/",
+                    self.publish_s3_prefix
+                ),
+            );
+        }
+        if let Some(d) = &self.publish_dir
+            && d.as_os_str().is_empty()
+        {
+            return err("publish_dir", "is empty".into());
+        }
+        if let Some(c) = &self.publish_slack_channel
+            && (c.is_empty() || !c.bytes().all(|b| b.is_ascii_alphanumeric()))
+        {
+            return err(
+                "publish_slack_channel",
+                format!("{c:?} is not a Slack channel id like C0AUDIT"),
             );
         }
         Ok(())
@@ -753,6 +848,60 @@ mod tests {
         assert!(!c.store.create_tables);
         assert_eq!(c.queue.kind, "sqs");
         assert_eq!(c.lambda.function, "worker");
+    }
+
+    #[test]
+    fn the_ledger_section_has_defaults_takes_overrides_and_names_bad_keys() {
+        let c = Config::from_toml("", "t.toml", env(&[])).unwrap();
+        assert_eq!(c.ledger.origin, "ncp-share-approver");
+        assert_eq!(c.ledger.publish_s3_prefix, "checkpoints/");
+        assert_eq!(c.ledger.checkpoint_every_records, 100);
+        assert_eq!(c.ledger.checkpoint_every_secs, 600);
+        assert!(c.ledger.publish_s3_bucket.is_none() && c.ledger.publish_dir.is_none());
+        assert!(!c.ncp.read_only);
+        let c = Config::from_toml(
+            "[ledger]\npublish_dir = \"data/checkpoints\"\n",
+            "t.toml",
+            env(&[
+                ("NSA_LEDGER__PUBLISH_S3_BUCKET", "stack-checkpointbucket-1"),
+                ("NSA_NCP__READ_ONLY", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.ledger.publish_s3_bucket.as_deref(),
+            Some("stack-checkpointbucket-1")
+        );
+        assert_eq!(
+            c.ledger.publish_dir.as_deref(),
+            Some(Path::new("data/checkpoints"))
+        );
+        assert!(c.ncp.read_only);
+        for (text, needle) in [
+            (
+                "[ledger]\npublish_s3_prefix = \"/x/\"",
+                "ledger.publish_s3_prefix",
+            ),
+            (
+                "[ledger]\ncheckpoint_every_records = 0",
+                "ledger.checkpoint_every_records",
+            ),
+            (
+                "[ledger]\ncheckpoint_every_secs = 0",
+                "ledger.checkpoint_every_secs",
+            ),
+            (
+                "[ledger]\npublish_s3_bucket = \"My_Bucket\"",
+                "ledger.publish_s3_bucket",
+            ),
+            ("[ledger]\norigin = \"\"", "ledger.origin"),
+            ("[ledger]\nsigning = 1", "signing"),
+        ] {
+            let e = Config::from_toml(text, "t.toml", env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{e} should name {needle}");
+        }
     }
 
     #[test]

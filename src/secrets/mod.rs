@@ -30,11 +30,13 @@ pub enum SecretName {
     JiraApiToken,
     /// Standard Webhooks secret (`whsec_...`) of the generic webhook.
     WebhookSecret,
+    /// Ed25519 key that signs the audit ledger's checkpoints.
+    LedgerSigningKey,
 }
 
 impl SecretName {
     /// Every secret name, in the order the documentation lists them.
-    pub const ALL: [SecretName; 7] = [
+    pub const ALL: [SecretName; 8] = [
         SecretName::NcpAccessKey,
         SecretName::NcpSecretKey,
         SecretName::SlackSigningSecret,
@@ -42,6 +44,7 @@ impl SecretName {
         SecretName::JiraWebhookSecret,
         SecretName::JiraApiToken,
         SecretName::WebhookSecret,
+        SecretName::LedgerSigningKey,
     ];
 
     /// The environment variable or JSON key that holds it.
@@ -54,6 +57,7 @@ impl SecretName {
             SecretName::JiraWebhookSecret => "JIRA_WEBHOOK_SECRET",
             SecretName::JiraApiToken => "JIRA_API_TOKEN",
             SecretName::WebhookSecret => "WEBHOOK_SECRET",
+            SecretName::LedgerSigningKey => "LEDGER_SIGNING_KEY",
         }
     }
 }
