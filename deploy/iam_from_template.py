@@ -249,6 +249,12 @@ def physical_names(run, cfn, endpoint):
     return out
 
 
+def tls_only(statement):
+    """A bucket policy statement that denies every request not made over TLS."""
+    condition = statement.get("Condition", {})
+    return statement.get("Effect") == "Deny" and condition == {"Bool": {"aws:SecureTransport": "false"}}
+
+
 def create_bucket(s3, name, p):
     """An AWS::S3::Bucket's resolved properties, as CloudFormation would apply them."""
     locked = bool(p.get("ObjectLockEnabled"))
@@ -272,7 +278,11 @@ def create_bucket(s3, name, p):
     if p.get("BucketEncryption"):
         s3.put_bucket_encryption(
             Bucket=name,
-            ServerSideEncryptionConfiguration={"Rules": p["BucketEncryption"]["ServerSideEncryptionConfiguration"]},
+            # CloudFormation's ServerSideEncryptionByDefault is the API's ApplyServerSideEncryptionByDefault.
+            ServerSideEncryptionConfiguration={"Rules": [
+                {("Apply" + k if k == "ServerSideEncryptionByDefault" else k): v for k, v in rule.items()}
+                for rule in p["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            ]},
         )
 
 
@@ -402,7 +412,13 @@ def main():
         create_bucket(s3, physical[logical]["Ref"], setup_resolve(bucket.get("Properties", {})))
     for logical, policy in resources(cfn, "AWS::S3::BucketPolicy").items():
         p = setup_resolve(policy["Properties"])
-        s3.put_bucket_policy(Bucket=p["Bucket"], Policy=json.dumps(p["PolicyDocument"]))
+        # This run speaks plain HTTP to moto, which a TLS-only statement (Deny when
+        # aws:SecureTransport is false) refuses, as AWS would: those statements are left out.
+        statements = [st for st in as_list(p["PolicyDocument"].get("Statement", [])) if not tls_only(st)]
+        if len(statements) < len(as_list(p["PolicyDocument"].get("Statement", []))):
+            print(f"bucket policy {logical}: the TLS-only statement is left out (this run is plain HTTP)", file=sys.stderr)
+        if statements:
+            s3.put_bucket_policy(Bucket=p["Bucket"], Policy=json.dumps({**p["PolicyDocument"], "Statement": statements}))
     if args.policy_path.startswith("s3://"):
         bucket, key = args.policy_path[len("s3://"):].split("/", 1)
         s3.create_bucket(Bucket=bucket)
