@@ -5,7 +5,10 @@ It runs the real SAM transform (aws-sam-translator) on template.yaml, resolves t
 parameters) to the names of this run, and then, as an administrator:
 
 - creates every AWS::DynamoDB::Table (key schema, attributes, indexes, TTL), AWS::SQS::Queue
-  (attributes, redrive policy) and AWS::SecretsManager::Secret of the template, named RUN-LogicalId;
+  (attributes, redrive policy), AWS::SecretsManager::Secret (its value from --secret
+  LOGICAL=FILE, else --secret-file) and AWS::S3::Bucket (Object Lock and its default retention,
+  versioning, public access block, encryption, and its AWS::S3::BucketPolicy) of the template,
+  named RUN-LogicalId (lower case for buckets);
 - puts the approver policy object at the PolicyPath parameter (s3://BUCKET/KEY);
 - creates one IAM user per function (http, worker, scheduler: NSA_LAMBDA__FUNCTION) whose
   policies are exactly its role's: the inline Policies, the managed policies (attached by ARN;
@@ -23,7 +26,7 @@ SUFFIX (e.g. scheduler:dynamodb:Query@/index/by_grant_end). It fails when nothin
 Usage:
   python deploy/iam_from_template.py policies [--policy-path s3://B/K]   # the resolved roles, JSON
   python deploy/iam_from_template.py deploy --endpoint URL --run RUN --policy-path s3://B/K
-         --policy-file FILE --secret-file FILE --out DIR
+         --policy-file FILE [--secret-file FILE] [--secret LOGICAL=FILE ...] --out DIR
 """
 
 import argparse
@@ -240,7 +243,47 @@ def physical_names(run, cfn, endpoint):
             "QueueUrl": f"{endpoint}/{ACCOUNT}/{name}",
             "Arn": f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{name}",
         }
+    for logical in resources(cfn, "AWS::S3::Bucket"):
+        name = f"{run}-{logical}".lower()
+        out[logical] = {"Ref": name, "Arn": f"arn:{PARTITION}:s3:::{name}"}
     return out
+
+
+def tls_only(statement):
+    """A bucket policy statement that denies every request not made over TLS."""
+    condition = statement.get("Condition", {})
+    return statement.get("Effect") == "Deny" and condition == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def create_bucket(s3, name, p):
+    """An AWS::S3::Bucket's resolved properties, as CloudFormation would apply them."""
+    locked = bool(p.get("ObjectLockEnabled"))
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=locked)
+    if p.get("VersioningConfiguration"):
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": p["VersioningConfiguration"]["Status"]})
+    lock = p.get("ObjectLockConfiguration")
+    if lock:
+        config = {"ObjectLockEnabled": lock.get("ObjectLockEnabled", "Enabled")}
+        retention = lock.get("Rule", {}).get("DefaultRetention")
+        if retention:
+            config["Rule"] = {"DefaultRetention": {
+                k: (int(v) if k in ("Days", "Years") else v) for k, v in retention.items()
+            }}
+        s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration=config)
+    if p.get("PublicAccessBlockConfiguration"):
+        s3.put_public_access_block(
+            Bucket=name,
+            PublicAccessBlockConfiguration={k: bool(v) for k, v in p["PublicAccessBlockConfiguration"].items()},
+        )
+    if p.get("BucketEncryption"):
+        s3.put_bucket_encryption(
+            Bucket=name,
+            # CloudFormation's ServerSideEncryptionByDefault is the API's ApplyServerSideEncryptionByDefault.
+            ServerSideEncryptionConfiguration={"Rules": [
+                {("Apply" + k if k == "ServerSideEncryptionByDefault" else k): v for k, v in rule.items()}
+                for rule in p["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            ]},
+        )
 
 
 def main():
@@ -251,7 +294,9 @@ def main():
     ap.add_argument("--run", default="e2e")
     ap.add_argument("--policy-path", default="s3://e2e-policy/policy.toml")
     ap.add_argument("--policy-file")
-    ap.add_argument("--secret-file")
+    ap.add_argument("--secret-file", help="the value of every secret not named by --secret")
+    ap.add_argument("--secret", action="append", default=[], metavar="LOGICAL=FILE",
+                    help="the value of one secret of the template")
     ap.add_argument("--out")
     args = ap.parse_args()
 
@@ -349,14 +394,33 @@ def main():
         if attrs:
             sqs.set_queue_attributes(QueueUrl=physical[logical]["QueueUrl"], Attributes=attrs)
     sm = client("secretsmanager", admin)
-    for logical in resources(cfn, "AWS::SecretsManager::Secret"):
-        with open(args.secret_file) as f:
+    secret_files = dict(spec.split("=", 1) for spec in args.secret)
+    secrets = resources(cfn, "AWS::SecretsManager::Secret")
+    unknown = set(secret_files) - set(secrets)
+    if unknown:
+        raise SystemExit(f"iam_from_template: --secret names no secret of the template: {sorted(unknown)}")
+    for logical in secrets:
+        path = secret_files.get(logical, args.secret_file)
+        if not path:
+            raise SystemExit(f"iam_from_template: no value for the secret {logical}: --secret {logical}=FILE")
+        with open(path) as f:
             value = f.read()
         arn = sm.create_secret(Name=f"{args.run}-{logical}", SecretString=value)["ARN"]
         physical[logical] = {"Ref": arn, "Id": arn}
+    s3 = client("s3", admin)
+    for logical, bucket in resources(cfn, "AWS::S3::Bucket").items():
+        create_bucket(s3, physical[logical]["Ref"], setup_resolve(bucket.get("Properties", {})))
+    for logical, policy in resources(cfn, "AWS::S3::BucketPolicy").items():
+        p = setup_resolve(policy["Properties"])
+        # This run speaks plain HTTP to moto, which a TLS-only statement (Deny when
+        # aws:SecureTransport is false) refuses, as AWS would: those statements are left out.
+        statements = [st for st in as_list(p["PolicyDocument"].get("Statement", [])) if not tls_only(st)]
+        if len(statements) < len(as_list(p["PolicyDocument"].get("Statement", []))):
+            print(f"bucket policy {logical}: the TLS-only statement is left out (this run is plain HTTP)", file=sys.stderr)
+        if statements:
+            s3.put_bucket_policy(Bucket=p["Bucket"], Policy=json.dumps({**p["PolicyDocument"], "Statement": statements}))
     if args.policy_path.startswith("s3://"):
         bucket, key = args.policy_path[len("s3://"):].split("/", 1)
-        s3 = client("s3", admin)
         s3.create_bucket(Bucket=bucket)
         with open(args.policy_file, "rb") as f:
             s3.put_object(Bucket=bucket, Key=key, Body=f.read())

@@ -2,10 +2,14 @@
 # The AWS deployment end to end on this machine, without AWS, with IAM as AWS enforces it:
 #   moto_server (DynamoDB, SQS, Secrets Manager, S3, IAM) checking every call against IAM
 #   + template.yaml deployed on it by deploy/iam_from_template.py (the SAM transform, then the
-#     tables, queues and secret of the template, and one IAM user per function holding exactly
-#     its role's policies) + the NCP simulator + the policy in an S3 object (NSA_POLICY=s3://...)
+#     tables, queues, both secrets and the Object Lock checkpoint bucket of the template, and one
+#     IAM user per function holding exactly its role's policies) + the NCP simulator + the policy in an S3 object (NSA_POLICY=s3://...)
 #   + the HTTP, worker and scheduler functions, each under its own `cargo lambda watch` with its
 #     own user's keys and the environment the template gives it (store.create_tables stays off).
+# Least privilege is checked first: each function reads only its own secret (the HTTP and
+# scheduler functions never the worker's, which holds the NCP key that changes shares), only the
+# worker and scheduler write checkpoints, nobody deletes one, and Object Lock refuses even the
+# administrator a delete of a locked version.
 # A signed Slack command goes in through the emulator's Function URL; the request is found in
 # DynamoDB; the queued SQS message is received, handed to the worker with `cargo lambda invoke`
 # and deleted with the worker's keys (as the SQS event source mapping does with its role); the
@@ -103,20 +107,30 @@ export AWS_ENDPOINT_URL=$MOTO_ENDPOINT AWS_REGION=us-east-1 AWS_DEFAULT_REGION=u
 unset AWS_SESSION_TOKEN AWS_PROFILE
 RUN=e2e$RANDOM$RANDOM
 SIGNING_SECRET=e2e-signing-secret-$RANDOM$RANDOM
-cat >"$WORK/secret.json" <<EOF
+# The HTTP (and scheduler) secret and the worker's, as the README says to fill them. The simulator
+# has no read-only sub-accounts, so both hold the demo key here; the HTTP and scheduler functions
+# refuse share changes in code (ncp::ReadOnly) whatever their key may do.
+cat >"$WORK/http-secret.json" <<EOF
 {"NCP_ACCESS_KEY": "NCPSIMACCESSKEY00001", "NCP_SECRET_KEY": "ncp-sim-demo-secret-key-000000000000001",
  "SLACK_SIGNING_SECRET": "$SIGNING_SECRET"}
 EOF
+cat >"$WORK/worker-secret.json" <<EOF
+{"NCP_ACCESS_KEY": "NCPSIMACCESSKEY00001", "NCP_SECRET_KEY": "ncp-sim-demo-secret-key-000000000000001"}
+EOF
 
-step "deploy template.yaml on moto: tables, queues, secret, policy object; one IAM user per function role${DROP:+ (IAM_DROP=$DROP)}"
+step "deploy template.yaml on moto: tables, queues, secrets, checkpoint bucket, policy object; one IAM user per function role${DROP:+ (IAM_DROP=$DROP)}"
 IAM_DROP=$DROP "$PY" deploy/iam_from_template.py deploy --endpoint "$MOTO_ENDPOINT" --run "$RUN" \
     --policy-path "s3://$RUN-policy/policy.toml" --policy-file "$ROOT/examples/policy.toml" \
-    --secret-file "$WORK/secret.json" --out "$WORK/deploy"
+    --secret "HttpSecret=$WORK/http-secret.json" --secret "WorkerSecret=$WORK/worker-secret.json" \
+    --out "$WORK/deploy"
 # shellcheck disable=SC1091
 source "$WORK/deploy/deploy.env"
 STATE_TABLE=$StateTable_REF LEDGER_TABLE=$LedgerTable_REF QUEUE_URL=$WorkQueue_REF
 # Everything this script does itself (checks, the event source mapping's polling) is signed too.
 export AWS_ACCESS_KEY_ID=$ADMIN_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$ADMIN_SECRET_ACCESS_KEY
+
+step "least privilege: each function reads its own secret only; checkpoints are written once, deleted never"
+"$PY" deploy/least_privilege_check.py "$WORK/deploy/deploy.env"
 
 # The local additions to each function's environment from the template (its own keys included).
 for fn in http worker scheduler; do

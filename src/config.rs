@@ -430,6 +430,9 @@ pub struct NcpConfig {
     pub backoff_base_ms: u64,
     /// Largest backoff delay in milliseconds.
     pub backoff_max_ms: u64,
+    /// Only read from NCP: share changes are refused before they are sent ([`crate::ncp::ReadOnly`]).
+    /// The `http` and `scheduler` Lambda functions are always read-only.
+    pub read_only: bool,
 }
 
 impl Default for NcpConfig {
@@ -444,6 +447,7 @@ impl Default for NcpConfig {
             retry_budget_ms: 60_000,
             backoff_base_ms: 200,
             backoff_max_ms: 10_000,
+            read_only: false,
         }
     }
 }
@@ -549,30 +553,6 @@ impl Config {
             return err(
                 "ncp.region",
                 format!("{:?} is not a region code like KR", self.ncp.region),
-            );
-        }
-        if self.ledger.origin.is_empty()
-            || self.ledger.origin.contains('+')
-            || self.ledger.origin.chars().any(char::is_whitespace)
-        {
-            return err(
-                "ledger.origin",
-                format!(
-                    "{:?} is not a key name: it must be non-empty, without spaces or '+'",
-                    self.ledger.origin
-                ),
-            );
-        }
-        if self.ledger.checkpoint_every_records == 0 || self.ledger.checkpoint_every_secs == 0 {
-            return err(
-                "ledger.checkpoint_every_records / checkpoint_every_secs",
-                "must be at least 1".into(),
-            );
-        }
-        if self.ledger.publish_s3_prefix.starts_with('/') {
-            return err(
-                "ledger.publish_s3_prefix",
-                "must not start with '/' (S3 keys are relative to the bucket)".into(),
             );
         }
         if self.ncp.max_attempts == 0 {
@@ -704,6 +684,7 @@ impl Config {
                 }
             }
         }
+        self.ledger.validate(source_name)?;
         if self.webhook.max_attempts == 0 {
             return err("webhook.max_attempts", "must be at least 1".into());
         }
@@ -716,6 +697,58 @@ impl Config {
             return err(
                 "webhook.callback_hosts",
                 format!("{h:?} is not a host name like tickets.corp.example"),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl LedgerConfig {
+    fn validate(&self, source_name: &str) -> Result<(), ConfigError> {
+        let err = |key: &str, why: String| {
+            Err(ConfigError(format!("{source_name}: ledger.{key}: {why}")))
+        };
+        if self.origin.trim().is_empty() || self.origin.contains('\n') {
+            return err("origin", "must be one non-empty line".into());
+        }
+        if self.checkpoint_every_records == 0 {
+            return err("checkpoint_every_records", "must be at least 1".into());
+        }
+        if self.checkpoint_every_secs == 0 {
+            return err("checkpoint_every_secs", "must be at least 1".into());
+        }
+        if let Some(b) = &self.publish_s3_bucket {
+            let ok = (3..=63).contains(&b.len())
+                && b.bytes().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.'
+                });
+            if !ok {
+                return err(
+                    "publish_s3_bucket",
+                    format!("{b:?} is not an S3 bucket name"),
+                );
+            }
+        }
+        if self.publish_s3_prefix.starts_with('/') {
+            return err(
+                "publish_s3_prefix",
+                format!(
+                    "{:?} starts with a slash; write it like checkpoints/",
+                    self.publish_s3_prefix
+                ),
+            );
+        }
+        if let Some(d) = &self.publish_dir
+            && d.as_os_str().is_empty()
+        {
+            return err("publish_dir", "is empty".into());
+        }
+        if let Some(c) = &self.publish_slack_channel
+            && (c.is_empty() || !c.bytes().all(|b| b.is_ascii_alphanumeric()))
+        {
+            return err(
+                "publish_slack_channel",
+                format!("{c:?} is not a Slack channel id like C0AUDIT"),
             );
         }
         Ok(())
@@ -815,6 +848,60 @@ mod tests {
         assert!(!c.store.create_tables);
         assert_eq!(c.queue.kind, "sqs");
         assert_eq!(c.lambda.function, "worker");
+    }
+
+    #[test]
+    fn the_ledger_section_has_defaults_takes_overrides_and_names_bad_keys() {
+        let c = Config::from_toml("", "t.toml", env(&[])).unwrap();
+        assert_eq!(c.ledger.origin, "ncp-share-approver");
+        assert_eq!(c.ledger.publish_s3_prefix, "checkpoints/");
+        assert_eq!(c.ledger.checkpoint_every_records, 100);
+        assert_eq!(c.ledger.checkpoint_every_secs, 600);
+        assert!(c.ledger.publish_s3_bucket.is_none() && c.ledger.publish_dir.is_none());
+        assert!(!c.ncp.read_only);
+        let c = Config::from_toml(
+            "[ledger]\npublish_dir = \"data/checkpoints\"\n",
+            "t.toml",
+            env(&[
+                ("NSA_LEDGER__PUBLISH_S3_BUCKET", "stack-checkpointbucket-1"),
+                ("NSA_NCP__READ_ONLY", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.ledger.publish_s3_bucket.as_deref(),
+            Some("stack-checkpointbucket-1")
+        );
+        assert_eq!(
+            c.ledger.publish_dir.as_deref(),
+            Some(Path::new("data/checkpoints"))
+        );
+        assert!(c.ncp.read_only);
+        for (text, needle) in [
+            (
+                "[ledger]\npublish_s3_prefix = \"/x/\"",
+                "ledger.publish_s3_prefix",
+            ),
+            (
+                "[ledger]\ncheckpoint_every_records = 0",
+                "ledger.checkpoint_every_records",
+            ),
+            (
+                "[ledger]\ncheckpoint_every_secs = 0",
+                "ledger.checkpoint_every_secs",
+            ),
+            (
+                "[ledger]\npublish_s3_bucket = \"My_Bucket\"",
+                "ledger.publish_s3_bucket",
+            ),
+            ("[ledger]\norigin = \"\"", "ledger.origin"),
+            ("[ledger]\nsigning = 1", "signing"),
+        ] {
+            let e = Config::from_toml(text, "t.toml", env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{e} should name {needle}");
+        }
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //!   requests, queue approved and interrupted work again) and `{"task": "reconcile"}` daily
 //!   (verify the ledger against its head).
 //!
+//! Only the worker changes shares: the `http` and `scheduler` functions get a read-only NCP
+//! client ([`crate::ncp::ReadOnly`]) whatever the configuration says, and on AWS their secret
+//! holds an NCP key that can only read (the scheduler opens revocations, the worker runs them).
+//!
 //! A message is only a hint: [`Worker::execute`] re-reads the store, which decides whether the
 //! request still needs work, so a repeated or late message changes nothing.
 
@@ -27,6 +31,7 @@ use std::sync::Arc;
 
 /// Runs this process as the Lambda function `config.lambda.function` until the runtime stops it.
 pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Result<()> {
+    let config = &with_ncp_access(config);
     let Built { state, .. } = build_state(config, secrets, Arc::new(SystemClock)).await?;
     let stopped = |e: lambda_runtime::Error| anyhow::anyhow!("the Lambda runtime stopped: {e}");
     match config.lambda.function.as_str() {
@@ -80,6 +85,15 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
             .await
             .map_err(stopped),
     }
+}
+
+/// The configuration with `ncp.read_only` forced on for every function but the worker.
+pub fn with_ncp_access(config: &Config) -> Config {
+    let mut config = config.clone();
+    if config.lambda.function != "worker" {
+        config.ncp.read_only = true;
+    }
+    config
 }
 
 /// The outbox entries the batch's messages name (read by id: the index may lag their write).
@@ -250,6 +264,24 @@ pub async fn handle_schedule(workflow: &Workflow, event: Value) -> anyhow::Resul
         }
         other => {
             anyhow::bail!("unknown scheduled task {other:?} (expected sweep, reconcile or outbox)")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_worker_function_may_change_shares() {
+        for (function, read_only) in [("http", true), ("scheduler", true), ("worker", false)] {
+            let mut config = Config::default();
+            config.lambda.function = function.into();
+            assert_eq!(
+                with_ncp_access(&config).ncp.read_only,
+                read_only,
+                "{function}"
+            );
         }
     }
 }

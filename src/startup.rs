@@ -63,7 +63,15 @@ pub async fn build_state(
         )
     })?;
     let store = crate::store::open(&config.store).context("cannot open the store")?;
-    let cloud = NcpClient::new(&config.ncp, secrets.clone())?;
+    let cloud: Arc<dyn crate::ncp::CloudApi> =
+        Arc::new(NcpClient::new(&config.ncp, secrets.clone())?);
+    // Processes that never execute shares get a client that cannot change one (see `ncp.read_only`).
+    let cloud = if config.ncp.read_only {
+        let holder = format!("the {} function", config.lambda.function);
+        Arc::new(crate::ncp::ReadOnly::new(cloud, holder)) as Arc<dyn crate::ncp::CloudApi>
+    } else {
+        cloud
+    };
 
     let mut dispatcher = Dispatcher::new(store.clone(), clock.clone(), config.outbox.pacing());
     let mut channels = Channels {
@@ -86,7 +94,10 @@ pub async fn build_state(
 
     let signing_secrets = secret_list(secrets.as_ref(), SecretName::SlackSigningSecret).await?;
     let slack = if signing_secrets.is_empty() {
-        tracing::warn!("SLACK_SIGNING_SECRET is not set: /slack/* answers 404");
+        // The worker and scheduler functions serve no HTTP: their secret has no signing secrets.
+        if config.lambda.function == "http" {
+            tracing::warn!("SLACK_SIGNING_SECRET is not set: /slack/* answers 404");
+        }
         None
     } else {
         Some(SlackFront {
@@ -100,8 +111,8 @@ pub async fn build_state(
         })
     };
 
-    let jira = build_jira(config, secrets.as_ref(), &mut dispatcher).await?;
-    channels.jira = jira.is_some();
+    let (jira, jira_courier) = build_jira(config, secrets.as_ref(), &mut dispatcher).await?;
+    channels.jira = jira_courier;
     let webhook = build_webhook(config, secrets.as_ref(), &mut dispatcher).await?;
     channels.webhook = webhook.is_some();
 
@@ -122,7 +133,7 @@ pub async fn build_state(
         signer,
         store,
         policy: PolicyHandle::new(policy),
-        cloud: Arc::new(cloud),
+        cloud,
         notifier: Arc::new(LogNotifier),
         channels,
         queue,
@@ -206,23 +217,23 @@ pub async fn ledger_signer(
     Ok(Arc::new(signer))
 }
 
-/// The Jira front door and its notifier, when `[jira]`, `JIRA_WEBHOOK_SECRET` and
-/// `JIRA_API_TOKEN` are all there.
+/// The Jira notifier, when `[jira]` and `JIRA_API_TOKEN` are there, and the front door, when
+/// `JIRA_WEBHOOK_SECRET` is there too (the worker's and scheduler's secrets on AWS do not hold
+/// it: they only deliver). Returns the front door and whether the notifier was added.
 async fn build_jira(
     config: &Config,
     secrets: &dyn SecretSource,
     dispatcher: &mut Dispatcher,
-) -> anyhow::Result<Option<JiraFront>> {
+) -> anyhow::Result<(Option<JiraFront>, bool)> {
     let Some(jc) = &config.jira else {
-        return Ok(None);
+        return Ok((None, false));
     };
     let webhook_secrets = secret_list(secrets, SecretName::JiraWebhookSecret).await?;
-    let token = secrets.get(SecretName::JiraApiToken).await?;
-    let (false, Some(token)) = (webhook_secrets.is_empty(), token) else {
+    let Some(token) = secrets.get(SecretName::JiraApiToken).await? else {
         tracing::warn!(
-            "[jira] is configured but JIRA_WEBHOOK_SECRET or JIRA_API_TOKEN is not set: /jira/webhook answers 404"
+            "[jira] is configured but JIRA_API_TOKEN is not set: /jira/webhook answers 404"
         );
-        return Ok(None);
+        return Ok((None, false));
     };
     let api = JiraApi::new(&jc.base_url, &jc.email, token).with_retry(crate::ncp::RetryPolicy {
         max_attempts: 5,
@@ -239,11 +250,22 @@ async fn build_jira(
         },
     );
     dispatcher.add_courier(Peer::Jira, Arc::new(courier));
-    Ok(Some(JiraFront {
-        secrets: webhook_secrets,
-        api,
-        config: jc.clone(),
-    }))
+    if webhook_secrets.is_empty() {
+        if config.lambda.function == "http" {
+            tracing::warn!(
+                "[jira] is configured but JIRA_WEBHOOK_SECRET is not set: /jira/webhook answers 404"
+            );
+        }
+        return Ok((None, true));
+    }
+    Ok((
+        Some(JiraFront {
+            secrets: webhook_secrets,
+            api,
+            config: jc.clone(),
+        }),
+        true,
+    ))
 }
 
 /// The generic webhook and its callback notifier, when `WEBHOOK_SECRET` is there.

@@ -5,6 +5,8 @@
 //! - [`note`] and [`checkpoint`]: C2SP signed tree heads (Ed25519 `LEDGER_SIGNING_KEY`), which
 //!   are published where a database insider cannot reach them; a rewritten or truncated ledger
 //!   then disagrees with every earlier checkpoint.
+//! - [`publish`]: where checkpoints are published (a directory, an S3 bucket with Object Lock),
+//!   one name per tree size, never replaced by a different one.
 
 mod chain;
 pub mod checkpoint;

@@ -64,5 +64,6 @@ fn hint(e: &NcpError, endpoint: &str) -> String {
         NcpError::Gateway { .. } => "NCP's gateway refused the call; retry later or check quotas".into(),
         NcpError::Service { .. } => "NCP refused the call; its code and message are above".into(),
         NcpError::Decode { .. } => format!("{endpoint} does not answer like the NCP vserver v2 API"),
+        NcpError::ReadOnly { .. } => "this process may only read from NCP".into(),
     }
 }

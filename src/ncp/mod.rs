@@ -4,12 +4,14 @@
 //! images use the `*MemberServerImage*` operations, KVM server images the `*ServerImage*` ones.
 
 pub mod client;
+pub mod read_only;
 pub mod retry;
 pub mod signature;
 pub mod sim;
 pub mod wire;
 
 pub use client::NcpClient;
+pub use read_only::ReadOnly;
 pub use retry::RetryPolicy;
 
 use crate::domain::{ImageNo, LoginId};
@@ -123,6 +125,16 @@ pub enum NcpError {
         operation: String,
         /// What was unexpected.
         detail: String,
+    },
+    /// A share change asked of a read-only client ([`ReadOnly`]); nothing was sent to NCP.
+    #[error(
+        "{operation} refused: the NCP client of {holder} is read-only (only the worker changes shares)"
+    )]
+    ReadOnly {
+        /// The refused operation (`add_sharing`, `remove_sharing`, `set_sharing`).
+        operation: &'static str,
+        /// Which process holds the read-only client.
+        holder: String,
     },
 }
 

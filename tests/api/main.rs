@@ -2,6 +2,7 @@
 
 mod aws;
 mod aws_helpers;
+mod checkpoint_publish;
 mod cli;
 mod dev;
 mod faults;
