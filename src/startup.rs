@@ -93,6 +93,7 @@ pub async fn build_state(
             signing_secrets,
             response_url_hosts: config.slack.response_url_hosts.clone(),
             command: config.slack.command.clone(),
+            status_for: config.slack.status_for,
             http: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(3))
                 .build()
