@@ -730,8 +730,16 @@ impl Config {
     fn validate_webhook_systems(&self, source_name: &str) -> Result<(), ConfigError> {
         let err = |key: &str, why: String| Err(ConfigError(format!("{source_name}: {key}: {why}")));
         let reserved = RESERVED_WEBHOOK_SYSTEMS;
-        let names = self.webhook.systems.keys().map(|n| (format!("webhook.systems.{n}"), n));
-        let legacy = self.webhook.system.iter().map(|n| ("webhook.system".to_string(), n));
+        let names = self
+            .webhook
+            .systems
+            .keys()
+            .map(|n| (format!("webhook.systems.{n}"), n));
+        let legacy = self
+            .webhook
+            .system
+            .iter()
+            .map(|n| ("webhook.system".to_string(), n));
         for (key, name) in names.chain(legacy) {
             if name.is_empty()
                 || !name
@@ -740,13 +748,18 @@ impl Config {
             {
                 return err(
                     &key,
-                    format!("{name:?} is not a system name (lowercase letters, digits, `_` or `-`, like servicenow)"),
+                    format!(
+                        "{name:?} is not a system name (lowercase letters, digits, `_` or `-`, like servicenow)"
+                    ),
                 );
             }
             if reserved.contains(&name.as_str()) {
                 return err(
                     &key,
-                    format!("{name:?} is reserved for the service's own front doors ({})", reserved.join(", ")),
+                    format!(
+                        "{name:?} is reserved for the service's own front doors ({})",
+                        reserved.join(", ")
+                    ),
                 );
             }
         }
@@ -760,13 +773,17 @@ impl Config {
             {
                 return err(
                     &key,
-                    format!("{secret:?} is not a secret name like WEBHOOK_SECRET_SERVICENOW (the secret itself never goes here)"),
+                    format!(
+                        "{secret:?} is not a secret name like WEBHOOK_SECRET_SERVICENOW (the secret itself never goes here)"
+                    ),
                 );
             }
             if let Some(other) = seen.insert(secret.clone(), name.clone()) {
                 return err(
                     &key,
-                    format!("{secret} is already the secret of {other:?}; each ticket system needs its own, or it could speak for the other"),
+                    format!(
+                        "{secret} is already the secret of {other:?}; each ticket system needs its own, or it could speak for the other"
+                    ),
                 );
             }
         }
@@ -983,7 +1000,10 @@ mod tests {
         let c = Config::from_toml(
             "[slack]\nstatus_for = \"workspace\"",
             "t.toml",
-            env(&[("NSA_WEBHOOK__SYSTEMS__SERVICENOW__SECRET", "WEBHOOK_SECRET_SN")]),
+            env(&[(
+                "NSA_WEBHOOK__SYSTEMS__SERVICENOW__SECRET",
+                "WEBHOOK_SECRET_SN",
+            )]),
         )
         .unwrap();
         assert_eq!(c.slack.status_for, StatusFor::Workspace);

@@ -103,7 +103,10 @@ pub struct WebhookCourier {
 impl WebhookCourier {
     /// A courier signing each ticket system's callbacks with its secret in `secrets`, posting
     /// only to `hosts`.
-    pub fn new(secrets: std::collections::BTreeMap<String, SecretString>, hosts: Vec<String>) -> Self {
+    pub fn new(
+        secrets: std::collections::BTreeMap<String, SecretString>,
+        hosts: Vec<String>,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(15))
@@ -141,11 +144,10 @@ impl Courier for WebhookCourier {
             Err(e) => return Delivery::Failed(format!("cannot encode the callback: {e}")),
         };
         let ts = chrono::Utc::now().timestamp();
-        let signature =
-            match crate::verify::standard_webhooks::sign(secret, &entry.id, ts, &body) {
-                Ok(s) => s,
-                Err(e) => return Delivery::Failed(e.to_string()),
-            };
+        let signature = match crate::verify::standard_webhooks::sign(secret, &entry.id, ts, &body) {
+            Ok(s) => s,
+            Err(e) => return Delivery::Failed(e.to_string()),
+        };
         let sent = self
             .http
             .post(url)

@@ -166,7 +166,10 @@ mod tests {
 
     #[test]
     fn a_configured_name_is_looked_up_under_its_own_key() {
-        assert_eq!(SecretName::named("WEBHOOK_SECRET"), SecretName::WebhookSecret);
+        assert_eq!(
+            SecretName::named("WEBHOOK_SECRET"),
+            SecretName::WebhookSecret
+        );
         let named = SecretName::named("WEBHOOK_SECRET_SERVICENOW");
         assert_eq!(named.key(), "WEBHOOK_SECRET_SERVICENOW");
         assert_eq!(named.to_string(), "WEBHOOK_SECRET_SERVICENOW");

@@ -425,7 +425,10 @@ async fn an_issue_whose_reporter_is_not_its_creator_is_refused_with_a_comment() 
     assert!(t.store().requests(None, 10).await.unwrap().is_empty());
     assert!(
         t.jira
-            .wait_comment("SHARE-20", "the issue's reporter is not the person who created it")
+            .wait_comment(
+                "SHARE-20",
+                "the issue's reporter is not the person who created it"
+            )
             .await
     );
 }
@@ -433,11 +436,9 @@ async fn an_issue_whose_reporter_is_not_its_creator_is_refused_with_a_comment() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_issue_without_a_creator_is_refused_with_a_comment() {
     let t = TicketsApp::spawn().await;
-    let created = t.jira.create_issue(
-        "SHARE-21",
-        J_CAROL,
-        fields("1234567", "a@partner.example"),
-    );
+    let created = t
+        .jira
+        .create_issue("SHARE-21", J_CAROL, fields("1234567", "a@partner.example"));
     t.jira.edit_fields("SHARE-21", json!({"creator": null}));
     let (status, text) = t.jira_send(&created).await;
     assert_eq!((status, text.as_str()), (200, "refused: no creator"));
@@ -473,14 +474,15 @@ async fn a_replayed_approval_body_under_a_new_identifier_is_a_duplicate_and_coun
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_delivery_stamped_older_than_the_dedup_window_is_refused() {
     let t = TicketsApp::spawn().await;
-    let mut created = t.jira.create_issue(
-        "SHARE-23",
-        J_CAROL,
-        fields("1234567", "a@partner.example"),
-    );
+    let mut created =
+        t.jira
+            .create_issue("SHARE-23", J_CAROL, fields("1234567", "a@partner.example"));
     created["timestamp"] = json!(chrono::Utc::now().timestamp_millis() - 25 * 3_600 * 1_000);
     let (status, text) = t.jira_send(&created).await;
     assert_eq!(status, 400, "{text}");
-    assert!(text.contains("`timestamp` is more than 24 hours old"), "{text}");
+    assert!(
+        text.contains("`timestamp` is more than 24 hours old"),
+        "{text}"
+    );
     assert!(t.store().requests(None, 10).await.unwrap().is_empty());
 }

@@ -328,17 +328,28 @@ const STRANGER: &str = "U999STRANGER";
 #[tokio::test]
 async fn status_and_list_answer_only_the_policys_people_by_default() {
     let t = SlackApp::spawn().await;
-    let reply = t.command(CAROL, "1234567 with a@partner.example for 7d because pilot").await;
+    let reply = t
+        .command(CAROL, "1234567 with a@partner.example for 7d because pilot")
+        .await;
     let id = request_id_in(&text_of(&reply));
     for text in [format!("status {id}"), "list 1234567".to_string()] {
         let reply = t.command(STRANGER, &text).await;
         assert_eq!(reply["response_type"], "ephemeral");
         let s = text_of(&reply);
-        assert!(s.contains("answer only people named in the approver policy"), "{text}: {s}");
-        assert!(!s.contains("a@partner.example") && !s.contains("golden-web"), "{s}");
+        assert!(
+            s.contains("answer only people named in the approver policy"),
+            "{text}: {s}"
+        );
+        assert!(
+            !s.contains("a@partner.example") && !s.contains("golden-web"),
+            "{s}"
+        );
         // One of the people is answered.
         let s = text_of(&t.command(ALICE, &text).await);
-        assert!(s.contains("a@partner.example") || s.contains("golden-web"), "{text}: {s}");
+        assert!(
+            s.contains("a@partner.example") || s.contains("golden-web"),
+            "{text}: {s}"
+        );
     }
 }
 
@@ -358,7 +369,10 @@ async fn an_ncp_authentication_failure_shown_in_chat_never_names_the_access_key(
     use ncp_share_approver::secrets::{SecretName, StaticSecrets};
     let secrets = StaticSecrets::default()
         .with(SecretName::NcpAccessKey, DEMO_ACCESS_KEY)
-        .with(SecretName::NcpSecretKey, format!("{DEMO_SECRET_KEY}-rotated-away"))
+        .with(
+            SecretName::NcpSecretKey,
+            format!("{DEMO_SECRET_KEY}-rotated-away"),
+        )
         .with(SecretName::SlackSigningSecret, SIGNING_SECRET)
         .with(SecretName::SlackBotToken, BOT_TOKEN);
     let t = SlackApp::spawn_custom(|_| {}, std::sync::Arc::new(secrets)).await;

@@ -146,7 +146,10 @@ impl SlackApp {
     }
 
     /// Like [`SlackApp::spawn_with`], with these secrets.
-    pub async fn spawn_custom(change: impl FnOnce(&mut Config), secrets: Arc<StaticSecrets>) -> Self {
+    pub async fn spawn_custom(
+        change: impl FnOnce(&mut Config),
+        secrets: Arc<StaticSecrets>,
+    ) -> Self {
         let sim = Simulator::demo();
         let sim_running = sim.spawn("127.0.0.1:0").await.unwrap();
         let slack = FakeSlack::start(BOT_TOKEN).await;

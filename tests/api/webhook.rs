@@ -376,15 +376,17 @@ async fn a_servicenow_secret_speaks_for_servicenow_accounts_only() {
     let fp = fingerprint(&t, &id).await;
     let before = stored(&t, &id).await;
 
-    let approve_as = |actor: &str| {
-        json!({"type": "share.approved", "request_id": id, "actor": actor, "fingerprint": fp})
-    };
+    let approve_as = |actor: &str| json!({"type": "share.approved", "request_id": id, "actor": actor, "fingerprint": fp});
     // Not as a Jira account, nor as another configured ticket system's.
     for actor in ["jira:acc-alice", "zendesk:sn-alice", "slack:U012ALICE"] {
-        let (status, body) = t.webhook_send_to(sn, WEBHOOK_SECRET, &approve_as(actor)).await;
+        let (status, body) = t
+            .webhook_send_to(sn, WEBHOOK_SECRET, &approve_as(actor))
+            .await;
         assert_eq!(status, 403, "{actor}: {body}");
         assert!(
-            body.as_str().unwrap().contains("speaks for \"servicenow\" accounts only"),
+            body.as_str()
+                .unwrap()
+                .contains("speaks for \"servicenow\" accounts only"),
             "{body}"
         );
     }
@@ -395,10 +397,14 @@ async fn a_servicenow_secret_speaks_for_servicenow_accounts_only() {
     let (status, body) = t.webhook_send_to(sn, WEBHOOK_SECRET, &zendesk).await;
     assert_eq!(status, 403, "{body}");
     // The servicenow secret does not verify at zendesk's path.
-    let (status, _) = t.webhook_send_to("/webhook/zendesk", WEBHOOK_SECRET, &zendesk).await;
+    let (status, _) = t
+        .webhook_send_to("/webhook/zendesk", WEBHOOK_SECRET, &zendesk)
+        .await;
     assert_eq!(status, 401);
     // A system that is not configured has no door.
-    let (status, _) = t.webhook_send_to("/webhook/github", WEBHOOK_SECRET, &zendesk).await;
+    let (status, _) = t
+        .webhook_send_to("/webhook/github", WEBHOOK_SECRET, &zendesk)
+        .await;
     assert_eq!(status, 404);
     assert_eq!(stored(&t, &id).await, before, "nothing was stored");
     assert_eq!(t.store().requests(None, 10).await.unwrap().len(), 1);
@@ -410,7 +416,11 @@ async fn a_servicenow_secret_speaks_for_servicenow_accounts_only() {
         .webhook_send_to("/webhook/zendesk", ZENDESK_SECRET, &zendesk)
         .await;
     assert_eq!(status, 200, "{body}");
-    assert!(t.receiver.wait_for(|v| v["ticket"]["system"] == "zendesk").await);
+    assert!(
+        t.receiver
+            .wait_for(|v| v["ticket"]["system"] == "zendesk")
+            .await
+    );
     let (headers, body, _) = t.receiver.calls().remove(0);
     let now = chrono::Utc::now().timestamp();
     let verify = |secret: &str| {
@@ -451,7 +461,12 @@ async fn an_approval_with_a_stale_fingerprint_is_refused_and_stores_nothing() {
         .webhook_send(&acted("share.denied", &id, "servicenow:sn-alice"))
         .await;
     assert_eq!(status, 400, "{answer}");
-    assert!(answer.as_str().unwrap().contains("`fingerprint` is missing"));
+    assert!(
+        answer
+            .as_str()
+            .unwrap()
+            .contains("`fingerprint` is missing")
+    );
     assert_eq!(stored(&t, &id).await, before, "nothing was stored");
     assert!(t.wait_state(&id, RequestState::Pending).await);
 

@@ -114,10 +114,9 @@ pub async fn webhook(
         .webhook
         .as_ref()
         .ok_or(ApiError::NotConfigured("The generic webhook"))?;
-    let system = front
-        .default_system
-        .clone()
-        .ok_or(ApiError::NotConfigured("POST /webhook (set [webhook] system, or post to /webhook/<system>)"))?;
+    let system = front.default_system.clone().ok_or(ApiError::NotConfigured(
+        "POST /webhook (set [webhook] system, or post to /webhook/<system>)",
+    ))?;
     handle(&state, front, &system, headers, body).await
 }
 
@@ -143,10 +142,9 @@ async fn handle(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     // Only this system's secrets verify at its path: another system's secret is a 401 here.
-    let secrets = front
-        .systems
-        .get(system)
-        .ok_or(ApiError::NotConfigured("This ticket system ([webhook.systems.<name>])"))?;
+    let secrets = front.systems.get(system).ok_or(ApiError::NotConfigured(
+        "This ticket system ([webhook.systems.<name>])",
+    ))?;
     let now = state.clock.now();
     crate::verify::standard_webhooks::verify_at(secrets, &headers, &body, now.timestamp())?;
     let delivery =
@@ -185,7 +183,8 @@ async fn handle(
         }
     };
 
-    let span = tracing::info_span!("webhook", system = %system, delivery = %delivery, event = %kind);
+    let span =
+        tracing::info_span!("webhook", system = %system, delivery = %delivery, event = %kind);
     let duplicate = || {
         Json(json!({"duplicate": true, "message": "this webhook-id was already received; nothing more was done"})).into_response()
     };
