@@ -25,7 +25,7 @@ pub struct AppState {
     pub slack: Option<SlackFront>,
     /// The Jira front door, when `[jira]` and its secrets are configured.
     pub jira: Option<http::jira::JiraFront>,
-    /// The generic webhook, when `WEBHOOK_SECRET` is configured.
+    /// The generic webhook, when a ticket system's secret is configured.
     pub webhook: Option<http::webhook::WebhookFront>,
     /// The time (signature windows, de-duplication).
     pub clock: Arc<dyn Clock>,
@@ -88,6 +88,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/slack/interactions", post(http::slack::interactions))
         .route("/jira/webhook", post(http::jira::webhook))
         .route("/webhook", post(http::webhook::webhook))
+        .route("/webhook/{system}", post(http::webhook::webhook_for))
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))

@@ -15,6 +15,8 @@ use std::time::Duration;
 pub const DEFAULT_CONFIG_FILE: &str = "ncp-share-approver.toml";
 /// Prefix of environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "NSA_";
+/// Identity systems whose front doors verify their own people: no ticket system may be named so.
+pub const RESERVED_WEBHOOK_SYSTEMS: &[&str] = &["slack", "jira", "system", "cli"];
 
 /// A configuration problem, naming the file and the key.
 #[derive(Debug, thiserror::Error)]
@@ -177,6 +179,21 @@ pub struct WebhookConfig {
     pub max_attempts: u32,
     /// First retry delay of a callback in milliseconds (doubles, with full jitter).
     pub backoff_base_ms: u64,
+    /// The ticket system `POST /webhook` speaks for: that path is `POST /webhook/<system>`, under
+    /// `WEBHOOK_SECRET` unless `[webhook.systems.<system>]` names another secret. Absent: only
+    /// the per-system paths answer.
+    pub system: Option<String>,
+    /// `[webhook.systems.<name>]`: one secret per ticket system, at `POST /webhook/<name>`.
+    pub systems: std::collections::BTreeMap<String, WebhookSystemConfig>,
+}
+
+/// `[webhook.systems.<name>]`: a ticket system and the secret its deliveries are signed with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSystemConfig {
+    /// The secret's name in the secret source (an environment variable or JSON key), like
+    /// `WEBHOOK_SECRET_SERVICENOW`; never the secret itself.
+    pub secret: String,
 }
 
 impl Default for WebhookConfig {
@@ -185,6 +202,51 @@ impl Default for WebhookConfig {
             callback_hosts: Vec::new(),
             max_attempts: 6,
             backoff_base_ms: 1_000,
+            system: None,
+            systems: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+impl WebhookConfig {
+    /// Every ticket system with the name of its secret: `[webhook.systems]`, and `[webhook]
+    /// system` under `WEBHOOK_SECRET` when it has no table of its own.
+    pub fn system_secrets(&self) -> Vec<(String, String)> {
+        let mut all: Vec<(String, String)> = self
+            .systems
+            .iter()
+            .map(|(name, s)| (name.clone(), s.secret.clone()))
+            .collect();
+        if let Some(legacy) = &self.system
+            && !self.systems.contains_key(legacy)
+        {
+            all.push((legacy.clone(), "WEBHOOK_SECRET".into()));
+        }
+        all
+    }
+}
+
+/// `[slack] status_for`: who may ask `status` and `list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(try_from = "String")]
+pub enum StatusFor {
+    /// Only people of the policy's `[people]` (the default): requests name images, targets and
+    /// reasons that not everyone in the workspace should read.
+    #[default]
+    People,
+    /// Everyone in the Slack workspace.
+    Workspace,
+}
+
+impl TryFrom<String> for StatusFor {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "people" => Ok(StatusFor::People),
+            "workspace" => Ok(StatusFor::Workspace),
+            other => Err(format!(
+                "slack.status_for: {other:?} is not supported; use \"people\" or \"workspace\""
+            )),
         }
     }
 }
@@ -263,6 +325,8 @@ pub struct SlackConfig {
     pub response_url_hosts: Vec<String>,
     /// The slash command as configured in the Slack app, for help texts.
     pub command: String,
+    /// Who `status` and `list` answer: `people` (of the policy) or `workspace`.
+    pub status_for: StatusFor,
 }
 
 impl Default for SlackConfig {
@@ -271,6 +335,7 @@ impl Default for SlackConfig {
             api_base_url: "https://slack.com/api".into(),
             response_url_hosts: vec!["hooks.slack.com".into()],
             command: "/share-image".into(),
+            status_for: StatusFor::People,
         }
     }
 }
@@ -699,6 +764,72 @@ impl Config {
                 format!("{h:?} is not a host name like tickets.corp.example"),
             );
         }
+        self.validate_webhook_systems(source_name)?;
+        Ok(())
+    }
+
+    /// Ticket system names are identity systems of their own, and no two share a secret: a
+    /// secret speaks for exactly one system.
+    fn validate_webhook_systems(&self, source_name: &str) -> Result<(), ConfigError> {
+        let err = |key: &str, why: String| Err(ConfigError(format!("{source_name}: {key}: {why}")));
+        let reserved = RESERVED_WEBHOOK_SYSTEMS;
+        let names = self
+            .webhook
+            .systems
+            .keys()
+            .map(|n| (format!("webhook.systems.{n}"), n));
+        let legacy = self
+            .webhook
+            .system
+            .iter()
+            .map(|n| ("webhook.system".to_string(), n));
+        for (key, name) in names.chain(legacy) {
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+            {
+                return err(
+                    &key,
+                    format!(
+                        "{name:?} is not a system name (lowercase letters, digits, `_` or `-`, like servicenow)"
+                    ),
+                );
+            }
+            if reserved.contains(&name.as_str()) {
+                return err(
+                    &key,
+                    format!(
+                        "{name:?} is reserved for the service's own front doors ({})",
+                        reserved.join(", ")
+                    ),
+                );
+            }
+        }
+        let mut seen: std::collections::HashMap<String, String> = Default::default();
+        for (name, secret) in self.webhook.system_secrets() {
+            let key = format!("webhook.systems.{name}.secret");
+            if secret.is_empty()
+                || !secret
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return err(
+                    &key,
+                    format!(
+                        "{secret:?} is not a secret name like WEBHOOK_SECRET_SERVICENOW (the secret itself never goes here)"
+                    ),
+                );
+            }
+            if let Some(other) = seen.insert(secret.clone(), name.clone()) {
+                return err(
+                    &key,
+                    format!(
+                        "{secret} is already the secret of {other:?}; each ticket system needs its own, or it could speak for the other"
+                    ),
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -971,11 +1102,60 @@ mod tests {
                 "[webhook]\nmax_attempts = 0".to_string(),
                 "webhook.max_attempts",
             ),
+            (
+                "[webhook.systems.jira]\nsecret = \"WEBHOOK_SECRET_JIRA\"".to_string(),
+                "webhook.systems.jira",
+            ),
+            (
+                "[webhook.systems.ServiceNow]\nsecret = \"S\"".to_string(),
+                "webhook.systems.ServiceNow",
+            ),
+            (
+                "[webhook.systems.servicenow]\nsecret = \"whsec_abc\"".to_string(),
+                "webhook.systems.servicenow.secret",
+            ),
+            (
+                "[webhook]\nsystem = \"slack\"".to_string(),
+                "webhook.system",
+            ),
+            (
+                "[webhook]\nsystem = \"zendesk\"\n[webhook.systems.servicenow]\nsecret = \"WEBHOOK_SECRET\"".to_string(),
+                "already the secret of",
+            ),
+            (
+                "[slack]\nstatus_for = \"everyone\"".to_string(),
+                "slack.status_for",
+            ),
         ] {
             let e = Config::from_toml(&text, "t.toml", env(&[]))
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(needle), "{e} should name {needle}");
         }
+    }
+
+    #[test]
+    fn each_ticket_system_has_its_own_secret_and_the_legacy_path_speaks_for_one() {
+        let text = "[webhook]\nsystem = \"servicenow\"\n[webhook.systems.zendesk]\nsecret = \"WEBHOOK_SECRET_ZENDESK\"\n";
+        let c = Config::from_toml(text, "t.toml", env(&[])).unwrap();
+        assert_eq!(
+            c.webhook.system_secrets(),
+            vec![
+                ("zendesk".to_string(), "WEBHOOK_SECRET_ZENDESK".to_string()),
+                ("servicenow".to_string(), "WEBHOOK_SECRET".to_string()),
+            ]
+        );
+        assert_eq!(c.slack.status_for, StatusFor::People);
+        let c = Config::from_toml(
+            "[slack]\nstatus_for = \"workspace\"",
+            "t.toml",
+            env(&[(
+                "NSA_WEBHOOK__SYSTEMS__SERVICENOW__SECRET",
+                "WEBHOOK_SECRET_SN",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(c.slack.status_for, StatusFor::Workspace);
+        assert_eq!(c.webhook.systems["servicenow"].secret, "WEBHOOK_SECRET_SN");
     }
 }

@@ -104,6 +104,7 @@ pub async fn build_state(
             signing_secrets,
             response_url_hosts: config.slack.response_url_hosts.clone(),
             command: config.slack.command.clone(),
+            status_for: config.slack.status_for,
             http: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(3))
                 .build()
@@ -268,25 +269,43 @@ async fn build_jira(
     ))
 }
 
-/// The generic webhook and its callback notifier, when `WEBHOOK_SECRET` is there.
+/// The generic webhook and its callback notifier, when a ticket system's secret is there:
+/// `[webhook.systems.<name>] secret` per system, and `WEBHOOK_SECRET` for `[webhook] system`.
 async fn build_webhook(
     config: &Config,
     secrets: &dyn SecretSource,
     dispatcher: &mut Dispatcher,
 ) -> anyhow::Result<Option<WebhookFront>> {
-    let webhook_secrets = secret_list(secrets, SecretName::WebhookSecret).await?;
-    let Some(signing) = webhook_secrets.first().cloned() else {
-        return Ok(None);
-    };
-    for s in &webhook_secrets {
-        crate::verify::standard_webhooks::validate_secret(s)
-            .map_err(|e| anyhow::anyhow!("WEBHOOK_SECRET: {e}"))?;
-    }
     let wc = &config.webhook;
+    let mut systems = std::collections::BTreeMap::new();
+    let mut signing = std::collections::BTreeMap::new();
+    for (system, key) in wc.system_secrets() {
+        let name = SecretName::named(&key);
+        let list = secret_list(secrets, name).await?;
+        let Some(first) = list.first().cloned() else {
+            tracing::warn!(%system, secret = %name, "the ticket system's secret is not set: /webhook/{system} answers 404");
+            continue;
+        };
+        for s in &list {
+            crate::verify::standard_webhooks::validate_secret(s)
+                .map_err(|e| anyhow::anyhow!("{name} (ticket system {system}): {e}"))?;
+        }
+        signing.insert(system.clone(), first);
+        systems.insert(system, list);
+    }
+    if systems.is_empty() {
+        if secrets.get(SecretName::WebhookSecret).await?.is_some() && wc.system.is_none() {
+            tracing::warn!(
+                "WEBHOOK_SECRET is set but [webhook] system is not: a secret speaks for one ticket system only, so /webhook answers 404 until it names one"
+            );
+        }
+        return Ok(None);
+    }
     let courier = WebhookCourier::new(signing, wc.callback_hosts.clone());
     dispatcher.add_courier(Peer::Webhook, Arc::new(courier));
     Ok(Some(WebhookFront {
-        secrets: webhook_secrets,
+        default_system: wc.system.clone().filter(|s| systems.contains_key(s)),
+        systems,
         callback_hosts: wc.callback_hosts.clone(),
     }))
 }

@@ -228,6 +228,10 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevInstance> {
         // Callbacks of the generic webhook may go to a receiver on this machine.
         config.webhook.callback_hosts.push("127.0.0.1".into());
     }
+    if config.webhook.system.is_none() {
+        // The demo's WEBHOOK_SECRET speaks for the ticket system of the printed curl lines.
+        config.webhook.system = Some("servicenow".into());
+    }
     config.store.kind = "sqlite".into();
     config.store.path = dir.join("ncp-share-approver.db");
     config.secrets.source = format!("file:{}", secrets_file.display());
@@ -288,7 +292,8 @@ impl DevInstance {
     }
 
     /// A shell snippet (bash, openssl, curl) that signs a `share.requested` event with the
-    /// demo's `WEBHOOK_SECRET` and POSTs it to `/webhook`, as any ticket system would.
+    /// demo's `WEBHOOK_SECRET` (the secret of `[webhook] system`, `servicenow`) and POSTs it to
+    /// `/webhook/servicenow`, as that ticket system would.
     pub fn webhook_curl(&self) -> String {
         let body = r#"{"type":"share.requested","ticket":{"system":"servicenow","id":"RITM0001"},"requester":"servicenow:abc123","image_no":"3456789","targets":["dev@corp.example"],"duration":"10m","reason":"trying the webhook"}"#;
         let secrets = self.secrets_file.display();
@@ -298,7 +303,7 @@ impl DevInstance {
             "ID=msg_$(date +%s%N); TS=$(date +%s)".to_string(),
             format!("SECRET=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[\"WEBHOOK_SECRET\"])' {secrets})"),
             r#"SIG=$(printf '%s' "$ID.$TS.$BODY" | openssl dgst -sha256 -hmac "$SECRET" -binary | base64)"#.to_string(),
-            format!("curl -sS {service}/webhook -H 'content-type: application/json' -H \"webhook-id: $ID\" \\"),
+            format!("curl -sS {service}/webhook/servicenow -H 'content-type: application/json' -H \"webhook-id: $ID\" \\"),
             r#"  -H "webhook-timestamp: $TS" -H "webhook-signature: v1,$SIG" -d "$BODY""#.to_string(),
         ]
         .join("\n  ")

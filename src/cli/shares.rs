@@ -52,9 +52,10 @@ pub async fn run(cli: &Cli, args: &SharesArgs) -> anyhow::Result<ExitCode> {
 /// What to check next, for each kind of failure.
 fn hint(e: &NcpError, endpoint: &str) -> String {
     match e {
-        NcpError::Authentication { .. } => {
-            "check NCP_ACCESS_KEY / NCP_SECRET_KEY (or [secrets] source) and that the key is active".into()
-        }
+        NcpError::Authentication { access_key, .. } => format!(
+            "check NCP_ACCESS_KEY ({}) / NCP_SECRET_KEY (or [secrets] source) and that the key is active",
+            if access_key.is_empty() { "not set" } else { access_key }
+        ),
         NcpError::ImageNotFound(_) => {
             "check the image number and that it belongs to the account of NCP_ACCESS_KEY, and [ncp] region".into()
         }

@@ -13,6 +13,13 @@ pub enum ApiError {
     /// The body is malformed; the text says what is wrong.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The verified sender may not speak for what it names (another system's identity); the
+    /// text says whose.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The event is about something other than what is stored now (a stale fingerprint).
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// This front door is not configured (its secret is missing).
     #[error("{0} is not configured on this server")]
     NotConfigured(&'static str),
@@ -37,6 +44,8 @@ impl IntoResponse for ApiError {
                 StatusCode::UNAUTHORIZED.into_response()
             }
             ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, why).into_response(),
+            ApiError::Forbidden(why) => (StatusCode::FORBIDDEN, why).into_response(),
+            ApiError::Conflict(why) => (StatusCode::CONFLICT, why).into_response(),
             ApiError::NotConfigured(what) => (
                 StatusCode::NOT_FOUND,
                 format!("{what} is not configured on this server"),

@@ -72,15 +72,28 @@ impl ImageView {
     }
 }
 
+/// An access key ID as operators may see it: its first 4 characters and an ellipsis, enough to
+/// tell two keys apart, not enough to use or look one up.
+pub fn mask_access_key(access_key: &str) -> String {
+    if access_key.is_empty() {
+        return String::new();
+    }
+    let head: String = access_key.chars().take(4).collect();
+    format!("{head}…")
+}
+
 /// A failed NCP call, keeping NCP's own code and message for the person who asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NcpError {
     /// The gateway refused the credentials (HTTP 401, code 200 or 210).
+    ///
+    /// Its text reaches chat, tickets and callbacks (a failed request's outcome), so it names no
+    /// key at all; operators find the key's masked form in `access_key` (the CLI prints it).
     #[error(
-        "NCP authentication failed for access key {access_key} (gateway code {code}: {message}); check NCP_ACCESS_KEY and NCP_SECRET_KEY and the endpoint"
+        "NCP authentication failed (gateway code {code}: {message}); check NCP_ACCESS_KEY and NCP_SECRET_KEY and the endpoint"
     )]
     Authentication {
-        /// The access key ID that was used (never the secret).
+        /// The access key ID that was used, masked by [`mask_access_key`] (never the secret).
         access_key: String,
         /// The gateway error code.
         code: String,

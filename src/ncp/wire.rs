@@ -247,7 +247,7 @@ fn error_from(status: u16, body: &[u8], access_key: &str) -> Option<NcpError> {
     } = serde_json::from_slice::<GatewayErrorBody>(body).ok()?.error;
     Some(if status == 401 {
         NcpError::Authentication {
-            access_key: access_key.into(),
+            access_key: super::mask_access_key(access_key),
             code: error_code,
             message,
         }
@@ -397,7 +397,8 @@ mod tests {
         assert_eq!(e.code(), Some("500"));
         let auth = br#"{"error":{"errorCode":200,"message":"Authentication Failed"}}"#;
         let e = decode::<MemberImageList>("op", 401, auth, "MYKEY").unwrap_err();
-        assert!(matches!(&e, NcpError::Authentication { access_key, .. } if access_key == "MYKEY"));
+        assert!(matches!(&e, NcpError::Authentication { access_key, .. } if access_key == "MYKE…"));
+        assert!(!e.to_string().contains("MYKE"), "{e}");
         assert!(!e.is_transient());
     }
 

@@ -1,6 +1,8 @@
 //! Callbacks of the generic webhook: every state change of a request that came in through
 //! `POST /webhook` with a `callback_url` is POSTed there as JSON, signed with Standard Webhooks
-//! (`webhook-id`, `webhook-timestamp`, `webhook-signature`) under our `WEBHOOK_SECRET`.
+//! (`webhook-id`, `webhook-timestamp`, `webhook-signature`) under the secret of the ticket system
+//! the request came from (its `[webhook.systems.<name>] secret`), so each system verifies only
+//! its own callbacks.
 //!
 //! The URL's host must be in `[webhook] callback_hosts`, checked when the request is made and
 //! again before every call, so no request can make the service call an arbitrary URL. One
@@ -94,13 +96,17 @@ pub fn callback_body(
 /// connection errors; any other answer is a permanent failure.
 pub struct WebhookCourier {
     http: reqwest::Client,
-    secret: SecretString,
+    secrets: std::collections::BTreeMap<String, SecretString>,
     hosts: Vec<String>,
 }
 
 impl WebhookCourier {
-    /// A courier signing with `secret`, posting only to `hosts`.
-    pub fn new(secret: SecretString, hosts: Vec<String>) -> Self {
+    /// A courier signing each ticket system's callbacks with its secret in `secrets`, posting
+    /// only to `hosts`.
+    pub fn new(
+        secrets: std::collections::BTreeMap<String, SecretString>,
+        hosts: Vec<String>,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(15))
@@ -110,7 +116,7 @@ impl WebhookCourier {
             .expect("the HTTP client's TLS backend initialises");
         Self {
             http,
-            secret,
+            secrets,
             hosts,
         }
     }
@@ -126,16 +132,22 @@ impl Courier for WebhookCourier {
             // The allow-list changed since the request was made: the callback is not sent.
             return Delivery::Failed(why);
         }
+        let system = body["ticket"]["system"].as_str().unwrap_or_default();
+        let Some(secret) = self.secrets.get(system) else {
+            // The system was removed from the configuration since the request was made.
+            return Delivery::Failed(format!(
+                "no secret for the ticket system {system:?} ([webhook.systems.<name>]); the callback is not sent"
+            ));
+        };
         let body = match serde_json::to_vec(body) {
             Ok(b) => b,
             Err(e) => return Delivery::Failed(format!("cannot encode the callback: {e}")),
         };
         let ts = chrono::Utc::now().timestamp();
-        let signature =
-            match crate::verify::standard_webhooks::sign(&self.secret, &entry.id, ts, &body) {
-                Ok(s) => s,
-                Err(e) => return Delivery::Failed(e.to_string()),
-            };
+        let signature = match crate::verify::standard_webhooks::sign(secret, &entry.id, ts, &body) {
+            Ok(s) => s,
+            Err(e) => return Delivery::Failed(e.to_string()),
+        };
         let sent = self
             .http
             .post(url)

@@ -28,10 +28,13 @@ pub enum SecretName {
     JiraWebhookSecret,
     /// Jira API token for the REST API.
     JiraApiToken,
-    /// Standard Webhooks secret (`whsec_...`) of the generic webhook.
+    /// Standard Webhooks secret (`whsec_...`) of the generic webhook's `[webhook] system`.
     WebhookSecret,
     /// The audit ledger's Ed25519 signing key, a C2SP signed-note key (`PRIVATE+KEY+...`).
     LedgerSigningKey,
+    /// A secret named by the configuration (a ticket system's `[webhook.systems.<name>] secret`);
+    /// made with [`SecretName::named`], so it stays `Copy`.
+    Named(&'static str),
 }
 
 impl SecretName {
@@ -58,6 +61,16 @@ impl SecretName {
             SecretName::JiraApiToken => "JIRA_API_TOKEN",
             SecretName::WebhookSecret => "WEBHOOK_SECRET",
             SecretName::LedgerSigningKey => "LEDGER_SIGNING_KEY",
+            SecretName::Named(key) => key,
+        }
+    }
+
+    /// The secret held under `key`, a name from the configuration. The name is leaked once, when
+    /// the configuration is turned into ports at start, so the enum stays small and `Copy`.
+    pub fn named(key: &str) -> Self {
+        match SecretName::ALL.into_iter().find(|n| n.key() == key) {
+            Some(known) => known,
+            None => SecretName::Named(Box::leak(key.to_owned().into_boxed_str())),
         }
     }
 }
@@ -148,5 +161,21 @@ impl SecretSource for StaticSecrets {
     }
     fn describe(&self) -> String {
         "the built-in secrets".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configured_name_is_looked_up_under_its_own_key() {
+        assert_eq!(
+            SecretName::named("WEBHOOK_SECRET"),
+            SecretName::WebhookSecret
+        );
+        let named = SecretName::named("WEBHOOK_SECRET_SERVICENOW");
+        assert_eq!(named.key(), "WEBHOOK_SECRET_SERVICENOW");
+        assert_eq!(named.to_string(), "WEBHOOK_SECRET_SERVICENOW");
     }
 }

@@ -99,7 +99,9 @@ async fn shares_fails_with_one_clear_line_and_never_the_secret() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr.contains("authentication failed") && stderr.contains(DEMO_ACCESS_KEY),
+        stderr.contains("authentication failed")
+            && stderr.contains(&ncp_share_approver::ncp::mask_access_key(DEMO_ACCESS_KEY))
+            && !stderr.contains(DEMO_ACCESS_KEY),
         "{stderr}"
     );
     assert!(stderr.contains("hint:"), "{stderr}");

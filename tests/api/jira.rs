@@ -239,9 +239,9 @@ async fn a_repeated_delivery_is_handled_once_even_when_it_arrives_concurrently()
     // Jira's retry, later, with the same identifier.
     let (_, again) = t.jira_send_as(created.as_bytes(), "dup-1").await;
     assert!(again.contains("duplicate"), "{again}");
-    // A new identifier for the same creation (Jira re-sent the event) makes no second request.
+    // The same body under a new identifier (a captured delivery replayed) is a duplicate.
     let (_, other) = t.jira_send_as(created.as_bytes(), "dup-2").await;
-    assert!(other.contains("already made a request"), "{other}");
+    assert!(other.contains("duplicate"), "{other}");
     let all = t.store().requests(None, 100).await.unwrap();
     assert_eq!(all.len(), 1);
 
@@ -407,4 +407,82 @@ async fn a_comment_delivered_but_not_recorded_is_not_posted_again() {
     let other = OutboxEntry::new(entry.message.clone(), chrono::Utc::now(), 0, 0);
     assert_eq!(courier.deliver(&other).await, Delivery::Done);
     assert_eq!(jira.bot_comments("SHARE-9").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_issue_whose_reporter_is_not_its_creator_is_refused_with_a_comment() {
+    let t = TicketsApp::spawn().await;
+    // Erin creates the issue and names Carol as its reporter: Erin cannot ask as Carol.
+    let mut f = fields("1234567", "a@partner.example");
+    f["reporter"] = json!({"accountId": J_CAROL});
+    let created = t.jira.create_issue("SHARE-20", J_ERIN, f);
+    let (status, text) = t.jira_send(&created).await;
+    assert_eq!(
+        (status, text.as_str()),
+        (200, "refused: the reporter is not the creator")
+    );
+    assert!(t.request_of_issue("SHARE-20").await.is_none());
+    assert!(t.store().requests(None, 10).await.unwrap().is_empty());
+    assert!(
+        t.jira
+            .wait_comment(
+                "SHARE-20",
+                "the issue's reporter is not the person who created it"
+            )
+            .await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_issue_without_a_creator_is_refused_with_a_comment() {
+    let t = TicketsApp::spawn().await;
+    let created = t
+        .jira
+        .create_issue("SHARE-21", J_CAROL, fields("1234567", "a@partner.example"));
+    t.jira.edit_fields("SHARE-21", json!({"creator": null}));
+    let (status, text) = t.jira_send(&created).await;
+    assert_eq!((status, text.as_str()), (200, "refused: no creator"));
+    assert!(t.store().requests(None, 10).await.unwrap().is_empty());
+    assert!(t.jira.wait_comment("SHARE-21", "has no creator").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replayed_approval_body_under_a_new_identifier_is_a_duplicate_and_counts_nothing() {
+    let t = TicketsApp::spawn().await;
+    let id = new_request(&t, "SHARE-22").await;
+    let rid = ncp_share_approver::domain::RequestId::parse(&id).unwrap();
+    let moved = t
+        .jira
+        .transition_by("SHARE-22", J_ALICE, "Approved")
+        .to_string();
+    assert_eq!(
+        t.jira_send_as(moved.as_bytes(), "replay-1").await,
+        (200, "counted".into())
+    );
+    let (status, text) = t.jira_send_as(moved.as_bytes(), "replay-2").await;
+    assert_eq!(
+        (status, text.as_str()),
+        (200, "duplicate delivery: already handled")
+    );
+    assert_eq!(t.store().approvals(&rid).await.unwrap().len(), 1);
+    assert_eq!(
+        t.store().request(&rid).await.unwrap().unwrap().state,
+        RequestState::Pending
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_delivery_stamped_older_than_the_dedup_window_is_refused() {
+    let t = TicketsApp::spawn().await;
+    let mut created =
+        t.jira
+            .create_issue("SHARE-23", J_CAROL, fields("1234567", "a@partner.example"));
+    created["timestamp"] = json!(chrono::Utc::now().timestamp_millis() - 25 * 3_600 * 1_000);
+    let (status, text) = t.jira_send(&created).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("`timestamp` is more than 24 hours old"),
+        "{text}"
+    );
+    assert!(t.store().requests(None, 10).await.unwrap().is_empty());
 }

@@ -144,7 +144,8 @@ impl FakeJira {
         self.shared.lock().calls.clone()
     }
 
-    /// Creates an issue as `reporter` and returns the `jira:issue_created` event body.
+    /// Creates an issue as `reporter` (its creator and reporter; `fields` may set another
+    /// `reporter`) and returns the `jira:issue_created` event body.
     pub fn create_issue(&self, key: &str, reporter: &str, fields: Value) -> Value {
         let mut f = json!({
             "summary": "Share an image",
@@ -152,6 +153,7 @@ impl FakeJira {
             "project": {"key": key.split('-').next().unwrap()},
             "status": {"name": "Open", "id": "1"},
             "reporter": {"accountId": reporter},
+            "creator": {"accountId": reporter},
         });
         for (k, v) in fields.as_object().unwrap() {
             f[k] = v.clone();
@@ -161,7 +163,7 @@ impl FakeJira {
             .lock()
             .issues
             .insert(key.to_string(), issue.clone());
-        json!({"timestamp": 1, "webhookEvent": "jira:issue_created", "issue_event_type_name": "issue_created",
+        json!({"timestamp": event_time(), "webhookEvent": "jira:issue_created", "issue_event_type_name": "issue_created",
                "user": {"accountId": reporter}, "issue": {"id": "10001", "key": key, "fields": f}})
     }
 
@@ -249,15 +251,21 @@ impl FakeJira {
     }
 }
 
+/// An event's `timestamp` as Jira sets it (epoch ms), distinct per event as Jira's bodies are.
+fn event_time() -> i64 {
+    static SEQ: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    chrono::Utc::now().timestamp_millis() + SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+}
+
 fn status_event(issue: &Value, by: &str, status: &str) -> Value {
-    json!({"timestamp": 2, "webhookEvent": "jira:issue_updated", "issue_event_type_name": "issue_generic",
+    json!({"timestamp": event_time(), "webhookEvent": "jira:issue_updated", "issue_event_type_name": "issue_generic",
            "user": {"accountId": by}, "issue": {"id": issue["id"], "key": issue["key"], "fields": issue["fields"]},
            "changelog": {"id": "1", "items": [{"field": "status", "fieldtype": "jira", "fieldId": "status", "toString": status}]}})
 }
 
 fn comment_event(issue: &Value, c: &Value, text: &str) -> Value {
     // Webhooks carry a comment's body as text, not ADF.
-    json!({"timestamp": 3, "webhookEvent": "comment_created",
+    json!({"timestamp": event_time(), "webhookEvent": "comment_created",
            "comment": {"id": c["id"], "author": c["author"], "body": text},
            "issue": {"id": issue["id"], "key": issue["key"], "fields": issue["fields"]}})
 }

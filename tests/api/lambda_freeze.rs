@@ -163,6 +163,7 @@ reason = "customfield_10053"
 [webhook]
 callback_hosts = ["127.0.0.1"]
 backoff_base_ms = 50
+system = "servicenow"
 "#,
         policy = dir.join("policy.toml").display(),
         state = tables.state,

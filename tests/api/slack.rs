@@ -321,3 +321,63 @@ async fn a_replayed_help_is_answered_again_and_a_replayed_request_is_refused() {
     assert!(again.to_string().contains("already received"), "{again}");
     assert_eq!(app.store().requests(None, 10).await.unwrap().len(), 1);
 }
+
+/// Someone in the workspace who is not among the policy's people.
+const STRANGER: &str = "U999STRANGER";
+
+#[tokio::test]
+async fn status_and_list_answer_only_the_policys_people_by_default() {
+    let t = SlackApp::spawn().await;
+    let reply = t
+        .command(CAROL, "1234567 with a@partner.example for 7d because pilot")
+        .await;
+    let id = request_id_in(&text_of(&reply));
+    for text in [format!("status {id}"), "list 1234567".to_string()] {
+        let reply = t.command(STRANGER, &text).await;
+        assert_eq!(reply["response_type"], "ephemeral");
+        let s = text_of(&reply);
+        assert!(
+            s.contains("answer only people named in the approver policy"),
+            "{text}: {s}"
+        );
+        assert!(
+            !s.contains("a@partner.example") && !s.contains("golden-web"),
+            "{s}"
+        );
+        // One of the people is answered.
+        let s = text_of(&t.command(ALICE, &text).await);
+        assert!(
+            s.contains("a@partner.example") || s.contains("golden-web"),
+            "{text}: {s}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn status_for_workspace_answers_everyone_in_the_workspace() {
+    let t = SlackApp::spawn_with(|c| {
+        c.slack.status_for = ncp_share_approver::config::StatusFor::Workspace;
+    })
+    .await;
+    let s = text_of(&t.command(STRANGER, "list 1234567").await);
+    assert!(s.contains("golden-web"), "{s}");
+}
+
+#[tokio::test]
+async fn an_ncp_authentication_failure_shown_in_chat_never_names_the_access_key() {
+    use ncp_share_approver::ncp::sim::{DEMO_ACCESS_KEY, DEMO_SECRET_KEY};
+    use ncp_share_approver::secrets::{SecretName, StaticSecrets};
+    let secrets = StaticSecrets::default()
+        .with(SecretName::NcpAccessKey, DEMO_ACCESS_KEY)
+        .with(
+            SecretName::NcpSecretKey,
+            format!("{DEMO_SECRET_KEY}-rotated-away"),
+        )
+        .with(SecretName::SlackSigningSecret, SIGNING_SECRET)
+        .with(SecretName::SlackBotToken, BOT_TOKEN);
+    let t = SlackApp::spawn_custom(|_| {}, std::sync::Arc::new(secrets)).await;
+    let s = text_of(&t.command(ALICE, "list 1234567").await);
+    assert!(s.contains("authentication failed"), "{s}");
+    let masked = ncp_share_approver::ncp::mask_access_key(DEMO_ACCESS_KEY);
+    assert!(!s.contains(DEMO_ACCESS_KEY) && !s.contains(&masked), "{s}");
+}

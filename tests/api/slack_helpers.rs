@@ -138,12 +138,26 @@ pub fn secrets() -> Arc<StaticSecrets> {
 impl SlackApp {
     /// Starts the simulator, the fake Slack and the service.
     pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Like [`SlackApp::spawn`], with the configuration changed by `change` first.
+    pub async fn spawn_with(change: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_custom(change, secrets()).await
+    }
+
+    /// Like [`SlackApp::spawn_with`], with these secrets.
+    pub async fn spawn_custom(
+        change: impl FnOnce(&mut Config),
+        secrets: Arc<StaticSecrets>,
+    ) -> Self {
         let sim = Simulator::demo();
         let sim_running = sim.spawn("127.0.0.1:0").await.unwrap();
         let slack = FakeSlack::start(BOT_TOKEN).await;
         let dir = tempfile::tempdir().unwrap();
-        let cfg = config(dir.path(), &sim_running.base_url, &slack.api_base_url());
-        let app = Application::start(&cfg, "127.0.0.1:0", secrets(), Arc::new(SystemClock))
+        let mut cfg = config(dir.path(), &sim_running.base_url, &slack.api_base_url());
+        change(&mut cfg);
+        let app = Application::start(&cfg, "127.0.0.1:0", secrets, Arc::new(SystemClock))
             .await
             .unwrap();
         Self {

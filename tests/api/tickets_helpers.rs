@@ -25,8 +25,13 @@ pub const JIRA_SECRET: &str = "It's a Secret to Everybody";
 pub const JIRA_EMAIL: &str = "share-bot@corp.example";
 /// The Jira API token of the tests.
 pub const JIRA_TOKEN: &str = "jira-test-api-token-0000000000";
-/// The Standard Webhooks secret (V6's).
+/// The Standard Webhooks secret (V6's) of the ticket system `servicenow`, which `POST /webhook`
+/// speaks for (`[webhook] system`).
 pub const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// Where the secret of `servicenow` is kept.
+pub const SERVICENOW_SECRET_NAME: &str = "WEBHOOK_SECRET_SERVICENOW";
+/// The Standard Webhooks secret of the other configured ticket system, `zendesk`.
+pub const ZENDESK_SECRET: &str = "whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=";
 
 /// Jira account ids of the tests' people.
 pub const J_CAROL: &str = "acc-carol";
@@ -196,6 +201,11 @@ reason = "customfield_10053"
 [webhook]
 callback_hosts = ["127.0.0.1"]
 backoff_base_ms = 50
+system = "servicenow"
+[webhook.systems.servicenow]
+secret = "WEBHOOK_SECRET_SERVICENOW"
+[webhook.systems.zendesk]
+secret = "WEBHOOK_SECRET_ZENDESK"
 "#,
         policy = dir.join("policy.toml").display(),
         db = dir.join("store.db").display(),
@@ -226,7 +236,8 @@ impl TicketsApp {
                 .with(SecretName::SlackBotToken, BOT_TOKEN)
                 .with(SecretName::JiraWebhookSecret, JIRA_SECRET)
                 .with(SecretName::JiraApiToken, JIRA_TOKEN)
-                .with(SecretName::WebhookSecret, WEBHOOK_SECRET)
+                .with(SecretName::named(SERVICENOW_SECRET_NAME), WEBHOOK_SECRET)
+                .with(SecretName::named("WEBHOOK_SECRET_ZENDESK"), ZENDESK_SECRET)
                 .with(SecretName::LedgerSigningKey, crate::helpers::TEST_LEDGER_KEY),
         );
         let app = Application::start(&cfg, "127.0.0.1:0", secrets, Arc::new(SystemClock))
@@ -294,9 +305,22 @@ impl TicketsApp {
 
     /// Sends raw bytes signed now with `id` as `webhook-id`.
     pub async fn webhook_send_as(&self, body: &[u8], id: &str) -> (u16, Value) {
+        self.webhook_post("/webhook", WEBHOOK_SECRET, body, id)
+            .await
+    }
+
+    /// Sends an event to `path` (like `/webhook/zendesk`) signed now with `secret` and a fresh
+    /// `webhook-id`.
+    pub async fn webhook_send_to(&self, path: &str, secret: &str, body: &Value) -> (u16, Value) {
+        let id = format!("msg_{}", self.seq.fetch_add(1, Ordering::SeqCst));
+        self.webhook_post(path, secret, body.to_string().as_bytes(), &id)
+            .await
+    }
+
+    async fn webhook_post(&self, path: &str, secret: &str, body: &[u8], id: &str) -> (u16, Value) {
         let ts = chrono::Utc::now().timestamp();
         let sig = ncp_share_approver::verify::standard_webhooks::sign(
-            &SecretString::from(WEBHOOK_SECRET),
+            &SecretString::from(secret),
             id,
             ts,
             body,
@@ -304,7 +328,7 @@ impl TicketsApp {
         .unwrap();
         let res = self
             .http
-            .post(format!("{}/webhook", self.base))
+            .post(format!("{}{path}", self.base))
             .header("content-type", "application/json")
             .header("webhook-id", id)
             .header("webhook-timestamp", ts.to_string())

@@ -27,6 +27,25 @@ fn acted(kind: &str, id: &str, actor: &str) -> Value {
     json!({"type": kind, "request_id": id, "actor": actor})
 }
 
+/// The request's fingerprint as the store has it (what the approver was shown), or a
+/// well-formed one for an id the store does not know.
+async fn fingerprint(t: &TicketsApp, id: &str) -> String {
+    let rid = ncp_share_approver::domain::RequestId::parse(id).unwrap();
+    match t.store().request(&rid).await.unwrap() {
+        Some(r) => r.fingerprint,
+        None => "0".repeat(64),
+    }
+}
+
+/// Sends `kind` by `actor` on `id` with the request's fingerprint, through `/webhook`.
+async fn act(t: &TicketsApp, kind: &str, id: &str, actor: &str) -> (u16, Value) {
+    let mut event = acted(kind, id, actor);
+    if kind != "share.cancelled" {
+        event["fingerprint"] = json!(fingerprint(t, id).await);
+    }
+    t.webhook_send(&event).await
+}
+
 /// Checks a callback's Standard Webhooks signature with our own verifier.
 fn verify_callback(headers: &HeaderMap, body: &[u8]) {
     ncp_share_approver::verify::standard_webhooks::verify_at(
@@ -58,22 +77,14 @@ async fn a_generic_request_is_approved_two_of_m_and_every_step_is_called_back_si
     assert_eq!(r.requester.to_string(), "servicenow:sn-carol");
     assert_eq!(r.requester_person.unwrap().as_str(), "carol");
 
-    let (s, b) = t
-        .webhook_send(&acted("share.approved", &id, "servicenow:sn-alice"))
-        .await;
+    let (s, b) = act(&t, "share.approved", &id, "servicenow:sn-alice").await;
     assert_eq!((s, b["outcome"].as_str()), (200, Some("counted")), "{b}");
-    let (_, b) = t
-        .webhook_send(&acted("share.approved", &id, "servicenow:sn-alice"))
-        .await;
+    let (_, b) = act(&t, "share.approved", &id, "servicenow:sn-alice").await;
     assert_eq!(b["outcome"], "already_counted");
     // The requester cannot approve her own request.
-    let (_, b) = t
-        .webhook_send(&acted("share.approved", &id, "servicenow:sn-carol"))
-        .await;
+    let (_, b) = act(&t, "share.approved", &id, "servicenow:sn-carol").await;
     assert_eq!(b["outcome"], "not_allowed");
-    let (_, b) = t
-        .webhook_send(&acted("share.approved", &id, "servicenow:sn-dave"))
-        .await;
+    let (_, b) = act(&t, "share.approved", &id, "servicenow:sn-dave").await;
     assert_eq!(b["outcome"], "approved");
 
     assert!(t.wait_state(&id, RequestState::Succeeded).await);
@@ -193,6 +204,7 @@ async fn a_denial_and_a_cancellation_end_requests_and_unknown_ids_are_404() {
     let id = body["request_id"].as_str().unwrap().to_string();
     let mut deny = acted("share.denied", &id, "servicenow:sn-bob");
     deny["reason"] = json!("not this quarter");
+    deny["fingerprint"] = json!(fingerprint(&t, &id).await);
     let (_, b) = t.webhook_send(&deny).await;
     assert_eq!(b["outcome"], "denied");
     assert!(
@@ -205,18 +217,12 @@ async fn a_denial_and_a_cancellation_end_requests_and_unknown_ids_are_404() {
         .webhook_send(&requested(&["a@partner.example"], None))
         .await;
     let id2 = body["request_id"].as_str().unwrap().to_string();
-    let (_, b) = t
-        .webhook_send(&acted("share.cancelled", &id2, "servicenow:sn-bob"))
-        .await;
+    let (_, b) = act(&t, "share.cancelled", &id2, "servicenow:sn-bob").await;
     assert_eq!(b["outcome"], "not_allowed", "only the requester cancels");
-    let (_, b) = t
-        .webhook_send(&acted("share.cancelled", &id2, "servicenow:sn-carol"))
-        .await;
+    let (_, b) = act(&t, "share.cancelled", &id2, "servicenow:sn-carol").await;
     assert_eq!(b["outcome"], "cancelled");
 
-    let (s, b) = t
-        .webhook_send(&acted("share.approved", "SR-00000000", "servicenow:sn-bob"))
-        .await;
+    let (s, b) = act(&t, "share.approved", "SR-00000000", "servicenow:sn-bob").await;
     assert_eq!((s, b["outcome"].as_str()), (404, Some("not_found")));
 }
 
@@ -347,4 +353,124 @@ async fn a_webhook_id_answered_503_is_processed_when_retried_with_the_same_id() 
     assert_eq!(status, 200);
     assert_eq!(answer["duplicate"], true, "{answer}");
     assert_eq!(t.store().requests(None, 10).await.unwrap().len(), 1);
+}
+
+/// The number of approvals and ledger records, to show a refused event stored nothing.
+async fn stored(t: &TicketsApp, id: &str) -> (usize, usize) {
+    let rid = ncp_share_approver::domain::RequestId::parse(id).unwrap();
+    (
+        t.store().approvals(&rid).await.unwrap().len(),
+        t.store().audit_records(0, 1_000).await.unwrap().len(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_servicenow_secret_speaks_for_servicenow_accounts_only() {
+    let t = TicketsApp::spawn().await;
+    let sn = "/webhook/servicenow";
+    let (status, body) = t
+        .webhook_send_to(sn, WEBHOOK_SECRET, &requested(&["a@partner.example"], None))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["request_id"].as_str().unwrap().to_string();
+    let fp = fingerprint(&t, &id).await;
+    let before = stored(&t, &id).await;
+
+    let approve_as = |actor: &str| json!({"type": "share.approved", "request_id": id, "actor": actor, "fingerprint": fp});
+    // Not as a Jira account, nor as another configured ticket system's.
+    for actor in ["jira:acc-alice", "zendesk:sn-alice", "slack:U012ALICE"] {
+        let (status, body) = t
+            .webhook_send_to(sn, WEBHOOK_SECRET, &approve_as(actor))
+            .await;
+        assert_eq!(status, 403, "{actor}: {body}");
+        assert!(
+            body.as_str()
+                .unwrap()
+                .contains("speaks for \"servicenow\" accounts only"),
+            "{body}"
+        );
+    }
+    // Nor a request on another system's ticket.
+    let mut zendesk = requested(&["dev@corp.example"], None);
+    zendesk["ticket"]["system"] = json!("zendesk");
+    zendesk["requester"] = json!("zendesk:zd-carol");
+    let (status, body) = t.webhook_send_to(sn, WEBHOOK_SECRET, &zendesk).await;
+    assert_eq!(status, 403, "{body}");
+    // The servicenow secret does not verify at zendesk's path.
+    let (status, _) = t
+        .webhook_send_to("/webhook/zendesk", WEBHOOK_SECRET, &zendesk)
+        .await;
+    assert_eq!(status, 401);
+    // A system that is not configured has no door.
+    let (status, _) = t
+        .webhook_send_to("/webhook/github", WEBHOOK_SECRET, &zendesk)
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(stored(&t, &id).await, before, "nothing was stored");
+    assert_eq!(t.store().requests(None, 10).await.unwrap().len(), 1);
+
+    // Zendesk's own secret at its own path asks for its own people, and its callbacks are
+    // signed with its secret, not servicenow's.
+    zendesk["callback_url"] = json!(format!("{}/zendesk/cb", t.receiver.base));
+    let (status, body) = t
+        .webhook_send_to("/webhook/zendesk", ZENDESK_SECRET, &zendesk)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        t.receiver
+            .wait_for(|v| v["ticket"]["system"] == "zendesk")
+            .await
+    );
+    let (headers, body, _) = t.receiver.calls().remove(0);
+    let now = chrono::Utc::now().timestamp();
+    let verify = |secret: &str| {
+        ncp_share_approver::verify::standard_webhooks::verify_at(
+            &[SecretString::from(secret.to_string())],
+            &headers,
+            &body,
+            now,
+        )
+    };
+    assert!(verify(ZENDESK_SECRET).is_ok());
+    assert!(verify(WEBHOOK_SECRET).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_approval_with_a_stale_fingerprint_is_refused_and_stores_nothing() {
+    let t = TicketsApp::spawn().await;
+    let (_, body) = t
+        .webhook_send(&requested(&["a@partner.example"], None))
+        .await;
+    let id = body["request_id"].as_str().unwrap().to_string();
+    assert_eq!(body["fingerprint"], json!(fingerprint(&t, &id).await));
+    let before = stored(&t, &id).await;
+
+    let mut stale = acted("share.approved", &id, "servicenow:sn-alice");
+    stale["fingerprint"] = json!("f".repeat(64));
+    let (status, answer) = t.webhook_send(&stale).await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(
+        answer
+            .as_str()
+            .unwrap()
+            .contains("the approver saw a different request"),
+        "{answer}"
+    );
+    // Without one, the approval is malformed.
+    let (status, answer) = t
+        .webhook_send(&acted("share.denied", &id, "servicenow:sn-alice"))
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer
+            .as_str()
+            .unwrap()
+            .contains("`fingerprint` is missing")
+    );
+    assert_eq!(stored(&t, &id).await, before, "nothing was stored");
+    assert!(t.wait_state(&id, RequestState::Pending).await);
+
+    // The fingerprint the approver was shown counts.
+    let (status, answer) = act(&t, "share.approved", &id, "servicenow:sn-alice").await;
+    assert_eq!((status, answer["outcome"].as_str()), (200, Some("counted")));
 }

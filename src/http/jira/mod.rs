@@ -4,10 +4,15 @@
 //! before anything is decided the issue (and the comment) is read again through the REST API,
 //! and the request is made from, or checked against, what Jira says now: its fields, its status
 //! and who wrote or moved what. A delivery whose event disagrees with Jira is refused with a
-//! comment saying why. Deliveries are de-duplicated on `X-Atlassian-Webhook-Identifier` after
-//! the re-read, so a delivery answered 503 because Jira's API was down is processed on retry.
+//! comment saying why. Deliveries are de-duplicated on `X-Atlassian-Webhook-Identifier` and on
+//! the SHA-256 of the signed body after the re-read, so a delivery answered 503 because Jira's
+//! API was down is processed on retry, and a captured body replayed under a fresh identifier
+//! does nothing. Jira signs no timestamp, but its bodies carry one (`timestamp`, epoch ms): a
+//! body older than the de-duplication window is refused, so the window bounds every replay.
 //!
-//! Events: `jira:issue_created` in the project makes a request (the reporter asks);
+//! Events: `jira:issue_created` in the project makes a request (the issue's *creator* asks: the
+//! reporter is a field anyone who may edit the issue can set to someone else, so an issue whose
+//! reporter is not its creator is refused with a comment);
 //! `jira:issue_updated` with a status change into the approved status approves for the person
 //! who moved it; `comment_created` with `/approve`, `/deny <reason>` or `/cancel` acts for the
 //! comment's author. Everything else is acknowledged and ignored.
@@ -30,11 +35,13 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 use serde_json::Value;
+use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument as _;
 
-/// How long a delivery id is remembered (Jira retries for about 30 minutes).
+/// How long a delivery id and a body's hash are remembered (Jira retries for about 30 minutes),
+/// and the oldest `timestamp` a delivery may carry.
 const DEDUP_TTL: Duration = Duration::from_secs(24 * 3_600);
 /// How long "this issue already made a request" is remembered.
 const ISSUE_TTL: Duration = Duration::from_secs(400 * 24 * 3_600);
@@ -75,6 +82,8 @@ fn command(text: &str) -> Option<Command> {
 /// The parts of a webhook event the service uses.
 struct Event {
     name: String,
+    /// `timestamp`: when Jira made the event, in epoch milliseconds.
+    timestamp: Option<i64>,
     issue_key: String,
     user: Option<String>,
     fields: Value,
@@ -145,8 +154,16 @@ impl Event {
                 Some(EventComment { id, author, text })
             }
         };
+        let timestamp = match v.get("timestamp") {
+            None | Some(Value::Null) => None,
+            Some(t) => Some(
+                t.as_i64()
+                    .ok_or_else(|| bad("`timestamp` is not a number of milliseconds"))?,
+            ),
+        };
         Ok(Self {
             name,
+            timestamp,
             issue_key,
             user: v.get("user").and_then(account_id),
             fields: issue.get("fields").cloned().unwrap_or(Value::Null),
@@ -177,6 +194,17 @@ pub async fn webhook(
         .map_err(|e| ApiError::BadRequest(e.to_string()))?
         .to_string();
     let event = Event::parse(&body)?;
+    // Body hashes are remembered for DEDUP_TTL from receipt, so a body stamped within the window
+    // is still remembered if it came before; an older one could have been forgotten.
+    if let Some(ts) = event.timestamp
+        && ts < now.timestamp_millis() - DEDUP_TTL.as_millis() as i64
+    {
+        return Err(bad(&format!(
+            "the event's `timestamp` is more than {} hours old; Jira delivers and retries within minutes, so this is refused as a replay",
+            DEDUP_TTL.as_secs() / 3_600
+        )));
+    }
+    let body_hash = hex::encode(Sha256::digest(&body));
     let project_prefix = format!("{}-", jira.config.project);
     if !event.issue_key.starts_with(&project_prefix) {
         return Ok(reply("ignored: the issue is in another project"));
@@ -186,6 +214,7 @@ pub async fn webhook(
         state: &state,
         jira,
         delivery,
+        body_hash,
     };
     // `instrument`, not a span guard: a guard held across an await attaches the wrong context.
     async {
@@ -220,6 +249,8 @@ struct Ctx<'a> {
     state: &'a AppState,
     jira: &'a JiraFront,
     delivery: String,
+    /// Hex SHA-256 of the raw signed body.
+    body_hash: String,
 }
 
 impl Ctx<'_> {
@@ -232,17 +263,26 @@ impl Ctx<'_> {
         }
     }
 
-    /// `true` the first time this delivery is seen.
+    /// `true` the first time this delivery is seen, under its identifier and under its body.
+    ///
+    /// Both keys are recorded before the delivery's work, like the identifier always was, not in
+    /// the transaction that does it: `Change` carries one delivery key, and issue creation's is
+    /// the one-request-per-issue key, which already makes a replayed creation harmless
+    /// atomically. Approvals are idempotent per person. So the only cost of a crash between the
+    /// record and the work is a lost hint, the window the identifier already had. The body hash
+    /// goes first: a replay under a fresh identifier stops there, and Jira's own retries (same
+    /// identifier, same body) stop at either.
     async fn first(&self) -> Result<bool, ApiError> {
-        Ok(self
-            .state
-            .workflow
-            .store
-            .first_delivery(
-                &format!("jira:{}", self.delivery),
-                self.state.clock.now(),
-                DEDUP_TTL,
-            )
+        let store = &self.state.workflow.store;
+        let now = self.state.clock.now();
+        if !store
+            .first_delivery(&format!("jira-body:{}", self.body_hash), now, DEDUP_TTL)
+            .await?
+        {
+            return Ok(false);
+        }
+        Ok(store
+            .first_delivery(&format!("jira:{}", self.delivery), now, DEDUP_TTL)
             .await?)
     }
 
@@ -272,16 +312,22 @@ impl Ctx<'_> {
         if !self.first().await? {
             return Ok(reply("duplicate delivery: already handled"));
         }
-        let Some(reporter) = account_id(&now_fields["reporter"]) else {
-            self.say(key, vec!["This issue has no reporter, so the service cannot tell who asks. Nothing was requested.".into()]).await;
-            return Ok(reply("refused: no reporter"));
+        // The creator asks: Jira sets it and nobody can change it. The reporter is an editable
+        // field, so one that names someone else would let anyone ask in that person's name.
+        let Some(creator) = account_id(&now_fields["creator"]) else {
+            self.say(key, vec!["This issue has no creator, so the service cannot tell who asks. Nothing was requested.".into()]).await;
+            return Ok(reply("refused: no creator"));
         };
-        // The event must describe the issue Jira has: same reporter, same request fields.
+        if account_id(&now_fields["reporter"]).is_some_and(|r| r != creator) {
+            self.say(key, vec!["Nothing was requested: the issue's reporter is not the person who created it. The service acts only for the creator of an issue, so one person cannot ask in another's name; the person who needs the share should create the issue themselves.".into()]).await;
+            return Ok(reply("refused: the reporter is not the creator"));
+        }
+        // The event must describe the issue Jira has: same creator, same request fields.
         let mut disagreements = Vec::new();
-        if let Some(sent) = account_id(&event.fields["reporter"])
-            && sent != reporter
+        if let Some(sent) = account_id(&event.fields["creator"])
+            && sent != creator
         {
-            disagreements.push("the reporter in the event is not the issue's reporter".to_string());
+            disagreements.push("the creator in the event is not the issue's creator".to_string());
         }
         let parsed = fields::parse(now_fields, &self.jira.config.fields);
         if event.fields.is_object()
@@ -320,7 +366,7 @@ impl Ctx<'_> {
             ISSUE_TTL,
         );
         let new = NewRequest {
-            requester: identity(&reporter)?,
+            requester: identity(&creator)?,
             origin: Origin::Jira {
                 issue_key: key.clone(),
             },

@@ -36,6 +36,8 @@ pub struct SlackFront {
     pub response_url_hosts: Vec<String>,
     /// The slash command's name, for help texts.
     pub command: String,
+    /// Who `status` and `list` answer (`[slack] status_for`).
+    pub status_for: crate::config::StatusFor,
     /// Client for `response_url` follow-ups (no token needed: the URL is the credential).
     pub http: reqwest::Client,
 }
@@ -125,6 +127,8 @@ async fn first(state: &AppState, key: &DeliveryKey) -> Result<bool, ApiError> {
         .await?)
 }
 
+const NOT_A_PERSON: &str = "`status` and `list` answer only people named in the approver policy's [people], and your Slack account is not one of them. Ask whoever keeps the policy to add it.";
+
 const REPEATED: &str =
     "This command was already received (a repeated delivery); nothing more was done.";
 
@@ -150,6 +154,14 @@ pub async fn commands(
         Err(e) => return Ok(ephemeral(format!("{e}\n\n{usage}"))),
     };
     let wf = &state.workflow;
+    // A request names images, partners and reasons: by default only the policy's people may
+    // read them, not everyone who can type in the workspace.
+    if matches!(parsed, SlackCommand::Status(_) | SlackCommand::List(_))
+        && slack.status_for == crate::config::StatusFor::People
+        && wf.policy.current().person_for(&actor).is_none()
+    {
+        return Ok(ephemeral(NOT_A_PERSON));
+    }
     let reply = match parsed {
         SlackCommand::Help => usage,
         SlackCommand::Share {

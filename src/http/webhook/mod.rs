@@ -1,13 +1,18 @@
-//! The generic signed webhook: `POST /webhook`, for any ticket system (ServiceNow, Zendesk, an
-//! internal tool). Standard Webhooks headers (`webhook-id`, `webhook-timestamp`,
-//! `webhook-signature`) under `WEBHOOK_SECRET`, verified over the raw body before anything is
-//! parsed; de-duplicated on `webhook-id`. The events and their fields are documented by
+//! The generic signed webhook, for any ticket system (ServiceNow, Zendesk, an internal tool):
+//! `POST /webhook/{system}`, one Standard Webhooks secret per system (`[webhook.systems.<name>]
+//! secret = "WEBHOOK_SECRET_<NAME>"`), and `POST /webhook`, the same as `POST
+//! /webhook/{[webhook] system}` (under `WEBHOOK_SECRET` unless that system has a table of its
+//! own). Headers `webhook-id`, `webhook-timestamp`, `webhook-signature`, verified over the raw
+//! body under the path's system's secrets only, before anything is parsed; de-duplicated on
+//! `webhook-id`. The events and their fields are documented by
 //! `schemas/webhook-event.schema.json`.
 //!
-//! Actors are `<system>:<id>` and are mapped to people by the policy's `[people]`. The sender
-//! speaks for its own users only: the names Slack and Jira identities use (`slack`, `jira`) and
-//! the service's own (`system`, `cli`) are refused, because those front doors verify their
-//! identities themselves.
+//! Actors are `<system>:<id>` and are mapped to people by the policy's `[people]`. **A secret
+//! speaks for its own system only**: a delivery verified under system X's secret may name X's
+//! ticket and X's accounts and nothing else (not another ticket system's, nor `slack`, `jira`,
+//! `system` or `cli`, whose front doors verify their identities themselves); anything else is a
+//! 403 and nothing is stored. An approval or denial carries the request's fingerprint as the
+//! approver saw it, and is refused with 409 when the request binds anything else.
 
 use crate::app::AppState;
 use crate::domain::{ImageNo, LoginId, Origin, RequestId, ShareDuration};
@@ -18,25 +23,26 @@ use crate::store::DeliveryKey;
 use crate::workflow::{ActOutcome, NewRequest, WorkflowError};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument as _;
 
 /// How long a `webhook-id` is remembered.
 const DEDUP_TTL: Duration = Duration::from_secs(24 * 3_600);
-/// System names a webhook may not speak for.
-const RESERVED_SYSTEMS: &[&str] = &["slack", "jira", "system", "cli"];
 
 /// The generic webhook's settings, built once at start.
 pub struct WebhookFront {
-    /// Standard Webhooks secrets; more than one during a rotation.
-    pub secrets: Vec<SecretString>,
+    /// Each ticket system's Standard Webhooks secrets (more than one during a rotation).
+    pub systems: BTreeMap<String, Vec<SecretString>>,
+    /// The system `POST /webhook` speaks for (`[webhook] system`).
+    pub default_system: Option<String>,
     /// Hosts a `callback_url` may name.
     pub callback_hosts: Vec<String>,
 }
@@ -76,6 +82,8 @@ struct Acted {
     request_id: String,
     actor: String,
     #[serde(default)]
+    fingerprint: Option<String>,
+    #[serde(default)]
     reason: Option<String>,
 }
 
@@ -83,19 +91,20 @@ fn bad(why: impl Into<String>) -> ApiError {
     ApiError::BadRequest(why.into())
 }
 
-/// Parses `<system>:<id>` and refuses the systems other front doors verify.
-fn actor(field: &str, s: &str) -> Result<Identity, ApiError> {
+/// Parses `<system>:<id>`, which must be an account of `system`, the one whose secret verified
+/// the delivery: a secret speaks for its own system's people only.
+fn actor(field: &str, s: &str, system: &str) -> Result<Identity, ApiError> {
     let id = Identity::parse(s).map_err(|e| bad(format!("{field}: {e}")))?;
-    if RESERVED_SYSTEMS.contains(&id.system.as_str()) {
-        return Err(bad(format!(
-            "{field}: the system {:?} cannot be used through the webhook; name the ticket system's own account (like servicenow:abc123)",
+    if id.system != system {
+        return Err(ApiError::Forbidden(format!(
+            "{field}: a delivery signed with the secret of {system:?} speaks for {system:?} accounts only (like {system}:abc123), not for {:?}; nothing was done",
             id.system
         )));
     }
     Ok(id)
 }
 
-/// `POST /webhook`.
+/// `POST /webhook`: the system of `[webhook] system`.
 pub async fn webhook(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -105,8 +114,39 @@ pub async fn webhook(
         .webhook
         .as_ref()
         .ok_or(ApiError::NotConfigured("The generic webhook"))?;
+    let system = front.default_system.clone().ok_or(ApiError::NotConfigured(
+        "POST /webhook (set [webhook] system, or post to /webhook/<system>)",
+    ))?;
+    handle(&state, front, &system, headers, body).await
+}
+
+/// `POST /webhook/{system}`.
+pub async fn webhook_for(
+    State(state): State<Arc<AppState>>,
+    Path(system): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let front = state
+        .webhook
+        .as_ref()
+        .ok_or(ApiError::NotConfigured("The generic webhook"))?;
+    handle(&state, front, &system, headers, body).await
+}
+
+async fn handle(
+    state: &AppState,
+    front: &WebhookFront,
+    system: &str,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    // Only this system's secrets verify at its path: another system's secret is a 401 here.
+    let secrets = front.systems.get(system).ok_or(ApiError::NotConfigured(
+        "This ticket system ([webhook.systems.<name>])",
+    ))?;
     let now = state.clock.now();
-    crate::verify::standard_webhooks::verify_at(&front.secrets, &headers, &body, now.timestamp())?;
+    crate::verify::standard_webhooks::verify_at(secrets, &headers, &body, now.timestamp())?;
     let delivery =
         crate::verify::header(&headers, crate::verify::standard_webhooks::ID_HEADER)?.to_string();
 
@@ -118,17 +158,22 @@ pub async fn webhook(
         .ok_or_else(|| bad("`type` is missing"))?
         .to_string();
     let parsed = match kind.as_str() {
-        "share.requested" => Parsed::Requested(Box::new(requested(front, value)?)),
+        "share.requested" => Parsed::Requested(Box::new(requested(front, system, value)?)),
         "share.approved" | "share.denied" | "share.cancelled" => {
             let a: Acted =
                 serde_json::from_value(value).map_err(|e| bad(format!("{kind}: {e}")))?;
             let id =
                 RequestId::parse(&a.request_id).map_err(|e| bad(format!("request_id: {}", e.0)))?;
-            let who = actor("actor", &a.actor)?;
+            let who = actor("actor", &a.actor, system)?;
             if a.reason.is_some() && kind != "share.denied" {
                 return Err(bad(format!("{kind}: `reason` is only for share.denied")));
             }
-            Parsed::Acted(kind.clone(), id, who, a.reason)
+            if a.fingerprint.is_none() && kind != "share.cancelled" {
+                return Err(bad(format!(
+                    "{kind}: `fingerprint` is missing: send the request's fingerprint as the approver saw it (from the answer to share.requested or a callback)"
+                )));
+            }
+            Parsed::Acted(kind.clone(), id, who, a.reason, a.fingerprint)
         }
         other => {
             return Err(bad(format!(
@@ -138,13 +183,15 @@ pub async fn webhook(
         }
     };
 
-    let span = tracing::info_span!("webhook", delivery = %delivery, event = %kind);
+    let span =
+        tracing::info_span!("webhook", system = %system, delivery = %delivery, event = %kind);
     let duplicate = || {
         Json(json!({"duplicate": true, "message": "this webhook-id was already received; nothing more was done"})).into_response()
     };
     // A webhook-id is marked delivered only by the transaction that does the event's work: a
     // delivery answered 503 (nothing done) and retried with the same id is processed.
-    let key = DeliveryKey::new(format!("webhook:{delivery}"), now, DEDUP_TTL);
+    // Keyed by system too: one system's webhook-ids cannot shadow another's.
+    let key = DeliveryKey::new(format!("webhook:{system}:{delivery}"), now, DEDUP_TTL);
     let wf = &state.workflow;
     // `instrument`, not a span guard: a guard held across an await attaches the wrong context.
     async {
@@ -167,7 +214,19 @@ pub async fn webhook(
                     "{e}; nothing was requested: send the event again (the same webhook-id is fine)"
                 ))),
             },
-            Parsed::Acted(kind, id, who, reason) => {
+            Parsed::Acted(kind, id, who, reason, seen) => {
+                // The approver decided on what they saw: an approval of anything else is
+                // refused before it is counted. A request's bound fields never change after it is
+                // made, so this read cannot race with the approval that follows.
+                if let Some(seen) = seen
+                    && let Some(request) = wf.store.request(&id).await?
+                    && !seen.trim().eq_ignore_ascii_case(&request.fingerprint)
+                {
+                    return Err(ApiError::Conflict(format!(
+                        "fingerprint {:?} is not the fingerprint of request {id}: the approver saw a different request; nothing was recorded",
+                        crate::notify::jira::render::clip(&seen)
+                    )));
+                }
                 let result = match kind.as_str() {
                     "share.approved" => wf.approve(&id, &who).await,
                     "share.denied" => wf.deny(&id, &who, reason).await,
@@ -194,24 +253,24 @@ pub async fn webhook(
 
 enum Parsed {
     Requested(Box<NewRequest>),
-    Acted(String, RequestId, Identity, Option<String>),
+    Acted(String, RequestId, Identity, Option<String>, Option<String>),
 }
 
-fn requested(front: &WebhookFront, value: Value) -> Result<NewRequest, ApiError> {
+fn requested(front: &WebhookFront, system: &str, value: Value) -> Result<NewRequest, ApiError> {
     let r: Requested =
         serde_json::from_value(value).map_err(|e| bad(format!("share.requested: {e}")))?;
-    let system = Identity::new(&r.ticket.system, "x")
+    let ticket_system = Identity::new(&r.ticket.system, "x")
         .map_err(|e| bad(format!("ticket.system: {e}")))?
         .system;
+    if ticket_system != system {
+        return Err(ApiError::Forbidden(format!(
+            "ticket.system: a delivery signed with the secret of {system:?} may only ask for {system:?} tickets, not {ticket_system:?}; nothing was requested"
+        )));
+    }
     if r.ticket.id.trim().is_empty() || r.ticket.id.len() > 200 {
         return Err(bad("ticket.id must be 1 to 200 characters"));
     }
-    let requester = actor("requester", &r.requester)?;
-    if requester.system != system {
-        return Err(bad(format!(
-            "requester: the account must be of the ticket's system {system:?}"
-        )));
-    }
+    let requester = actor("requester", &r.requester, system)?;
     let image_no = ImageNo::parse(&r.image_no).map_err(|e| bad(format!("image_no: {}", e.0)))?;
     let action = match r.action.as_deref().unwrap_or("share") {
         "share" => Action::Share,
@@ -241,7 +300,7 @@ fn requested(front: &WebhookFront, value: Value) -> Result<NewRequest, ApiError>
     Ok(NewRequest {
         requester,
         origin: Origin::Webhook {
-            system,
+            system: system.to_string(),
             ticket_id: r.ticket.id.trim().to_string(),
             callback_url: r.callback_url,
         },
