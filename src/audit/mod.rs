@@ -5,10 +5,13 @@
 //! - [`note`] and [`checkpoint`]: C2SP signed tree heads (Ed25519 `LEDGER_SIGNING_KEY`), which
 //!   are published where a database insider cannot reach them; a rewritten or truncated ledger
 //!   then disagrees with every earlier checkpoint.
+//! - [`proof`]: the JSON bundles `audit prove` prints (checkpoint, key and proofs together), which
+//!   an independent checker (`tests/go/ledgerverify`, on Go's `sumdb` packages) accepts.
 
 mod chain;
 pub mod checkpoint;
 pub mod merkle;
 pub mod note;
+pub mod proof;
 
 pub use chain::*;
