@@ -7,11 +7,16 @@
 //!   then disagrees with every earlier checkpoint.
 //! - [`publish`]: where checkpoints are published (a directory, an S3 bucket with Object Lock),
 //!   one name per tree size, never replaced by a different one.
+//! - [`seal`]: each record's own signature, what the worker checks before acting on approvals.
+//! - [`tlog`]: the full check of a ledger against its checkpoints (`audit verify`).
+//! - [`proof`]: the JSON bundles `audit prove` prints (checkpoint, key and proofs together), which
+//!   an independent checker (`tests/go/ledgerverify`, on Go's `sumdb` packages) accepts.
 
 mod chain;
 pub mod checkpoint;
 pub mod merkle;
 pub mod note;
+pub mod proof;
 pub mod publish;
 pub mod seal;
 pub mod tlog;
