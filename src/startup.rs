@@ -181,13 +181,16 @@ pub fn build_checkpointer(
     clock: Arc<dyn Clock>,
 ) -> Checkpointer {
     let ledger = &config.ledger;
-    let checkpoints = Checkpointer::new(
+    let mut checkpoints = Checkpointer::new(
         store,
         signer,
         clock,
         ledger.checkpoint_every_records,
         Duration::from_secs(ledger.checkpoint_every_secs),
     );
+    for publisher in crate::audit::publish::Publishers::from_config(ledger).0 {
+        checkpoints = checkpoints.publishing_to(publisher);
+    }
     if checkpoints.publishers().is_empty() {
         tracing::warn!("[ledger] publishes checkpoints nowhere: set publish_dir or publish_s3_bucket, so that a database insider cannot rewrite them");
     }

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::ncp::sim::{DEMO_ACCESS_KEY, DEMO_SECRET_KEY, RunningSimulator, Simulator};
 use crate::notify::slack::FakeSlack;
 use crate::policy::PolicySource;
-use crate::secrets::{SecretName, SecretString};
+use crate::secrets::{ExposeSecret as _, SecretName, SecretString};
 use crate::startup::Application;
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
@@ -120,6 +120,15 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     options.open(path)?.write_all(contents.as_bytes())
 }
 
+/// The ledger key of an earlier run, when it is there and names `origin`.
+fn kept_ledger_key(secrets_file: &std::path::Path, origin: &str) -> Option<String> {
+    let text = std::fs::read_to_string(secrets_file).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let key = json.get(SecretName::LedgerSigningKey.key())?.as_str()?;
+    let signer = crate::audit::note::NoteSigner::from_skey(key).ok()?;
+    (signer.name() == origin).then(|| key.to_string())
+}
+
 fn random_secret() -> String {
     hex::encode(rand::random::<[u8; 32]>())
 }
@@ -192,12 +201,24 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevInstance> {
         .with_printer(options.printer);
 
     let secrets_file = dir.join("secrets.json");
+    // The ledger key outlives a restart (the records it signed stay in the store); only a new
+    // store (`--fresh`, or a first start) gets a new one.
+    let ledger_key = kept_ledger_key(&secrets_file, &options.base.ledger.origin)
+        .map_or_else(
+            || {
+                crate::audit::note::NoteSigner::generate(&options.base.ledger.origin)
+                    .map(|k| k.to_skey().expose_secret().to_string())
+                    .map_err(|e| anyhow::anyhow!("[ledger] origin: {e}"))
+            },
+            Ok,
+        )?;
     let secrets_json: serde_json::Map<String, serde_json::Value> = [
         (SecretName::NcpAccessKey, DEMO_ACCESS_KEY),
         (SecretName::NcpSecretKey, DEMO_SECRET_KEY),
         (SecretName::SlackSigningSecret, signing_secret.as_str()),
         (SecretName::SlackBotToken, bot_token.as_str()),
         (SecretName::WebhookSecret, webhook_secret.as_str()),
+        (SecretName::LedgerSigningKey, ledger_key.as_str()),
     ]
     .into_iter()
     .map(|(name, value)| (name.key().to_owned(), value.into()))
@@ -234,6 +255,10 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevInstance> {
     }
     config.store.kind = "sqlite".into();
     config.store.path = dir.join("ncp-share-approver.db");
+    if config.ledger.publish_dir.is_none() {
+        // Signed checkpoints land next to the store, as they would in an Object Lock bucket.
+        config.ledger.publish_dir = Some(dir.join("checkpoints"));
+    }
     config.secrets.source = format!("file:{}", secrets_file.display());
     if matches!(&config.policy, PolicySource::File(p) if !p.exists()) {
         // Outside the repository the example policy is not at hand: use the built-in copy.

@@ -237,7 +237,10 @@ async fn audit_verify_is_green_then_names_the_first_tampered_record() {
             .await
             .unwrap();
     }
-    let env = [("NSA_STORE__PATH", db.to_str().unwrap())];
+    let env = [
+        ("NSA_STORE__PATH", db.to_str().unwrap()),
+        ("LEDGER_SIGNING_KEY", crate::helpers::TEST_LEDGER_KEY),
+    ];
     let out = run(dir.path(), &["audit", "verify"], &env);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
@@ -278,6 +281,9 @@ fn every_command_has_help() {
         vec!["requests", "show", "--help"],
         vec!["audit", "verify", "--help"],
         vec!["audit", "export", "--help"],
+        vec!["audit", "key", "--help"],
+        vec!["audit", "checkpoint", "--help"],
+        vec!["audit", "prove", "--help"],
         vec!["sweep", "--help"],
         vec!["reconcile", "--help"],
     ] {
@@ -333,6 +339,7 @@ async fn reconcile_prints_drift_and_removes_it_only_when_the_configuration_allow
                 ("NCP_SECRET_KEY", DEMO_SECRET_KEY),
                 ("NSA_POLICY", policy.as_str()),
                 ("NSA_STORE__PATH", db.as_str()),
+                ("LEDGER_SIGNING_KEY", crate::helpers::TEST_LEDGER_KEY),
             ];
             if allow {
                 env.push(("NSA_LIFECYCLE__ALLOW_REVOKE_UNMANAGED", "true"));

@@ -304,6 +304,7 @@ async fn frozen_between_invocations_the_functions_still_deliver_the_card_updates
         ("JIRA_WEBHOOK_SECRET", JIRA_SECRET),
         ("JIRA_API_TOKEN", JIRA_TOKEN),
         ("WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ("LEDGER_SIGNING_KEY", crate::helpers::TEST_LEDGER_KEY),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -50,6 +50,7 @@ async fn a_full_flow_at_debug_level_never_writes_a_secret_anywhere() {
         .env("NCP_SECRET_KEY", DEMO_SECRET_KEY)
         .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
         .env("SLACK_BOT_TOKEN", BOT_TOKEN)
+        .env("LEDGER_SIGNING_KEY", crate::helpers::TEST_LEDGER_KEY)
         .stdout(Stdio::from(
             std::fs::File::create(dir.path().join("serve.out")).unwrap(),
         ))
@@ -177,7 +178,13 @@ async fn a_full_flow_at_debug_level_never_writes_a_secret_anywhere() {
         "debug logs were written"
     );
     for (what, text) in &haystacks {
-        for secret in [DEMO_SECRET_KEY, SIGNING_SECRET, BOT_TOKEN] {
+        for secret in [
+            DEMO_SECRET_KEY,
+            SIGNING_SECRET,
+            BOT_TOKEN,
+            crate::helpers::TEST_LEDGER_KEY,
+            &crate::helpers::TEST_LEDGER_KEY[30..],
+        ] {
             assert!(!text.contains(secret), "a secret appears in the {what}");
         }
     }
