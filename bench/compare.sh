@@ -93,6 +93,7 @@ export NCP_ACCESS_KEY=NCPSIMACCESSKEY00001
 export NCP_SECRET_KEY=ncp-sim-demo-secret-key-000000000000001
 export SLACK_SIGNING_SECRET="compare-bench-signing-secret-$(date +%s)"
 export SLACK_BOT_TOKEN=xoxb-compare-bench-0000000000
+export LEDGER_SIGNING_KEY="$("$bin" audit key --generate --origin ncp-share-approver 2>/dev/null)"
 export NCP_API_ENDPOINT="http://127.0.0.1:$sim_port"
 export NSA_STORE__PATH="$tmp/store.db"
 export NSA_LISTEN="127.0.0.1:$port"

@@ -54,12 +54,14 @@ PORT=$(free_port)
 sed 's/^latency_ms = .*/latency_ms = 40/' examples/ncp-sim-seed.toml > "$WORK/seed.toml"
 grep -q '^\[faults\]' "$WORK/seed.toml" || printf '\n[faults]\nlatency_ms = 40\n' >> "$WORK/seed.toml"
 BOT_TOKEN="xoxb-faults-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
-python3 - "$WORK/secrets.json" "$BOT_TOKEN" <<'PY'
+LEDGER_KEY=$("$BIN" audit key --generate --origin ncp-share-approver 2>/dev/null)
+python3 - "$WORK/secrets.json" "$BOT_TOKEN" "$LEDGER_KEY" <<'PY'
 import json, secrets, sys
 json.dump({"NCP_ACCESS_KEY": "NCPSIMACCESSKEY00001",
            "NCP_SECRET_KEY": "ncp-sim-demo-secret-key-000000000000001",
            "SLACK_SIGNING_SECRET": secrets.token_hex(16),
-           "SLACK_BOT_TOKEN": sys.argv[2]}, open(sys.argv[1], "w"))
+           "SLACK_BOT_TOKEN": sys.argv[2],
+           "LEDGER_SIGNING_KEY": sys.argv[3]}, open(sys.argv[1], "w"))
 PY
 # One approval by alice, and an approval channel: every request owes the approval card (posted,
 # then updated when approved, executing and done), a direct message to carol and a thread reply.

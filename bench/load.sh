@@ -93,6 +93,7 @@ export NCP_ACCESS_KEY=NCPSIMACCESSKEY00001
 export NCP_SECRET_KEY=ncp-sim-demo-secret-key-000000000000001
 export SLACK_SIGNING_SECRET="load-bench-signing-secret-$(date +%s)"
 export SLACK_BOT_TOKEN=xoxb-load-bench-0000000000
+export LEDGER_SIGNING_KEY="$("$bin" audit key --generate --origin ncp-share-approver 2>/dev/null)"
 # Where things are: NSA_* overrides on top of a small config file.
 export NCP_API_ENDPOINT="http://127.0.0.1:$sim_port"
 export NSA_STORE__PATH="$db"

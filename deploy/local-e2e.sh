@@ -110,12 +110,16 @@ SIGNING_SECRET=e2e-signing-secret-$RANDOM$RANDOM
 # The HTTP (and scheduler) secret and the worker's, as the README says to fill them. The simulator
 # has no read-only sub-accounts, so both hold the demo key here; the HTTP and scheduler functions
 # refuse share changes in code (ncp::ReadOnly) whatever their key may do.
+# Every function signs the ledger records it writes with the same key, held in both secrets.
+LEDGER_KEY=$("$BIN" audit key --generate --origin ncp-share-approver 2>"$WORK/ledger-vkey.txt")
+LEDGER_VKEY=$(tail -1 "$WORK/ledger-vkey.txt")
 cat >"$WORK/http-secret.json" <<EOF
 {"NCP_ACCESS_KEY": "NCPSIMACCESSKEY00001", "NCP_SECRET_KEY": "ncp-sim-demo-secret-key-000000000000001",
- "SLACK_SIGNING_SECRET": "$SIGNING_SECRET"}
+ "SLACK_SIGNING_SECRET": "$SIGNING_SECRET", "LEDGER_SIGNING_KEY": "$LEDGER_KEY"}
 EOF
 cat >"$WORK/worker-secret.json" <<EOF
-{"NCP_ACCESS_KEY": "NCPSIMACCESSKEY00001", "NCP_SECRET_KEY": "ncp-sim-demo-secret-key-000000000000001"}
+{"NCP_ACCESS_KEY": "NCPSIMACCESSKEY00001", "NCP_SECRET_KEY": "ncp-sim-demo-secret-key-000000000000001",
+ "LEDGER_SIGNING_KEY": "$LEDGER_KEY"}
 EOF
 
 step "deploy template.yaml on moto: tables, queues, secrets, checkpoint bucket, policy object; one IAM user per function role${DROP:+ (IAM_DROP=$DROP)}"
@@ -242,7 +246,20 @@ step "the scheduler's reconcile (drift against the simulator, the ledger verifie
 scheduled reconcile
 grep -q '"drift_findings":0' "$WORK/reconcile.out" || { cat "$WORK/scheduler.log"; exit 1; }
 
-step "the ledger verifies (audit verify, as the administrator)"
+step "the worker published a signed checkpoint after the execution, to the Object Lock bucket"
+"$PY" - "$CheckpointBucket_REF" "$WORK/published.checkpoint" <<'EOF'
+import re, sys, boto3
+bucket, out = sys.argv[1], sys.argv[2]
+s3 = boto3.client("s3")
+# Tree sizes zero-padded to 20 digits (the least-privilege check leaves its own probe there too).
+keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="checkpoints/").get("Contents", [])
+              if re.fullmatch(r"checkpoints/\d{20}\.checkpoint", o["Key"]))
+assert keys, f"no checkpoint in s3://{bucket}/checkpoints/"
+open(out, "wb").write(s3.get_object(Bucket=bucket, Key=keys[-1])["Body"].read())
+print("published:", keys[-1])
+EOF
+
+step "the ledger verifies against the published checkpoint (audit verify --checkpoint, with the public key only)"
 NSA_STORE__KIND=dynamodb NSA_STORE__TABLE=$STATE_TABLE NSA_STORE__LEDGER_TABLE=$LEDGER_TABLE \
-    "$BIN" audit verify
+    "$BIN" audit verify --public-key "$LEDGER_VKEY" --checkpoint "$WORK/published.checkpoint"
 step "passed"

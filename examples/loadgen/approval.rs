@@ -12,7 +12,7 @@
 use ncp_share_approver::cli::send::{ButtonAction, SlackSender};
 use ncp_share_approver::ncp::sim::{DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Faults, Simulator};
 use ncp_share_approver::notify::slack::FakeSlack;
-use ncp_share_approver::secrets::SecretString;
+use ncp_share_approver::secrets::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -68,6 +68,13 @@ pub async fn run(args: ApprovalArgs) -> anyhow::Result<Value> {
         .env("NCP_SECRET_KEY", DEMO_SECRET_KEY)
         .env("SLACK_SIGNING_SECRET", &secret)
         .env("SLACK_BOT_TOKEN", BOT_TOKEN)
+        .env(
+            "LEDGER_SIGNING_KEY",
+            ncp_share_approver::audit::note::NoteSigner::generate("ncp-share-approver")
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .to_skey()
+                .expose_secret(),
+        )
         .env("NCP_API_ENDPOINT", &sim_running.base_url)
         .env("NSA_STORE__PATH", dir.path().join("store.db"))
         .env("NSA_LISTEN", format!("127.0.0.1:{port}"))
