@@ -181,6 +181,7 @@ pub fn build_checkpointer(
     clock: Arc<dyn Clock>,
 ) -> Checkpointer {
     let ledger = &config.ledger;
+    let store_for_slack = store.clone();
     let mut checkpoints = Checkpointer::new(
         store,
         signer,
@@ -190,6 +191,11 @@ pub fn build_checkpointer(
     );
     for publisher in crate::audit::publish::Publishers::from_config(ledger).0 {
         checkpoints = checkpoints.publishing_to(publisher);
+    }
+    if let Some(channel) = &ledger.publish_slack_channel {
+        checkpoints = checkpoints.publishing_to(Arc::new(
+            crate::audit::publish::SlackPublisher::new(store_for_slack, channel),
+        ));
     }
     if checkpoints.publishers().is_empty() {
         tracing::warn!("[ledger] publishes checkpoints nowhere: set publish_dir or publish_s3_bucket, so that a database insider cannot rewrite them");

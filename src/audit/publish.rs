@@ -355,6 +355,49 @@ impl Publish for S3Publisher {
     }
 }
 
+/// Posts checkpoints to a Slack channel, through the outbox (so they are paced and retried like
+/// every other message, and delivered by whichever process delivers next).
+pub struct SlackPublisher {
+    store: Arc<dyn crate::store::Store>,
+    channel: String,
+}
+
+impl SlackPublisher {
+    /// Posts to `channel`.
+    pub fn new(store: Arc<dyn crate::store::Store>, channel: &str) -> Self {
+        Self {
+            store,
+            channel: channel.to_string(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Publish for SlackPublisher {
+    async fn publish(&self, size: u64, note: &str) -> Result<(), PublishError> {
+        let entry = crate::outbox::OutboxEntry::new(
+            crate::outbox::Message::SlackCheckpoint {
+                channel: self.channel.clone(),
+                size,
+                note: note.to_string(),
+            },
+            chrono::Utc::now(),
+            size,
+            0,
+        );
+        crate::store::enqueue(self.store.as_ref(), vec![entry])
+            .await
+            .map_err(|e| PublishError::Failed {
+                location: format!("Slack channel {}", self.channel),
+                detail: format!("cannot queue the post: {e}"),
+            })
+    }
+
+    fn describe(&self) -> String {
+        format!("Slack channel {}", self.channel)
+    }
+}
+
 /// Every configured publisher; a checkpoint goes to each, and the failures are reported together.
 #[derive(Clone, Default)]
 pub struct Publishers(pub Vec<Arc<dyn Publish>>);

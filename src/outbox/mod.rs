@@ -113,6 +113,15 @@ pub enum Message {
         /// What reconciliation found.
         findings: Vec<DriftFinding>,
     },
+    /// A signed ledger checkpoint posted to a channel (`[ledger] publish_slack_channel`).
+    SlackCheckpoint {
+        /// The channel.
+        channel: String,
+        /// How many records it covers.
+        size: u64,
+        /// The signed checkpoint note.
+        note: String,
+    },
     /// A follow-up on a slash command's `response_url` (the URL is the credential: never logged).
     SlackResponse {
         /// The `response_url`.
@@ -165,6 +174,7 @@ impl Message {
             } => "slack thread reply",
             Message::SlackNotice { .. } => "slack direct message",
             Message::SlackDrift { .. } => "slack drift report",
+            Message::SlackCheckpoint { .. } => "slack ledger checkpoint",
             Message::SlackResponse { .. } => "slack response_url reply",
             Message::JiraNotice { .. } => "jira comment",
             Message::JiraSay { .. } => "jira comment",
@@ -181,7 +191,9 @@ impl Message {
                 request.approval_channel.as_deref().unwrap_or("-")
             ),
             Message::SlackNotice { to, .. } => format!("slack:{to}"),
-            Message::SlackDrift { channel, .. } => format!("slack:{channel}"),
+            Message::SlackDrift { channel, .. } | Message::SlackCheckpoint { channel, .. } => {
+                format!("slack:{channel}")
+            }
             // Replies to one command share a lane; the URL itself stays out of the lane name.
             Message::SlackResponse { url, .. } => {
                 use sha2::Digest as _;
@@ -210,6 +222,7 @@ impl Message {
             Message::SlackCard { .. }
             | Message::SlackNotice { .. }
             | Message::SlackDrift { .. }
+            | Message::SlackCheckpoint { .. }
             | Message::SlackResponse { .. } => Peer::Slack,
             Message::JiraNotice { .. } | Message::JiraSay { .. } => Peer::Jira,
             Message::Callback { .. } => Peer::Webhook,

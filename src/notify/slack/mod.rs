@@ -125,6 +125,19 @@ impl Courier for SlackCourier {
                         .map(drop),
                 )
             }
+            Message::SlackCheckpoint { channel, size, note } => {
+                // The note verbatim: anyone can copy it from the channel and check it with
+                // `audit verify --checkpoint`.
+                let text = format!(
+                    "Audit ledger checkpoint: {size} records. Keep it; `audit verify --checkpoint` checks the ledger against it.\n```\n{note}```"
+                );
+                delivery(
+                    self.api
+                        .post_message(channel, &text, None, None)
+                        .await
+                        .map(drop),
+                )
+            }
             Message::SlackResponse { url, body } => {
                 if !allowed_url(url, &self.response_url_hosts) {
                     return Delivery::Failed("response_url on a host that is not allowed".into());

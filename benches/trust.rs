@@ -1,0 +1,178 @@
+//! What trust costs: verifying a 1,000,000-record ledger against a signed checkpoint (the
+//! `audit verify` pass: chain, Merkle tree, checkpoint roots), and what signing adds to appends
+//! (each record's own signature, and a checkpoint every 100 records).
+//!
+//! Run: `cargo bench --bench trust` (`-- --test` runs each benchmark once, as CI does).
+
+use chrono::{DateTime, Utc};
+use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
+use ncp_share_approver::audit::checkpoint::Checkpoint;
+use ncp_share_approver::audit::merkle::Frontier;
+use ncp_share_approver::audit::note::NoteSigner;
+use ncp_share_approver::audit::tlog::{self, OpenedCheckpoint};
+use ncp_share_approver::audit::{self, AuditEntry, AuditEvent, AuditRecord, seal};
+use ncp_share_approver::clock::SystemClock;
+use ncp_share_approver::store::{SqliteStore, Store};
+use ncp_share_approver::workflow::{Checkpointer, Trigger};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const MILLION: usize = 1_000_000;
+const APPENDS: usize = 1_000;
+const EVERY: usize = 100;
+
+const EVENTS: [AuditEvent; 5] = [
+    AuditEvent::Requested,
+    AuditEvent::Decided,
+    AuditEvent::Approved,
+    AuditEvent::Executing,
+    AuditEvent::Succeeded,
+];
+
+/// Entry `i`: five events per request, with the fields a real record carries.
+fn entry(i: usize) -> AuditEntry {
+    let request = i / EVENTS.len();
+    AuditEntry {
+        at: DateTime::<Utc>::from_timestamp(1_700_000_000 + i as i64, 123_456_789).unwrap(),
+        event: EVENTS[i % EVENTS.len()],
+        actor: format!("slack:U{:08}", request % 10_000),
+        request_id: Some(format!("SR-{request:08}")),
+        fingerprint: Some(format!("{request:064x}")),
+        rule: Some("golden images to partners".to_owned()),
+        policy_hash: Some(
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        ),
+        detail: format!("image 1234567 target a{request}@partner.example"),
+        sig: None,
+    }
+}
+
+fn signer() -> Arc<NoteSigner> {
+    Arc::new(NoteSigner::generate("ncp-share-approver").unwrap())
+}
+
+/// A million chained records with a signature-sized field, and a signed checkpoint over all.
+fn million(signer: &NoteSigner) -> (Vec<AuditRecord>, Vec<OpenedCheckpoint>) {
+    // One real signature, repeated: the verifier does not check signatures of records a
+    // checkpoint covers, and signing a million records would take the setup half a minute.
+    let sig = seal::seal(entry(0), signer).sig;
+    let mut records: Vec<AuditRecord> = Vec::with_capacity(MILLION);
+    let mut frontier = Frontier::new();
+    for i in 0..MILLION {
+        let mut e = entry(i);
+        e.sig = sig.clone();
+        let prev = records.last().map(|r| (r.seq, r.hash.as_str()));
+        let r = audit::chain(prev, e);
+        frontier.push(ncp_share_approver::audit::merkle::leaf_hash(&audit::leaf_data(&r)));
+        records.push(r);
+    }
+    let note = Checkpoint {
+        origin: signer.name().to_string(),
+        size: MILLION as u64,
+        root: frontier.root(),
+        extensions: Vec::new(),
+    }
+    .sign(signer)
+    .unwrap();
+    let opened = tlog::open_checkpoints(&[("bench".into(), note)], &signer.verifier()).unwrap();
+    (records, opened)
+}
+
+fn verify_million(c: &mut Criterion) {
+    let signer = signer();
+    let (records, checkpoints) = million(&signer);
+    let head = records.last().map(|r| (r.seq, r.hash.clone()));
+    let verifier = signer.verifier();
+    let mut g = c.benchmark_group("trust: verify 1,000,000 records");
+    g.throughput(Throughput::Elements(MILLION as u64));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(20));
+    g.bench_function("tlog::verify_all against a signed checkpoint", |b| {
+        b.iter(|| {
+            let v = tlog::verify_all(
+                black_box(&records),
+                head.as_ref().map(|(s, h)| (*s, h.as_str())),
+                &checkpoints,
+                &verifier,
+            )
+            .unwrap();
+            assert_eq!(v.checkpoints, vec![MILLION as u64]);
+        })
+    });
+    g.finish();
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// How appends are signed in each variant.
+#[derive(Clone, Copy)]
+enum Variant {
+    /// No record signature, no checkpoint (the ledger before issue 12).
+    Plain,
+    /// Each record signed by its writer.
+    Sealed,
+    /// Each record signed, and a checkpoint signed over every 100 records.
+    SealedWithCheckpoints,
+}
+
+async fn appends(variant: Variant, signer: Arc<NoteSigner>) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("ledger.db")).unwrap());
+    let checkpoints = Checkpointer::new(
+        store.clone(),
+        signer.clone(),
+        Arc::new(SystemClock),
+        EVERY as u64,
+        Duration::from_secs(3600),
+    );
+    let start = Instant::now();
+    for i in 0..APPENDS {
+        let e = match variant {
+            Variant::Plain => entry(i),
+            _ => seal::seal(entry(i), &signer),
+        };
+        store.append_audit(e).await.unwrap();
+        if matches!(variant, Variant::SealedWithCheckpoints) && (i + 1) % EVERY == 0 {
+            let made = checkpoints.run(Trigger::Schedule).await.unwrap();
+            assert!(made.is_some());
+        }
+    }
+    start.elapsed()
+}
+
+fn append_cost(c: &mut Criterion) {
+    let rt = runtime();
+    let signer = signer();
+    let mut g = c.benchmark_group("trust: 1,000 appends to SQLite (temp file)");
+    g.throughput(Throughput::Elements(APPENDS as u64));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(15));
+    for (name, variant) in [
+        ("unsigned records, no checkpoints", Variant::Plain),
+        ("signed records, no checkpoints", Variant::Sealed),
+        (
+            "signed records, a checkpoint every 100",
+            Variant::SealedWithCheckpoints,
+        ),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| rt.block_on(appends(variant, signer.clone())))
+                    .sum()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, verify_million, append_cost);
+criterion_main!(benches);
