@@ -1,5 +1,6 @@
 //! The audit ledger with 100,000 records: chaining and verifying in memory, and appending to and
-//! verifying a SQLite store on a temporary file.
+//! verifying a SQLite store on a temporary file. And its RFC 6962 tree: the root over 1,000,000
+//! leaf hashes, and appending one leaf to a `Frontier` (what the checkpointer does per record).
 //!
 //! The store benchmarks take seconds per iteration, so they use ten samples, a short warm-up, and
 //! `iter_custom` (a fresh database per iteration for appends, built outside the timed part).
@@ -10,6 +11,7 @@
 
 use chrono::{DateTime, Utc};
 use criterion::{BatchSize, Criterion, Throughput, black_box, criterion_group, criterion_main};
+use ncp_share_approver::audit::merkle::{self, Frontier, Hash};
 use ncp_share_approver::audit::{self, AuditEntry, AuditEvent, AuditRecord};
 use ncp_share_approver::store::{SqliteStore, Store, verify_ledger};
 use std::time::{Duration, Instant};
@@ -147,5 +149,32 @@ fn store(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, pure, store);
+const TREE_LEAVES: usize = 1_000_000;
+
+fn tree(c: &mut Criterion) {
+    let leaves: Vec<Hash> = (0..TREE_LEAVES as u64)
+        .map(|i| merkle::leaf_hash(&i.to_be_bytes()))
+        .collect();
+
+    let mut g = c.benchmark_group("merkle");
+    g.throughput(Throughput::Elements(TREE_LEAVES as u64));
+    // Under a second an iteration (one SHA-256 per node, 999,999 nodes).
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    g.bench_function("merkle::root over 1,000,000 leaf hashes", |b| {
+        b.iter(|| merkle::root(black_box(&leaves)))
+    });
+    g.throughput(Throughput::Elements(1));
+    g.sample_size(50).measurement_time(Duration::from_secs(5));
+    // One frontier grows over all iterations: a push merges the trailing full subtrees, two
+    // node hashes on average, whatever the size.
+    let mut frontier = Frontier::new();
+    let mut next = leaves.iter().cycle();
+    g.bench_function("Frontier::push one leaf", |b| {
+        b.iter(|| frontier.push(black_box(*next.next().unwrap())))
+    });
+    g.finish();
+    assert!(frontier.size() > 0);
+}
+
+criterion_group!(benches, pure, store, tree);
 criterion_main!(benches);

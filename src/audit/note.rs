@@ -512,7 +512,7 @@ mod tests {
         assert_eq!(ver, s.verifier());
         let text = "line one\n\nline three after a blank line\n— not a signature\n";
         let note = s.sign(text).unwrap();
-        assert_eq!(open(&note, &[ver.clone()]).unwrap(), text);
+        assert_eq!(open(&note, std::slice::from_ref(&ver)).unwrap(), text);
         // Another key of the same name is a different key.
         let other = NoteSigner::generate("ledger.example/audit").unwrap();
         assert!(open(&note, &[other.verifier()]).is_err());
@@ -521,7 +521,7 @@ mod tests {
             "{note}{}",
             other.sign(text).unwrap().split_at(text.len() + 1).1
         );
-        assert_eq!(open(&both, &[ver.clone()]).unwrap(), text);
+        assert_eq!(open(&both, std::slice::from_ref(&ver)).unwrap(), text);
         assert_eq!(open(&both, &[other.verifier()]).unwrap(), text);
         let raw = s.sign_raw(b"record");
         assert!(ver.verify_raw(b"record", &raw));
