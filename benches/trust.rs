@@ -63,7 +63,9 @@ fn million(signer: &NoteSigner) -> (Vec<AuditRecord>, Vec<OpenedCheckpoint>) {
         e.sig = sig.clone();
         let prev = records.last().map(|r| (r.seq, r.hash.as_str()));
         let r = audit::chain(prev, e);
-        frontier.push(ncp_share_approver::audit::merkle::leaf_hash(&audit::leaf_data(&r)));
+        frontier.push(ncp_share_approver::audit::merkle::leaf_hash(
+            &audit::leaf_data(&r),
+        ));
         records.push(r);
     }
     let note = Checkpoint {
@@ -123,8 +125,7 @@ enum Variant {
 
 async fn appends(variant: Variant, signer: Arc<NoteSigner>) -> Duration {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.path().join("ledger.db")).unwrap());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("ledger.db")).unwrap());
     let checkpoints = Checkpointer::new(
         store.clone(),
         signer.clone(),
@@ -174,5 +175,69 @@ fn append_cost(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, verify_million, append_cost);
+/// Where a checkpoint's time goes: reading 100 records, checking their signatures, the whole run.
+fn checkpoint_parts(c: &mut Criterion) {
+    let rt = runtime();
+    let signer = signer();
+    let verifier = signer.verifier();
+    let entries: Vec<AuditEntry> = (0..EVERY).map(|i| seal::seal(entry(i), &signer)).collect();
+    let refs: Vec<&AuditEntry> = entries.iter().collect();
+    let mut g = c.benchmark_group("trust: one checkpoint over 100 new records");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(5));
+    g.bench_function("batch-verify 100 record signatures", |b| {
+        b.iter(|| assert!(seal::first_not_sealed_by(black_box(&refs), &verifier).is_none()))
+    });
+    g.bench_function("verify 100 record signatures one by one", |b| {
+        b.iter(|| {
+            for e in &entries {
+                assert!(seal::is_sealed_by(black_box(e), &verifier));
+            }
+        })
+    });
+    g.bench_function("sign one checkpoint note", |b| {
+        let cp = Checkpoint {
+            origin: signer.name().to_string(),
+            size: 100,
+            root: [7; 32],
+            extensions: Vec::new(),
+        };
+        b.iter(|| cp.sign(black_box(&signer)).unwrap())
+    });
+    g.bench_function(
+        "Checkpointer::run after 100 appends (appends not timed)",
+        |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store: Arc<dyn Store> =
+                        Arc::new(SqliteStore::open(&dir.path().join("ledger.db")).unwrap());
+                    let checkpoints = Checkpointer::new(
+                        store.clone(),
+                        signer.clone(),
+                        Arc::new(SystemClock),
+                        EVERY as u64,
+                        Duration::from_secs(3600),
+                    );
+                    rt.block_on(async {
+                        for e in &entries {
+                            store.append_audit(e.clone()).await.unwrap();
+                        }
+                    });
+                    let start = Instant::now();
+                    rt.block_on(checkpoints.run(Trigger::Asked))
+                        .unwrap()
+                        .unwrap();
+                    total += start.elapsed();
+                }
+                total
+            })
+        },
+    );
+    g.finish();
+}
+
+criterion_group!(benches, checkpoint_parts, verify_million, append_cost);
 criterion_main!(benches);

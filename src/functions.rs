@@ -36,7 +36,8 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
     let stopped = |e: lambda_runtime::Error| anyhow::anyhow!("the Lambda runtime stopped: {e}");
     match config.lambda.function.as_str() {
         "worker" => {
-            let worker = Worker::new(state.workflow.clone()).with_checkpoints(state.checkpoints.clone());
+            let worker =
+                Worker::new(state.workflow.clone()).with_checkpoints(state.checkpoints.clone());
             let dispatcher = state.dispatcher.clone();
             let budget = std::time::Duration::from_secs(config.outbox.lambda_budget_secs);
             lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {

@@ -197,8 +197,13 @@ pub fn build_checkpointer(
             crate::audit::publish::SlackPublisher::new(store_for_slack, channel),
         ));
     }
-    if checkpoints.publishers().is_empty() {
-        tracing::warn!("[ledger] publishes checkpoints nowhere: set publish_dir or publish_s3_bucket, so that a database insider cannot rewrite them");
+    // The Lambda HTTP function signs no checkpoints (the worker and scheduler do).
+    let http_on_lambda =
+        std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() && config.lambda.function == "http";
+    if checkpoints.publishers().is_empty() && !http_on_lambda {
+        tracing::warn!(
+            "[ledger] publishes checkpoints nowhere: set publish_dir or publish_s3_bucket, so that a database insider cannot rewrite them"
+        );
     }
     checkpoints
 }

@@ -7,7 +7,9 @@ pub fn headers_and_body<'a>(data: &'a [u8], names: &[&'static str]) -> (HeaderMa
     let mut headers = HeaderMap::new();
     let mut rest = data;
     for name in names {
-        let Some(end) = rest.iter().position(|&b| b == b'\n') else { break };
+        let Some(end) = rest.iter().position(|&b| b == b'\n') else {
+            break;
+        };
         if let Ok(value) = HeaderValue::from_bytes(&rest[..end]) {
             headers.append(HeaderName::from_static(name), value);
         }
@@ -18,5 +20,8 @@ pub fn headers_and_body<'a>(data: &'a [u8], names: &[&'static str]) -> (HeaderMa
 
 /// The secrets the targets verify with (one of them is also what the corpus was signed with).
 pub fn secrets(values: &[&str]) -> Vec<secrecy::SecretString> {
-    values.iter().map(|v| secrecy::SecretString::from(v.to_string())).collect()
+    values
+        .iter()
+        .map(|v| secrecy::SecretString::from(v.to_string()))
+        .collect()
 }

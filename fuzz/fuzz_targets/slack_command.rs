@@ -5,8 +5,11 @@ use ncp_share_approver::http::slack::command::{self, SlackCommand};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    if let Ok(SlackCommand::Share { targets, .. } | SlackCommand::Revoke { targets, .. } | SlackCommand::Set { targets, .. }) =
-        command::parse(&text)
+    if let Ok(
+        SlackCommand::Share { targets, .. }
+        | SlackCommand::Revoke { targets, .. }
+        | SlackCommand::Set { targets, .. },
+    ) = command::parse(&text)
     {
         assert!(!targets.is_empty() && targets.len() <= command::MAX_TARGETS);
     }

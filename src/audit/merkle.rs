@@ -73,38 +73,54 @@ pub fn root(leaves: &[Hash]) -> Hash {
 /// deserialisation (which runs [`Frontier::check`]) are the only ways to make one, so the
 /// invariant always holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "FrontierRepr")]
+#[serde(try_from = "FrontierRepr", into = "FrontierRepr")]
 pub struct Frontier {
     size: u64,
-    /// Hex digests (serialised as text so that stores keep them as plain strings).
-    hashes: Vec<String>,
+    hashes: Vec<Hash>,
 }
 
-/// The serialised form, checked before it becomes a [`Frontier`].
-#[derive(Deserialize)]
+/// The serialised form: hex digests, so that stores keep them as plain strings; checked before
+/// it becomes a [`Frontier`].
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FrontierRepr {
     size: u64,
     hashes: Vec<String>,
 }
 
+impl From<Frontier> for FrontierRepr {
+    fn from(f: Frontier) -> Self {
+        FrontierRepr {
+            size: f.size,
+            hashes: f.hashes.iter().map(hex::encode).collect(),
+        }
+    }
+}
+
 impl TryFrom<FrontierRepr> for Frontier {
     type Error = ProofError;
     fn try_from(r: FrontierRepr) -> Result<Self, ProofError> {
+        let mut hashes = Vec::with_capacity(r.hashes.len());
+        for (i, h) in r.hashes.iter().enumerate() {
+            // Lowercase only: that is what serialisation writes, so anything else was edited.
+            let mut out = [0u8; 32];
+            if h.len() != 64
+                || !h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                || hex::decode_to_slice(h, &mut out).is_err()
+            {
+                return fail(format!(
+                    "frontier hash {i} is not 64 lowercase hex digits: {h:?}"
+                ));
+            }
+            hashes.push(out);
+        }
         let f = Frontier {
             size: r.size,
-            hashes: r.hashes,
+            hashes,
         };
         f.check()?;
         Ok(f)
     }
-}
-
-/// Decodes a hash the frontier holds; they are well-formed by the type's invariant.
-fn unhex(s: &str) -> Hash {
-    let mut h = [0u8; 32];
-    hex::decode_to_slice(s, &mut h).expect("Frontier invariant: hashes are 64 hex digits");
-    h
 }
 
 impl Frontier {
@@ -127,10 +143,10 @@ impl Frontier {
                 .hashes
                 .pop()
                 .expect("Frontier invariant: one hash per set bit");
-            carry = node_hash(&unhex(&left), &carry);
+            carry = node_hash(&left, &carry);
             s >>= 1;
         }
-        self.hashes.push(hex::encode(carry));
+        self.hashes.push(carry);
         self.size += 1;
     }
     /// The root of the tree so far.
@@ -140,10 +156,10 @@ impl Frontier {
         let mut it = self.hashes.iter().rev();
         match it.next() {
             None => EMPTY_ROOT,
-            Some(last) => it.fold(unhex(last), |acc, h| node_hash(&unhex(h), &acc)),
+            Some(last) => it.fold(*last, |acc, h| node_hash(h, &acc)),
         }
     }
-    /// Checks a frontier read back from storage (right number of well-formed hashes for its size).
+    /// Checks the invariant (one hash per set bit of the size); deserialisation runs it.
     pub fn check(&self) -> Result<(), ProofError> {
         let want = self.size.count_ones() as usize;
         if self.hashes.len() != want {
@@ -152,14 +168,6 @@ impl Frontier {
                 self.size,
                 self.hashes.len()
             ));
-        }
-        for (i, h) in self.hashes.iter().enumerate() {
-            // Lowercase only: that is what `push` writes, so anything else was edited.
-            if h.len() != 64 || !h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-                return fail(format!(
-                    "frontier hash {i} is not 64 lowercase hex digits: {h:?}"
-                ));
-            }
         }
         Ok(())
     }
@@ -683,9 +691,11 @@ mod tests {
         assert!(serde_json::from_str::<Frontier>(&short).is_err());
         let bad = Frontier {
             size: 2,
-            hashes: vec!["zz".repeat(32)],
+            hashes: vec![[0u8; 32]; 2],
         };
         assert!(bad.check().is_err());
+        let zz = json.replacen(&json[22..24], "zz", 1);
+        assert!(serde_json::from_str::<Frontier>(&zz).is_err(), "{zz}");
     }
 
     proptest! {

@@ -285,6 +285,25 @@ impl NoteVerifier {
         // crypto/ed25519, so both accept the same signatures.
         Signature::from_slice(sig).is_ok_and(|s| self.key.verify(msg, &s).is_ok())
     }
+
+    /// Checks many bare signatures by this key at once (Ed25519 batch verification: about
+    /// half the cost per signature); true only when all verify. Batch verification is the
+    /// cofactored equation, so a caller that must name the bad signature (or agree exactly with
+    /// [`Self::verify_raw`]) checks one by one after a failure.
+    pub fn verify_raw_batch(&self, msgs: &[&[u8]], sigs: &[&[u8]]) -> bool {
+        if msgs.len() != sigs.len() {
+            return false;
+        }
+        let Ok(sigs) = sigs
+            .iter()
+            .map(|s| Signature::from_slice(s))
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            return false;
+        };
+        let keys = vec![self.key; msgs.len()];
+        ed25519_dalek::verify_batch(msgs, &sigs, &keys).is_ok()
+    }
 }
 
 /// Opens a signed note: returns its text when at least one signature is by one of `verifiers`

@@ -65,3 +65,29 @@ pub fn is_sealed_by(entry: &AuditEntry, verifier: &NoteVerifier) -> bool {
         _ => false,
     }
 }
+
+/// The index of the first of `entries` whose signature does not verify with `verifier` (a
+/// missing signature included), if any. One batch verification for all of them, then one by
+/// one only when the batch fails: the checkpointer checks every record since the last
+/// checkpoint, and this halves what that costs.
+pub fn first_not_sealed_by(entries: &[&AuditEntry], verifier: &NoteVerifier) -> Option<usize> {
+    let mut messages = Vec::with_capacity(entries.len());
+    let mut sigs = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        match e.sig.as_deref().map(|s| STANDARD.decode(s)) {
+            Some(Ok(bytes)) if bytes.len() == 64 => {
+                messages.push(message(e));
+                sigs.push(bytes);
+            }
+            _ => return Some(i),
+        }
+    }
+    let msg_refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    let sig_refs: Vec<&[u8]> = sigs.iter().map(Vec::as_slice).collect();
+    if verifier.verify_raw_batch(&msg_refs, &sig_refs) {
+        // The batch equation is cofactored; the worker's check is not. They differ only for
+        // signatures made with small-order components, which takes the private key to make.
+        return None;
+    }
+    (0..entries.len()).find(|&i| !verifier.verify_raw(msg_refs[i], sig_refs[i]))
+}

@@ -201,7 +201,8 @@ fn verify_export(
     checkpoints: &[PathBuf],
     key: &str,
 ) -> anyhow::Result<ExitCode> {
-    let verifier = NoteVerifier::from_vkey(key).map_err(|e| anyhow::anyhow!("--public-key: {e}"))?;
+    let verifier =
+        NoteVerifier::from_vkey(key).map_err(|e| anyhow::anyhow!("--public-key: {e}"))?;
     let notes = read_checkpoints(checkpoints)?;
     let opened = match tlog::open_checkpoints(&notes, &verifier) {
         Ok(o) => o,
@@ -230,7 +231,10 @@ fn verify_export(
             }
         }
     }
-    report(tlog::verify_all(&records, None, &opened, &verifier), &opened)
+    report(
+        tlog::verify_all(&records, None, &opened, &verifier),
+        &opened,
+    )
 }
 
 fn report(
@@ -294,7 +298,11 @@ async fn prove(
     };
     // A checkpoint that covers what is to be proved: sign one over any newer records first.
     let newest = ours.last().map(|r| r.seq).unwrap_or(records.len() as u64);
-    let covered = store.latest_checkpoint().await?.map(|c| c.size).unwrap_or(0);
+    let covered = store
+        .latest_checkpoint()
+        .await?
+        .map(|c| c.size)
+        .unwrap_or(0);
     let signer = signer(config).await?;
     if covered < newest {
         crate::startup::build_checkpointer(
@@ -317,13 +325,17 @@ async fn prove(
         Some(file) => {
             let old = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read checkpoint {}", file.display()))?;
-            serde_json::to_string_pretty(&crate::audit::proof::ConsistencyBundle::new(
-                &verifier,
-                &old,
-                &latest.note,
-                &leaves,
-            )
-            .map_err(|e| anyhow::anyhow!("no consistency proof from {}: {e}", file.display()))?)?
+            serde_json::to_string_pretty(
+                &crate::audit::proof::ConsistencyBundle::new(
+                    &verifier,
+                    &old,
+                    &latest.note,
+                    &leaves,
+                )
+                .map_err(|e| {
+                    anyhow::anyhow!("no consistency proof from {}: {e}", file.display())
+                })?,
+            )?
         }
         None => {
             let data: Vec<(u64, Vec<u8>)> = ours
@@ -338,13 +350,15 @@ async fn prove(
                     data: d,
                 })
                 .collect();
-            serde_json::to_string_pretty(&crate::audit::proof::InclusionBundle::new(
-                &verifier,
-                &latest.note,
-                &leaves,
-                &prove,
-            )
-            .map_err(|e| anyhow::anyhow!("no inclusion proof: {e}"))?)?
+            serde_json::to_string_pretty(
+                &crate::audit::proof::InclusionBundle::new(
+                    &verifier,
+                    &latest.note,
+                    &leaves,
+                    &prove,
+                )
+                .map_err(|e| anyhow::anyhow!("no inclusion proof: {e}"))?,
+            )?
         }
     };
     println!("{json}");

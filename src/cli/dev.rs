@@ -203,15 +203,14 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevInstance> {
     let secrets_file = dir.join("secrets.json");
     // The ledger key outlives a restart (the records it signed stay in the store); only a new
     // store (`--fresh`, or a first start) gets a new one.
-    let ledger_key = kept_ledger_key(&secrets_file, &options.base.ledger.origin)
-        .map_or_else(
-            || {
-                crate::audit::note::NoteSigner::generate(&options.base.ledger.origin)
-                    .map(|k| k.to_skey().expose_secret().to_string())
-                    .map_err(|e| anyhow::anyhow!("[ledger] origin: {e}"))
-            },
-            Ok,
-        )?;
+    let ledger_key = kept_ledger_key(&secrets_file, &options.base.ledger.origin).map_or_else(
+        || {
+            crate::audit::note::NoteSigner::generate(&options.base.ledger.origin)
+                .map(|k| k.to_skey().expose_secret().to_string())
+                .map_err(|e| anyhow::anyhow!("[ledger] origin: {e}"))
+        },
+        Ok,
+    )?;
     let secrets_json: serde_json::Map<String, serde_json::Value> = [
         (SecretName::NcpAccessKey, DEMO_ACCESS_KEY),
         (SecretName::NcpSecretKey, DEMO_SECRET_KEY),

@@ -1326,7 +1326,10 @@ impl Store for DynamoStore {
         let item = HashMap::from([
             ("pk".into(), s(CHECKPOINT_PK)),
             ("sk".into(), n(checkpoint.size)),
-            ("body".into(), s(serde_json::to_string(checkpoint).map_err(backend)?)),
+            (
+                "body".into(),
+                s(serde_json::to_string(checkpoint).map_err(backend)?),
+            ),
         ]);
         self.put_if_absent(&self.tables.ledger, item).await
     }
@@ -1339,7 +1342,11 @@ impl Store for DynamoStore {
             .expression_attribute_values(":pk", s(CHECKPOINT_PK))
             .scan_index_forward(false)
             .consistent_read(true);
-        self.query(q, Some(1)).await?.first().map(decode).transpose()
+        self.query(q, Some(1))
+            .await?
+            .first()
+            .map(decode)
+            .transpose()
     }
 
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {

@@ -133,8 +133,8 @@ pub fn check(
     let mut people = BTreeSet::new();
     let mut refused = Vec::new();
     for r in &approvals {
-        let person = Identity::parse(&r.entry.actor)
-            .and_then(|who| may_approve(policy, &allowed, &who));
+        let person =
+            Identity::parse(&r.entry.actor).and_then(|who| may_approve(policy, &allowed, &who));
         match person {
             Ok(p) => {
                 people.insert(p.to_string());

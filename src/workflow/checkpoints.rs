@@ -53,11 +53,8 @@ pub struct Checkpointer {
     publishers: Vec<Arc<dyn Publish>>,
     every_records: u64,
     every: Duration,
-    holder: String,
 }
 
-/// The lease that keeps two processes from extending the tree at once.
-const LEASE: &str = "ledger-checkpoint";
 /// Records read per page.
 const PAGE: usize = 5_000;
 
@@ -78,7 +75,6 @@ impl Checkpointer {
             publishers: Vec::new(),
             every_records: every_records.max(1),
             every,
-            holder: format!("checkpointer-{}", uuid::Uuid::new_v4().simple()),
         }
     }
 
@@ -94,19 +90,11 @@ impl Checkpointer {
     }
 
     /// Signs a checkpoint when `trigger` calls for one and there are new records; returns it
-    /// (already published), or `None` when none was due or another process holds the lease.
+    /// (already published), or `None` when none was due (or another process stored that size first).
     pub async fn run(&self, trigger: Trigger) -> Result<Option<StoredCheckpoint>, CheckpointError> {
-        let now = self.clock.now();
-        if !self
-            .store
-            .acquire_lease(LEASE, &self.holder, now, Duration::from_secs(60))
-            .await?
-        {
-            return Ok(None);
-        }
-        let result = self.extend(trigger).await;
-        let _ = self.store.release_lease(LEASE, &self.holder).await;
-        let made = result?;
+        // No lease: two processes that extend the tree at once compute the same checkpoint for
+        // the same size, and the store keeps the first (create-if-absent by size).
+        let made = self.extend(trigger).await?;
         if let Some(cp) = &made {
             self.publish(cp).await;
         }
@@ -134,7 +122,10 @@ impl Checkpointer {
         let (mut frontier, mut last_hash, since) = match &latest {
             Some(stored) => {
                 let cp = Checkpoint::open(&stored.note, &verifier).map_err(|e| {
-                    CheckpointError::Tampered(format!("the stored checkpoint {} does not verify: {e}", stored.size))
+                    CheckpointError::Tampered(format!(
+                        "the stored checkpoint {} does not verify: {e}",
+                        stored.size
+                    ))
                 })?;
                 stored.frontier.check().map_err(|e| {
                     CheckpointError::Tampered(format!("checkpoint {}: {e}", stored.size))
@@ -148,7 +139,11 @@ impl Checkpointer {
                         stored.size
                     )));
                 }
-                (stored.frontier.clone(), stored.last_hash.clone(), Some(stored.at))
+                (
+                    stored.frontier.clone(),
+                    stored.last_hash.clone(),
+                    Some(stored.at),
+                )
             }
             None => (Frontier::new(), GENESIS_HASH.to_string(), None),
         };
@@ -164,9 +159,7 @@ impl Checkpointer {
             Trigger::Execution | Trigger::Asked => true,
             Trigger::Schedule => {
                 new >= self.every_records
-                    || since.is_none_or(|at| {
-                        (now - at).to_std().unwrap_or_default() >= self.every
-                    })
+                    || since.is_none_or(|at| (now - at).to_std().unwrap_or_default() >= self.every)
             }
         };
         if !due {
@@ -186,6 +179,7 @@ impl Checkpointer {
                     frontier.size()
                 )));
             }
+            let mut signed = Vec::with_capacity(page.len());
             for r in &page {
                 let position = frontier.size() + 1;
                 let bad = |why: &str| LedgerBroken {
@@ -203,9 +197,9 @@ impl Checkpointer {
                     return Err(bad("its content does not match its hash").into());
                 }
                 match &r.entry.sig {
-                    Some(_) if seal::is_sealed_by(&r.entry, &verifier) => signed_seen = true,
                     Some(_) => {
-                        return Err(bad("its signature does not verify with the ledger key").into());
+                        signed_seen = true;
+                        signed.push(r);
                     }
                     None if signed_seen => {
                         return Err(bad("it is not signed: the service did not write it").into());
@@ -217,6 +211,18 @@ impl Checkpointer {
                 if frontier.size() == head {
                     break;
                 }
+            }
+            // Nothing is saved before the whole range checks out, so the signatures of a page
+            // are checked together (one batch).
+            let entries: Vec<_> = signed.iter().map(|r| &r.entry).collect();
+            if let Some(i) = seal::first_not_sealed_by(&entries, &verifier) {
+                let r = signed[i];
+                return Err(LedgerBroken {
+                    position: r.seq,
+                    seq: r.seq,
+                    why: "its signature does not verify with the ledger key".into(),
+                }
+                .into());
             }
         }
         let cp = Checkpoint {

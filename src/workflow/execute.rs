@@ -293,11 +293,7 @@ impl Worker {
             Err(why) => {
                 tracing::error!(request_id = %request.id, %why, "execution refused: the signed ledger does not approve it");
                 return self
-                    .fail(
-                        request,
-                        format!("refused: {why}; nothing was shared"),
-                        None,
-                    )
+                    .fail(request, format!("refused: {why}; nothing was shared"), None)
                     .await;
             }
         };

@@ -5,10 +5,10 @@
 //! retried webhook or two racing workers never apply a transition twice. Every step is in the
 //! audit ledger before it has effects outside (the decision before the NCP call).
 
-mod decide;
-mod execute;
 mod authority;
 mod checkpoints;
+mod decide;
+mod execute;
 mod lifecycle;
 mod submit;
 

@@ -294,9 +294,10 @@ async fn a_truncated_ledger_with_a_moved_head_fails_against_an_earlier_checkpoin
     assert!(audit::verify(&records, h).is_ok(), "the head was moved too");
     let broken = tlog::verify_all(&records, h, &opened(&earlier), &verifier()).unwrap_err();
     assert!(
-        broken
-            .why
-            .contains(&format!("covers {} records but the ledger has only", cp.size)),
+        broken.why.contains(&format!(
+            "covers {} records but the ledger has only",
+            cp.size
+        )),
         "{broken}"
     );
 }
@@ -339,7 +340,10 @@ async fn an_export_is_verified_offline_with_only_the_public_key_and_a_checkpoint
     ];
     let key = run(work.path(), &["audit", "key"], &env);
     assert!(key.status.success());
-    assert_eq!(String::from_utf8_lossy(&key.stdout).trim(), TEST_LEDGER_VKEY);
+    assert_eq!(
+        String::from_utf8_lossy(&key.stdout).trim(),
+        TEST_LEDGER_VKEY
+    );
     let cp = run(work.path(), &["audit", "checkpoint"], &env);
     assert!(
         cp.status.success(),
@@ -537,8 +541,8 @@ async fn what_audit_prove_prints_is_verified_by_gos_sumdb_note_and_tlog() {
     // A record changed after the fact: Go refuses the proof.
     let mut bad = bundle.clone();
     let leaf = bad["records"][0]["leaf_b64"].as_str().unwrap().to_string();
-    let mut bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &leaf)
-        .unwrap();
+    let mut bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &leaf).unwrap();
     bytes[10] ^= 1;
     bad["records"][0]["leaf_b64"] =
         base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &bytes).into();

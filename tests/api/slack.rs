@@ -375,7 +375,10 @@ async fn an_ncp_authentication_failure_shown_in_chat_never_names_the_access_key(
         )
         .with(SecretName::SlackSigningSecret, SIGNING_SECRET)
         .with(SecretName::SlackBotToken, BOT_TOKEN)
-        .with(SecretName::LedgerSigningKey, crate::helpers::TEST_LEDGER_KEY);
+        .with(
+            SecretName::LedgerSigningKey,
+            crate::helpers::TEST_LEDGER_KEY,
+        );
     let t = SlackApp::spawn_custom(|_| {}, std::sync::Arc::new(secrets)).await;
     let s = text_of(&t.command(ALICE, "list 1234567").await);
     assert!(s.contains("authentication failed"), "{s}");

@@ -131,7 +131,10 @@ pub fn secrets() -> Arc<StaticSecrets> {
             .with(SecretName::NcpSecretKey, DEMO_SECRET_KEY)
             .with(SecretName::SlackSigningSecret, SIGNING_SECRET)
             .with(SecretName::SlackBotToken, BOT_TOKEN)
-            .with(SecretName::LedgerSigningKey, crate::helpers::TEST_LEDGER_KEY),
+            .with(
+                SecretName::LedgerSigningKey,
+                crate::helpers::TEST_LEDGER_KEY,
+            ),
     )
 }
 

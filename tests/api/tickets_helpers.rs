@@ -238,7 +238,10 @@ impl TicketsApp {
                 .with(SecretName::JiraApiToken, JIRA_TOKEN)
                 .with(SecretName::named(SERVICENOW_SECRET_NAME), WEBHOOK_SECRET)
                 .with(SecretName::named("WEBHOOK_SECRET_ZENDESK"), ZENDESK_SECRET)
-                .with(SecretName::LedgerSigningKey, crate::helpers::TEST_LEDGER_KEY),
+                .with(
+                    SecretName::LedgerSigningKey,
+                    crate::helpers::TEST_LEDGER_KEY,
+                ),
         );
         let app = Application::start(&cfg, "127.0.0.1:0", secrets, Arc::new(SystemClock))
             .await

@@ -125,7 +125,11 @@ impl Courier for SlackCourier {
                         .map(drop),
                 )
             }
-            Message::SlackCheckpoint { channel, size, note } => {
+            Message::SlackCheckpoint {
+                channel,
+                size,
+                note,
+            } => {
                 // The note verbatim: anyone can copy it from the channel and check it with
                 // `audit verify --checkpoint`.
                 let text = format!(
