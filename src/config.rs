@@ -5,23 +5,62 @@
 //! `listen`, `NSA_NCP__REGION=JPN` sets `[ncp] region`). Values are read as TOML when they parse
 //! (numbers, booleans, arrays) and as strings otherwise. `NCP_API_ENDPOINT` overrides the NCP
 //! scheme and host, like the official SDKs' `NCLOUD_API_GW`. Secrets are never in this file:
-//! `[secrets] source` names where they are.
+//! `[secrets] source` names where they are. `NSA_*` is the configuration's namespace: the one
+//! other variable in it, `NSA_CONFIG` (which file to read), is no override, and tools keep their
+//! own knobs out of it (`.ci/run` reads `CI_VENV`). An override that does not fit is an error
+//! naming the variable.
+//!
+//! The settings an adapter is built from are that adapter's own types ([`NcpConfig`],
+//! [`StoreConfig`], [`JiraConfig`], [`StatusFor`], [`SourceSpec`]); this module embeds and checks
+//! them, section by section, and no adapter imports it. Kinds (`store.kind`, `queue.kind`,
+//! `lambda.function`, `secrets.source`) are enums, parsed here once: an unknown one is an error
+//! naming the key and the choices, never a fallback.
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+
+pub use crate::http::jira::{JiraConfig, JiraFields};
+pub use crate::http::slack::settings::StatusFor;
+pub use crate::ncp::{NcpConfig, NcpSite};
+pub use crate::secrets::SourceSpec;
+pub use crate::store::{StoreConfig, StoreKind};
 
 /// The default configuration file name, looked up in the working directory.
 pub const DEFAULT_CONFIG_FILE: &str = "ncp-share-approver.toml";
 /// Prefix of environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "NSA_";
+/// The variable naming the configuration file (`--config`): in the prefix, but no override.
+pub const CONFIG_FILE_VAR: &str = "NSA_CONFIG";
 /// Identity systems whose front doors verify their own people: no ticket system may be named so.
 pub const RESERVED_WEBHOOK_SYSTEMS: &[&str] = &["slack", "jira", "system", "cli"];
 
-/// A configuration problem, naming the file and the key.
+/// A configuration problem, naming the file, the key and, when an override caused it, the
+/// environment variable; the I/O or TOML error behind it is kept as its source.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration file {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not TOML.
+    #[error("{source_name} is not valid TOML")]
+    Syntax {
+        /// The file.
+        source_name: String,
+        /// Where and why, as the TOML parser says.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A key is unknown, or its value is not allowed: the message names the file, the
+    /// environment variable if one set it, and the key.
+    #[error("{0}")]
+    Invalid(String),
+}
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -117,58 +156,6 @@ impl Default for LedgerConfig {
     }
 }
 
-/// `[jira]`: the Jira Cloud site, the project whose issues are requests, and the field mapping.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JiraConfig {
-    /// `https://your-org.atlassian.net` (tests point it at a fake Jira).
-    pub base_url: String,
-    /// The account the API token belongs to (`JIRA_API_TOKEN` is its token).
-    pub email: String,
-    /// The project key whose issues are requests, like `SHARE`.
-    pub project: String,
-    /// Only issues of this type are requests (any type when absent).
-    #[serde(default)]
-    pub issue_type: Option<String>,
-    /// The status whose transition counts as an approval by the person who moved the issue.
-    #[serde(default = "default_approved_status")]
-    pub approved_status: String,
-    /// Transition (name) to take after a successful share, if any.
-    #[serde(default)]
-    pub done_transition: Option<String>,
-    /// Transition (name) to take after a failed, denied or expired request, if any.
-    #[serde(default)]
-    pub failed_transition: Option<String>,
-    /// Which (custom) fields hold the request.
-    pub fields: JiraFields,
-    /// First retry delay of REST calls in milliseconds (doubles, with full jitter).
-    #[serde(default = "default_jira_backoff_ms")]
-    pub backoff_base_ms: u64,
-}
-
-fn default_approved_status() -> String {
-    "Approved".into()
-}
-fn default_jira_backoff_ms() -> u64 {
-    500
-}
-
-/// `[jira.fields]`: field ids (like `customfield_10050`) of the request's parts.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JiraFields {
-    /// The image number.
-    pub image: String,
-    /// The target login IDs (text separated by commas, spaces or lines, or a labels field).
-    pub targets: String,
-    /// The duration, like `7d` (optional field).
-    #[serde(default)]
-    pub duration: Option<String>,
-    /// The reason (optional; the issue's `summary` works too).
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
 /// `[webhook]`: the generic signed webhook (`POST /webhook`) and its callbacks.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -226,28 +213,15 @@ impl WebhookConfig {
     }
 }
 
-/// `[slack] status_for`: who may ask `status` and `list`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(try_from = "String")]
-pub enum StatusFor {
-    /// Only people of the policy's `[people]` (the default): requests name images, targets and
-    /// reasons that not everyone in the workspace should read.
-    #[default]
-    People,
-    /// Everyone in the Slack workspace.
-    Workspace,
-}
-
-impl TryFrom<String> for StatusFor {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        match s.as_str() {
-            "people" => Ok(StatusFor::People),
-            "workspace" => Ok(StatusFor::Workspace),
-            other => Err(format!(
-                "slack.status_for: {other:?} is not supported; use \"people\" or \"workspace\""
-            )),
-        }
+crate::choice::named_choice! {
+    /// `queue.kind`: where approved work is queued.
+    #[derive(Default)]
+    pub enum QueueKind at "queue.kind" {
+        /// A channel to the in-process worker (the default).
+        #[default]
+        Local = "local",
+        /// An SQS queue (on AWS).
+        Sqs = "sqs",
     }
 }
 
@@ -256,7 +230,7 @@ impl TryFrom<String> for StatusFor {
 #[serde(deny_unknown_fields, default)]
 pub struct QueueConfig {
     /// `local` (a channel to the in-process worker; the default) or `sqs`.
-    pub kind: String,
+    pub kind: QueueKind,
     /// SQS: the queue URL.
     pub url: String,
 }
@@ -264,7 +238,7 @@ pub struct QueueConfig {
 impl Default for QueueConfig {
     fn default() -> Self {
         Self {
-            kind: "local".into(),
+            kind: QueueKind::Local,
             url: String::new(),
         }
     }
@@ -299,20 +273,26 @@ impl Default for LifecycleConfig {
     }
 }
 
+crate::choice::named_choice! {
+    /// `lambda.function`: which of the three functions this process is on AWS Lambda.
+    #[derive(Default)]
+    pub enum LambdaFunction at "lambda.function" {
+        /// The HTTP router (the default).
+        #[default]
+        Http = "http",
+        /// SQS batches of approved work.
+        Worker = "worker",
+        /// The schedule: sweep, reconcile, checkpoints.
+        Scheduler = "scheduler",
+    }
+}
+
 /// `[lambda]`: the role of this process on AWS Lambda (one binary serves three functions).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LambdaConfig {
     /// `http` (the router; the default), `worker` (SQS batches) or `scheduler` (sweep, reconcile).
-    pub function: String,
-}
-
-impl Default for LambdaConfig {
-    fn default() -> Self {
-        Self {
-            function: "http".into(),
-        }
-    }
+    pub function: LambdaFunction,
 }
 
 /// `[slack]`: the Slack app.
@@ -422,135 +402,12 @@ impl Default for WorkerConfig {
     }
 }
 
-/// `[store]`: which backend keeps requests, approvals, grants and the ledger.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
-    /// `sqlite` (embedded; the default) or `dynamodb`.
-    pub kind: String,
-    /// Path of the SQLite database file.
-    pub path: PathBuf,
-    /// DynamoDB: the table of requests, approvals, grants, leases and delivery keys.
-    pub table: String,
-    /// DynamoDB: the table of the audit ledger.
-    pub ledger_table: String,
-    /// DynamoDB: create missing tables on first use (local stand-ins; on AWS the template owns them).
-    pub create_tables: bool,
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        Self {
-            kind: "sqlite".into(),
-            path: PathBuf::from("data/ncp-share-approver.db"),
-            table: "ncp-share-approver".into(),
-            ledger_table: "ncp-share-approver-ledger".into(),
-            create_tables: false,
-        }
-    }
-}
-
-/// Which NCP site's gateway to call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NcpSite {
-    /// `https://ncloud.apigw.ntruss.com`
-    Public,
-    /// Public sector: `https://ncloud.apigw.gov-ntruss.com`
-    Gov,
-    /// Financial: `https://fin-ncloud.apigw.fin-ntruss.com`
-    Fin,
-}
-
-impl NcpSite {
-    /// The gateway's scheme and host for this site.
-    pub fn base_url(self) -> &'static str {
-        match self {
-            NcpSite::Public => "https://ncloud.apigw.ntruss.com",
-            NcpSite::Gov => "https://ncloud.apigw.gov-ntruss.com",
-            NcpSite::Fin => "https://fin-ncloud.apigw.fin-ntruss.com",
-        }
-    }
-}
-
-/// `[ncp]`: the NCP API client.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NcpConfig {
-    /// `public`, `gov` or `fin`.
-    pub site: NcpSite,
-    /// Scheme and host overriding the site (also `NCP_API_ENDPOINT`), e.g. the simulator's.
-    pub endpoint: Option<String>,
-    /// `regionCode` sent with every call.
-    pub region: String,
-    /// Connect timeout in milliseconds.
-    pub connect_timeout_ms: u64,
-    /// Timeout of one attempt in milliseconds.
-    pub timeout_ms: u64,
-    /// Attempts per call, the first included.
-    pub max_attempts: u32,
-    /// Total time a call may take across retries, in milliseconds.
-    pub retry_budget_ms: u64,
-    /// First backoff delay in milliseconds (doubles each attempt, with full jitter).
-    pub backoff_base_ms: u64,
-    /// Largest backoff delay in milliseconds.
-    pub backoff_max_ms: u64,
-    /// Only read from NCP: share changes are refused before they are sent ([`crate::ncp::ReadOnly`]).
-    /// The `http` and `scheduler` Lambda functions are always read-only.
-    pub read_only: bool,
-}
-
-impl Default for NcpConfig {
-    fn default() -> Self {
-        Self {
-            site: NcpSite::Public,
-            endpoint: None,
-            region: "KR".into(),
-            connect_timeout_ms: 3_000,
-            timeout_ms: 15_000,
-            max_attempts: 5,
-            retry_budget_ms: 60_000,
-            backoff_base_ms: 200,
-            backoff_max_ms: 10_000,
-            read_only: false,
-        }
-    }
-}
-
-impl NcpConfig {
-    /// The scheme and host to call: the endpoint override if set, else the site's gateway.
-    pub fn base_url(&self) -> String {
-        self.endpoint
-            .as_deref()
-            .unwrap_or(self.site.base_url())
-            .trim_end_matches('/')
-            .to_string()
-    }
-
-    /// Connect timeout.
-    pub fn connect_timeout(&self) -> Duration {
-        Duration::from_millis(self.connect_timeout_ms)
-    }
-    /// Timeout of one attempt.
-    pub fn timeout(&self) -> Duration {
-        Duration::from_millis(self.timeout_ms)
-    }
-}
-
 /// `[secrets]`: `env`, `file:PATH` or `aws:SECRET_ID` (Secrets Manager, on AWS).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecretsConfig {
     /// Where secrets are read from.
-    pub source: String,
-}
-
-impl Default for SecretsConfig {
-    fn default() -> Self {
-        Self {
-            source: "env".into(),
-        }
-    }
+    pub source: SourceSpec,
 }
 
 impl Config {
@@ -560,11 +417,11 @@ impl Config {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => String::new(),
-            Err(e) => {
-                return Err(ConfigError(format!(
-                    "cannot read configuration file {}: {e}",
-                    path.display()
-                )));
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
             }
         };
         Self::from_toml(&text, &path.display().to_string(), std::env::vars())
@@ -576,59 +433,126 @@ impl Config {
         source_name: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| ConfigError(format!("{source_name}: {e}")))?;
-        for (name, value) in env {
-            if name == "NCP_API_ENDPOINT" {
-                set_path(&mut table, &["ncp", "endpoint"], toml::Value::String(value));
-            } else if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
-                let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
-                let refs: Vec<&str> = path.iter().map(String::as_str).collect();
-                set_path(&mut table, &refs, parse_env_value(&value));
-            }
+        let file: toml::Table = text.parse().map_err(|source| ConfigError::Syntax {
+            source_name: source_name.to_string(),
+            source,
+        })?;
+        let overrides: Vec<Override> = env.into_iter().filter_map(Override::from_var).collect();
+        let mut table = file.clone();
+        for o in &overrides {
+            o.apply(&mut table);
         }
-        let config: Config =
-            toml::Value::Table(table)
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    ConfigError(format!(
-                        "{source_name} (with {ENV_PREFIX}* environment overrides): {}",
-                        e.message()
-                    ))
-                })?;
-        config.validate(source_name)?;
+        let config = match deserialize(table) {
+            Ok(config) => config,
+            Err(e) => return Err(blame(&file, &overrides, source_name, &e)),
+        };
+        config.validate(&At {
+            source_name,
+            overrides: &overrides,
+        })?;
         Ok(config)
     }
 
-    fn validate(&self, source_name: &str) -> Result<(), ConfigError> {
-        let err = |key: &str, why: String| Err(ConfigError(format!("{source_name}: {key}: {why}")));
-        if let Some(ep) = &self.ncp.endpoint {
-            let ok = (ep.starts_with("http://") || ep.starts_with("https://"))
-                && reqwest::Url::parse(ep).is_ok_and(|u| u.host().is_some() && u.query().is_none());
-            if !ok {
-                return err(
-                    "ncp.endpoint (or NCP_API_ENDPOINT)",
-                    format!("{ep:?} is not a scheme and host like https://ncloud.apigw.ntruss.com"),
-                );
-            }
+    /// Checks every section; the first problem found is the error.
+    fn validate(&self, at: &At) -> Result<(), ConfigError> {
+        validate_ncp(&self.ncp, at)?;
+        self.worker.validate(at)?;
+        self.lifecycle.validate(at)?;
+        self.slack.validate(at)?;
+        if let Some((key, why)) = self.store.problem() {
+            return Err(at.error(key, why));
         }
-        if self.ncp.region.is_empty() || !self.ncp.region.bytes().all(|b| b.is_ascii_alphanumeric())
-        {
+        self.queue.validate(at)?;
+        if let Some(jira) = &self.jira {
+            validate_jira(jira, at)?;
+        }
+        self.ledger.validate(at)?;
+        self.webhook.validate(at)?;
+        Ok(())
+    }
+}
+
+/// `[ncp]`: the endpoint, the region and the attempts.
+fn validate_ncp(ncp: &NcpConfig, at: &At) -> Result<(), ConfigError> {
+    let err = |key: &str, why: String| Err(at.error(key, why));
+    if let Some(ep) = &ncp.endpoint {
+        let ok = (ep.starts_with("http://") || ep.starts_with("https://"))
+            && reqwest::Url::parse(ep).is_ok_and(|u| u.host().is_some() && u.query().is_none());
+        if !ok {
             return err(
-                "ncp.region",
-                format!("{:?} is not a region code like KR", self.ncp.region),
+                "ncp.endpoint (or NCP_API_ENDPOINT)",
+                format!("{ep:?} is not a scheme and host like https://ncloud.apigw.ntruss.com"),
             );
         }
-        if self.ncp.max_attempts == 0 {
-            return err("ncp.max_attempts", "must be at least 1".into());
+    }
+    if ncp.region.is_empty() || !ncp.region.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return err(
+            "ncp.region",
+            format!("{:?} is not a region code like KR", ncp.region),
+        );
+    }
+    if ncp.max_attempts == 0 {
+        return err("ncp.max_attempts", "must be at least 1".into());
+    }
+    Ok(())
+}
+
+/// `[jira]`: the site, the account, the project and the field ids.
+fn validate_jira(jira: &JiraConfig, at: &At) -> Result<(), ConfigError> {
+    let err = |key: &str, why: String| Err(at.error(key, why));
+    let ok = reqwest::Url::parse(&jira.base_url).is_ok_and(|u| {
+        matches!(u.scheme(), "https" | "http") && u.host().is_some() && u.query().is_none()
+    });
+    if !ok {
+        return err(
+            "jira.base_url",
+            format!(
+                "{:?} is not a URL like https://your-org.atlassian.net",
+                jira.base_url
+            ),
+        );
+    }
+    if jira.email.trim().is_empty() {
+        return err("jira.email", "name the account of JIRA_API_TOKEN".into());
+    }
+    if jira.project.is_empty()
+        || !jira
+            .project
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return err(
+            "jira.project",
+            format!("{:?} is not a project key like SHARE", jira.project),
+        );
+    }
+    for (key, id) in [
+        ("jira.fields.image", Some(&jira.fields.image)),
+        ("jira.fields.targets", Some(&jira.fields.targets)),
+        ("jira.fields.duration", jira.fields.duration.as_ref()),
+        ("jira.fields.reason", jira.fields.reason.as_ref()),
+    ] {
+        if let Some(id) = id
+            && (id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        {
+            return err(
+                key,
+                format!("{id:?} is not a field id like customfield_10050"),
+            );
         }
-        if self.worker.concurrency == 0 {
+    }
+    Ok(())
+}
+
+impl WorkerConfig {
+    fn validate(&self, at: &At) -> Result<(), ConfigError> {
+        let err = |key: &str, why: String| Err(at.error(key, why));
+        if self.concurrency == 0 {
             return err("worker.concurrency", "must be at least 1".into());
         }
-        if self.worker.lease_ttl_secs == 0
-            || self.worker.poll_interval_secs == 0
-            || self.worker.expire_interval_secs == 0
+        if self.lease_ttl_secs == 0
+            || self.poll_interval_secs == 0
+            || self.expire_interval_secs == 0
         {
             return err(
                 "worker",
@@ -636,10 +560,17 @@ impl Config {
                     .into(),
             );
         }
-        if self.lifecycle.revoke_attempts == 0 {
+        Ok(())
+    }
+}
+
+impl LifecycleConfig {
+    fn validate(&self, at: &At) -> Result<(), ConfigError> {
+        let err = |key: &str, why: String| Err(at.error(key, why));
+        if self.revoke_attempts == 0 {
             return err("lifecycle.revoke_attempts", "must be at least 1".into());
         }
-        if let Some(c) = &self.lifecycle.drift_channel
+        if let Some(c) = &self.drift_channel
             && (c.is_empty() || !c.bytes().all(|b| b.is_ascii_alphanumeric()))
         {
             return err(
@@ -647,35 +578,31 @@ impl Config {
                 format!("{c:?} is not a Slack channel id like C0DRIFT"),
             );
         }
-        if !(self.slack.api_base_url.starts_with("https://")
-            || self.slack.api_base_url.starts_with("http://"))
+        Ok(())
+    }
+}
+
+impl SlackConfig {
+    fn validate(&self, at: &At) -> Result<(), ConfigError> {
+        let err = |key: &str, why: String| Err(at.error(key, why));
+        if !(self.api_base_url.starts_with("https://") || self.api_base_url.starts_with("http://"))
         {
             return err(
                 "slack.api_base_url",
-                format!("{:?} is not an http(s) URL", self.slack.api_base_url),
+                format!("{:?} is not an http(s) URL", self.api_base_url),
             );
         }
-        if !matches!(self.store.kind.as_str(), "sqlite" | "dynamodb") {
-            return err(
-                "store.kind",
-                format!(
-                    "{:?} is not supported; use \"sqlite\" or \"dynamodb\"",
-                    self.store.kind
-                ),
-            );
-        }
-        if self.store.kind == "dynamodb"
-            && (self.store.table.is_empty() || self.store.ledger_table.is_empty())
-        {
-            return err(
-                "store.table / store.ledger_table",
-                "DynamoDB needs both table names".into(),
-            );
-        }
-        match (self.queue.kind.as_str(), self.queue.url.as_str()) {
-            ("local", _) => {}
-            ("sqs", url) if url.starts_with("https://") || url.starts_with("http://") => {}
-            ("sqs", url) => {
+        Ok(())
+    }
+}
+
+impl QueueConfig {
+    fn validate(&self, at: &At) -> Result<(), ConfigError> {
+        let err = |key: &str, why: String| Err(at.error(key, why));
+        match (self.kind, self.url.as_str()) {
+            (QueueKind::Local, _) => {}
+            (QueueKind::Sqs, url) if url.starts_with("https://") || url.starts_with("http://") => {}
+            (QueueKind::Sqs, url) => {
                 return err(
                     "queue.url",
                     format!(
@@ -683,78 +610,18 @@ impl Config {
                     ),
                 );
             }
-            (other, _) => {
-                return err(
-                    "queue.kind",
-                    format!("{other:?} is not supported; use \"local\" or \"sqs\""),
-                );
-            }
         }
-        if !matches!(
-            self.lambda.function.as_str(),
-            "http" | "worker" | "scheduler"
-        ) {
-            return err(
-                "lambda.function",
-                format!(
-                    "{:?} is not a function; use \"http\", \"worker\" or \"scheduler\"",
-                    self.lambda.function
-                ),
-            );
-        }
-        if let Err(why) = crate::secrets::from_spec(&self.secrets.source) {
-            return err("secrets.source", why);
-        }
-        if let Some(jira) = &self.jira {
-            let ok = reqwest::Url::parse(&jira.base_url).is_ok_and(|u| {
-                matches!(u.scheme(), "https" | "http") && u.host().is_some() && u.query().is_none()
-            });
-            if !ok {
-                return err(
-                    "jira.base_url",
-                    format!(
-                        "{:?} is not a URL like https://your-org.atlassian.net",
-                        jira.base_url
-                    ),
-                );
-            }
-            if jira.email.trim().is_empty() {
-                return err("jira.email", "name the account of JIRA_API_TOKEN".into());
-            }
-            if jira.project.is_empty()
-                || !jira
-                    .project
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            {
-                return err(
-                    "jira.project",
-                    format!("{:?} is not a project key like SHARE", jira.project),
-                );
-            }
-            for (key, id) in [
-                ("jira.fields.image", Some(&jira.fields.image)),
-                ("jira.fields.targets", Some(&jira.fields.targets)),
-                ("jira.fields.duration", jira.fields.duration.as_ref()),
-                ("jira.fields.reason", jira.fields.reason.as_ref()),
-            ] {
-                if let Some(id) = id
-                    && (id.is_empty()
-                        || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-                {
-                    return err(
-                        key,
-                        format!("{id:?} is not a field id like customfield_10050"),
-                    );
-                }
-            }
-        }
-        self.ledger.validate(source_name)?;
-        if self.webhook.max_attempts == 0 {
+        Ok(())
+    }
+}
+
+impl WebhookConfig {
+    fn validate(&self, at: &At) -> Result<(), ConfigError> {
+        let err = |key: &str, why: String| Err(at.error(key, why));
+        if self.max_attempts == 0 {
             return err("webhook.max_attempts", "must be at least 1".into());
         }
         if let Some(h) = self
-            .webhook
             .callback_hosts
             .iter()
             .find(|h| h.is_empty() || h.contains(['/', ':', '*', ' ']))
@@ -764,22 +631,19 @@ impl Config {
                 format!("{h:?} is not a host name like tickets.corp.example"),
             );
         }
-        self.validate_webhook_systems(source_name)?;
-        Ok(())
+        self.validate_systems(at)
     }
 
     /// Ticket system names are identity systems of their own, and no two share a secret: a
     /// secret speaks for exactly one system.
-    fn validate_webhook_systems(&self, source_name: &str) -> Result<(), ConfigError> {
-        let err = |key: &str, why: String| Err(ConfigError(format!("{source_name}: {key}: {why}")));
+    fn validate_systems(&self, at: &At) -> Result<(), ConfigError> {
+        let err = |key: &str, why: String| Err(at.error(key, why));
         let reserved = RESERVED_WEBHOOK_SYSTEMS;
         let names = self
-            .webhook
             .systems
             .keys()
             .map(|n| (format!("webhook.systems.{n}"), n));
         let legacy = self
-            .webhook
             .system
             .iter()
             .map(|n| ("webhook.system".to_string(), n));
@@ -807,7 +671,7 @@ impl Config {
             }
         }
         let mut seen: std::collections::HashMap<String, String> = Default::default();
-        for (name, secret) in self.webhook.system_secrets() {
+        for (name, secret) in self.system_secrets() {
             let key = format!("webhook.systems.{name}.secret");
             if secret.is_empty()
                 || !secret
@@ -835,10 +699,8 @@ impl Config {
 }
 
 impl LedgerConfig {
-    fn validate(&self, source_name: &str) -> Result<(), ConfigError> {
-        let err = |key: &str, why: String| {
-            Err(ConfigError(format!("{source_name}: ledger.{key}: {why}")))
-        };
+    fn validate(&self, at: &At) -> Result<(), ConfigError> {
+        let err = |key: &str, why: String| Err(at.error(&format!("ledger.{key}"), why));
         if self.origin.trim().is_empty() || self.origin.contains('\n') {
             return err("origin", "must be one non-empty line".into());
         }
@@ -886,6 +748,99 @@ impl LedgerConfig {
     }
 }
 
+/// One environment variable that sets a key: which variable, which key, which value.
+struct Override {
+    var: String,
+    path: Vec<String>,
+    value: toml::Value,
+}
+
+impl Override {
+    /// The override `name` makes, if it is one: `NCP_API_ENDPOINT`, or `NSA_*` but `NSA_CONFIG`.
+    fn from_var((name, value): (String, String)) -> Option<Self> {
+        let (path, value) = if name == "NCP_API_ENDPOINT" {
+            (
+                vec!["ncp".into(), "endpoint".into()],
+                toml::Value::String(value),
+            )
+        } else if name == CONFIG_FILE_VAR {
+            return None;
+        } else {
+            let rest = name.strip_prefix(ENV_PREFIX)?;
+            let path = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            (path, parse_env_value(&value))
+        };
+        Some(Override {
+            var: name,
+            path,
+            value,
+        })
+    }
+
+    fn apply(&self, table: &mut toml::Table) {
+        set_path(table, &self.path, self.value.clone());
+    }
+
+    /// Whether this override set `key` (like `ncp.region`), or a table holding it or in it.
+    fn sets(&self, key: &str) -> bool {
+        let mine = self.path.join(".");
+        key == mine || key.starts_with(&format!("{mine}.")) || mine.starts_with(&format!("{key}."))
+    }
+}
+
+/// Where a value came from, for errors: the file and the overrides on top of it.
+struct At<'a> {
+    source_name: &'a str,
+    overrides: &'a [Override],
+}
+
+impl At<'_> {
+    /// The error for `key` (its first word is the key; the rest may say more), naming the
+    /// environment variable that set it, if one did.
+    fn error(&self, key: &str, why: String) -> ConfigError {
+        let name = key.split(' ').next().unwrap_or(key);
+        match self.overrides.iter().rev().find(|o| o.sets(name)) {
+            Some(o) => ConfigError::Invalid(format!(
+                "{}: environment variable {}: {key}: {why}",
+                self.source_name, o.var
+            )),
+            None => ConfigError::Invalid(format!("{}: {key}: {why}", self.source_name)),
+        }
+    }
+}
+
+fn deserialize(table: toml::Table) -> Result<Config, toml::de::Error> {
+    toml::Value::Table(table).try_into()
+}
+
+/// The error for a configuration that does not deserialize, naming what caused it: the file
+/// alone, or else the first override that breaks it (the error of the whole does not say).
+fn blame(
+    file: &toml::Table,
+    overrides: &[Override],
+    source_name: &str,
+    whole: &toml::de::Error,
+) -> ConfigError {
+    let mut table = file.clone();
+    if let Err(e) = deserialize(table.clone()) {
+        return ConfigError::Invalid(format!("{source_name}: {}", e.message()));
+    }
+    for o in overrides {
+        o.apply(&mut table);
+        if let Err(e) = deserialize(table.clone()) {
+            return ConfigError::Invalid(format!(
+                "{source_name}: environment variable {}: {}",
+                o.var,
+                e.message()
+            ));
+        }
+    }
+    ConfigError::Invalid(format!(
+        "{source_name} (with {ENV_PREFIX}* environment overrides): {}",
+        whole.message()
+    ))
+}
+
 fn parse_env_value(value: &str) -> toml::Value {
     // `key = <value>` parses numbers, booleans and arrays; anything else is a plain string.
     match format!("v = {value}").parse::<toml::Table>() {
@@ -896,21 +851,21 @@ fn parse_env_value(value: &str) -> toml::Value {
     }
 }
 
-fn set_path(table: &mut toml::Table, path: &[&str], value: toml::Value) {
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
     let Some((last, parents)) = path.split_last() else {
         return;
     };
     let mut cur = table;
     for p in parents {
         let entry = cur
-            .entry(p.to_string())
+            .entry(p.clone())
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         if !entry.is_table() {
             *entry = toml::Value::Table(toml::Table::new());
         }
         cur = entry.as_table_mut().expect("just made a table");
     }
-    cur.insert(last.to_string(), value);
+    cur.insert(last.clone(), value);
 }
 
 #[cfg(test)]
@@ -974,11 +929,17 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(c.store.kind, "dynamodb");
+        assert_eq!(c.store.kind.as_str(), "dynamodb");
         assert_eq!(c.store.ledger_table, "stack-LedgerTable-1");
         assert!(!c.store.create_tables);
-        assert_eq!(c.queue.kind, "sqs");
-        assert_eq!(c.lambda.function, "worker");
+        assert_eq!(c.queue.kind.as_str(), "sqs");
+        assert_eq!(c.lambda.function.as_str(), "worker");
+        assert_eq!(
+            c.secrets.source,
+            SourceSpec::Aws(
+                "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:nsa-AbCdEf".into()
+            )
+        );
     }
 
     #[test]
@@ -1157,5 +1118,120 @@ mod tests {
         .unwrap();
         assert_eq!(c.slack.status_for, StatusFor::Workspace);
         assert_eq!(c.webhook.systems["servicenow"].secret, "WEBHOOK_SECRET_SN");
+    }
+
+    #[test]
+    fn an_unknown_kind_names_the_key_and_every_choice() {
+        for (text, message) in [
+            (
+                "[store]\nkind = \"mysql\"",
+                "t.toml: store.kind: unknown kind \"mysql\"; expected one of: sqlite, dynamodb",
+            ),
+            (
+                "[queue]\nkind = \"kafka\"",
+                "t.toml: queue.kind: unknown kind \"kafka\"; expected one of: local, sqs",
+            ),
+            (
+                "[lambda]\nfunction = \"cron\"",
+                "t.toml: lambda.function: unknown kind \"cron\"; expected one of: http, worker, scheduler",
+            ),
+            (
+                "[secrets]\nsource = \"vault:x\"",
+                "t.toml: secrets.source: unknown kind \"vault:x\"; expected one of: env, file:PATH, aws:SECRET_ID",
+            ),
+            (
+                "[slack]\nstatus_for = \"everyone\"",
+                "t.toml: slack.status_for: unknown kind \"everyone\"; expected one of: people, workspace",
+            ),
+        ] {
+            let e = Config::from_toml(text, "t.toml", env(&[])).unwrap_err();
+            assert_eq!(e.to_string(), message);
+        }
+        let c = Config::from_toml("", "t.toml", env(&[])).unwrap();
+        assert_eq!(
+            (
+                c.store.kind,
+                c.queue.kind,
+                c.lambda.function,
+                c.secrets.source
+            ),
+            (
+                StoreKind::Sqlite,
+                QueueKind::Local,
+                LambdaFunction::Http,
+                SourceSpec::Env
+            )
+        );
+    }
+
+    #[test]
+    fn an_override_that_does_not_fit_names_its_environment_variable() {
+        for (envs, needle) in [
+            (
+                vec![("NSA_CI_VENV", "/home/ci/.cache/venv")],
+                "t.toml: environment variable NSA_CI_VENV: unknown field `ci_venv`",
+            ),
+            (
+                vec![("NSA_LISTEN", "127.0.0.1:1"), ("NSA_STORE__KIND", "mysql")],
+                "t.toml: environment variable NSA_STORE__KIND: store.kind: unknown kind",
+            ),
+            (
+                vec![("NSA_NCP__REGION", "K R")],
+                "t.toml: environment variable NSA_NCP__REGION: ncp.region:",
+            ),
+            (
+                vec![("NCP_API_ENDPOINT", "ftp://x")],
+                "t.toml: environment variable NCP_API_ENDPOINT: ncp.endpoint",
+            ),
+        ] {
+            let e = Config::from_toml("", "t.toml", env(&envs))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(needle), "{e} should start with {needle}");
+        }
+        // A bad value in the file is the file's, even with unrelated overrides set.
+        let e = Config::from_toml(
+            "[ncp]\nregon = \"KR\"",
+            "t.toml",
+            env(&[("NSA_LISTEN", "x")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("t.toml: unknown field `regon`"), "{e}");
+    }
+
+    #[test]
+    fn tool_knobs_outside_the_prefix_and_the_config_file_variable_do_not_break_loading() {
+        let c = Config::from_toml(
+            "",
+            "t.toml",
+            env(&[
+                ("CI_VENV", "/home/ci/.cache/venv"),
+                ("TEST_AWS_ENDPOINT", "http://127.0.0.1:5000"),
+                ("NSA_CONFIG", "elsewhere.toml"),
+                ("NSA_LISTEN", "127.0.0.1:9"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9");
+    }
+
+    #[test]
+    fn an_unreadable_or_malformed_file_keeps_its_cause() {
+        use std::error::Error as _;
+        let e = Config::from_toml("[ncp\nregion = 1", "t.toml", env(&[])).unwrap_err();
+        assert!(matches!(e, ConfigError::Syntax { .. }), "{e:?}");
+        assert_eq!(e.to_string(), "t.toml is not valid TOML");
+        let cause = e.source().expect("the parse error is kept").to_string();
+        assert!(cause.contains("line 1"), "{cause}");
+
+        let missing = Path::new(env!("CARGO_MANIFEST_DIR")).join("no-such-config.toml");
+        let e = Config::load(&missing, true).unwrap_err();
+        assert!(e.to_string().contains("no-such-config.toml"), "{e}");
+        let io = e.source().expect("the I/O error is kept");
+        assert_eq!(
+            io.downcast_ref::<std::io::Error>().map(|e| e.kind()),
+            Some(std::io::ErrorKind::NotFound)
+        );
     }
 }

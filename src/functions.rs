@@ -16,7 +16,7 @@
 //! request still needs work, so a repeated or late message changes nothing.
 
 use crate::clock::SystemClock;
-use crate::config::Config;
+use crate::config::{Config, LambdaFunction};
 use crate::domain::RequestId;
 use crate::queue::WorkMessage;
 use crate::secrets::SecretSource;
@@ -34,8 +34,8 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
     let config = &with_ncp_access(config);
     let Built { state, .. } = build_state(config, secrets, Arc::new(SystemClock)).await?;
     let stopped = |e: lambda_runtime::Error| anyhow::anyhow!("the Lambda runtime stopped: {e}");
-    match config.lambda.function.as_str() {
-        "worker" => {
+    match config.lambda.function {
+        LambdaFunction::Worker => {
             let worker =
                 Worker::new(state.workflow.clone()).with_checkpoints(state.checkpoints.clone());
             let dispatcher = state.dispatcher.clone();
@@ -55,7 +55,7 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
             .await
             .map_err(stopped)
         }
-        "scheduler" => {
+        LambdaFunction::Scheduler => {
             let workflow = state.workflow.clone();
             let dispatcher = state.dispatcher.clone();
             let checkpoints = state.checkpoints.clone();
@@ -82,7 +82,7 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
             .await
             .map_err(stopped)
         }
-        _ => lambda_http::run(crate::app::lambda_service(state))
+        LambdaFunction::Http => lambda_http::run(crate::app::lambda_service(state))
             .await
             .map_err(stopped),
     }
@@ -91,7 +91,7 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
 /// The configuration with `ncp.read_only` forced on for every function but the worker.
 pub fn with_ncp_access(config: &Config) -> Config {
     let mut config = config.clone();
-    if config.lambda.function != "worker" {
+    if config.lambda.function != LambdaFunction::Worker {
         config.ncp.read_only = true;
     }
     config
@@ -277,7 +277,7 @@ mod tests {
     fn only_the_worker_function_may_change_shares() {
         for (function, read_only) in [("http", true), ("scheduler", true), ("worker", false)] {
             let mut config = Config::default();
-            config.lambda.function = function.into();
+            config.lambda.function = function.to_string().try_into().unwrap();
             assert_eq!(
                 with_ncp_access(&config).ncp.read_only,
                 read_only,

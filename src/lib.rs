@@ -4,6 +4,7 @@
 pub mod app;
 pub mod audit;
 pub mod aws;
+pub mod choice;
 pub mod cli;
 pub mod clock;
 pub mod config;

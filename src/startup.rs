@@ -4,7 +4,7 @@
 
 use crate::app::{AppState, app};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, LambdaFunction, QueueKind};
 use crate::domain::RequestId;
 use crate::http::jira::JiraFront;
 use crate::http::slack::SlackFront;
@@ -95,7 +95,7 @@ pub async fn build_state(
     let signing_secrets = secret_list(secrets.as_ref(), SecretName::SlackSigningSecret).await?;
     let slack = if signing_secrets.is_empty() {
         // The worker and scheduler functions serve no HTTP: their secret has no signing secrets.
-        if config.lambda.function == "http" {
+        if config.lambda.function == LambdaFunction::Http {
             tracing::warn!("SLACK_SIGNING_SECRET is not set: /slack/* answers 404");
         }
         None
@@ -119,9 +119,9 @@ pub async fn build_state(
 
     let (local_queue, hints) = LocalQueue::new();
     let local_queue = local_queue.waking(dispatcher.waker());
-    let queue: Arc<dyn crate::queue::Queue> = match config.queue.kind.as_str() {
-        "sqs" => Arc::new(crate::queue::SqsQueue::from_env(&config.queue.url)),
-        _ => Arc::new(local_queue),
+    let queue: Arc<dyn crate::queue::Queue> = match config.queue.kind {
+        QueueKind::Sqs => Arc::new(crate::queue::SqsQueue::from_env(&config.queue.url)),
+        QueueKind::Local => Arc::new(local_queue),
     };
     let signer = ledger_signer(config, secrets.as_ref()).await?;
     let checkpoints = Arc::new(build_checkpointer(
@@ -198,8 +198,8 @@ pub fn build_checkpointer(
         ));
     }
     // The Lambda HTTP function signs no checkpoints (the worker and scheduler do).
-    let http_on_lambda =
-        std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() && config.lambda.function == "http";
+    let http_on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
+        && config.lambda.function == LambdaFunction::Http;
     if checkpoints.publishers().is_empty() && !http_on_lambda {
         tracing::warn!(
             "[ledger] publishes checkpoints nowhere: set publish_dir or publish_s3_bucket, so that a database insider cannot rewrite them"
@@ -266,7 +266,7 @@ async fn build_jira(
     );
     dispatcher.add_courier(Peer::Jira, Arc::new(courier));
     if webhook_secrets.is_empty() {
-        if config.lambda.function == "http" {
+        if config.lambda.function == LambdaFunction::Http {
             tracing::warn!(
                 "[jira] is configured but JIRA_WEBHOOK_SECRET is not set: /jira/webhook answers 404"
             );

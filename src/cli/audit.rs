@@ -167,7 +167,7 @@ pub async fn run(cli: &Cli, command: &AuditCommand) -> anyhow::Result<ExitCode> 
 }
 
 async fn signer(config: &crate::config::Config) -> anyhow::Result<Arc<NoteSigner>> {
-    let secrets = crate::secrets::from_spec(&config.secrets.source).map_err(anyhow::Error::msg)?;
+    let secrets = config.secrets.source.open();
     crate::startup::ledger_signer(config, secrets.as_ref()).await
 }
 

@@ -148,7 +148,7 @@ fn reach_config(config: &Config) -> String {
     }
     t.insert("ncp".into(), ncp.into());
     let mut secrets = toml::Table::new();
-    secrets.insert("source".into(), s(&config.secrets.source));
+    secrets.insert("source".into(), s(&config.secrets.source.to_string()));
     t.insert("secrets".into(), secrets.into());
     let mut slack = toml::Table::new();
     slack.insert("api_base_url".into(), s(&config.slack.api_base_url));
@@ -252,13 +252,13 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevInstance> {
         // The demo's WEBHOOK_SECRET speaks for the ticket system of the printed curl lines.
         config.webhook.system = Some("servicenow".into());
     }
-    config.store.kind = "sqlite".into();
+    config.store.kind = crate::store::StoreKind::Sqlite;
     config.store.path = dir.join("ncp-share-approver.db");
     if config.ledger.publish_dir.is_none() {
         // Signed checkpoints land next to the store, as they would in an Object Lock bucket.
         config.ledger.publish_dir = Some(dir.join("checkpoints"));
     }
-    config.secrets.source = format!("file:{}", secrets_file.display());
+    config.secrets.source = crate::secrets::SourceSpec::File(secrets_file.clone());
     if matches!(&config.policy, PolicySource::File(p) if !p.exists()) {
         // Outside the repository the example policy is not at hand: use the built-in copy.
         let copy = dir.join("policy.toml");
@@ -266,7 +266,7 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevInstance> {
             .with_context(|| format!("cannot write {}", copy.display()))?;
         config.policy = PolicySource::File(copy);
     }
-    let secrets = crate::secrets::from_spec(&config.secrets.source).map_err(anyhow::Error::msg)?;
+    let secrets = config.secrets.source.open();
     let app = Application::start(&config, &options.listen, secrets, Arc::new(SystemClock))
         .await
         .with_context(|| {
@@ -479,7 +479,7 @@ mod tests {
             format!("http://{DEV_SLACK_LISTEN}/api")
         );
         assert_eq!(
-            c.secrets.source,
+            c.secrets.source.to_string(),
             format!("file:{DEV_DATA_DIR}/secrets.json")
         );
         assert_eq!(

@@ -17,7 +17,7 @@ pub struct ReconcileArgs {
 
 async fn workflow(cli: &Cli) -> anyhow::Result<(Workflow, Arc<crate::outbox::Dispatcher>)> {
     let config = cli.load_config()?;
-    let secrets = crate::secrets::from_spec(&config.secrets.source).map_err(anyhow::Error::msg)?;
+    let secrets = config.secrets.source.open();
     let built =
         crate::startup::build_state(&config, secrets, Arc::new(crate::clock::SystemClock)).await?;
     Ok((built.state.workflow.clone(), built.state.dispatcher.clone()))

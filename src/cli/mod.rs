@@ -147,7 +147,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 async fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let config = cli.load_config()?;
-    let secrets = crate::secrets::from_spec(&config.secrets.source).map_err(anyhow::Error::msg)?;
+    let secrets = config.secrets.source.open();
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         crate::startup::run_lambda(&config, secrets).await?;
         return Ok(ExitCode::SUCCESS);

@@ -171,8 +171,7 @@ impl SlackSender {
     /// source's `SLACK_SIGNING_SECRET` (the first one, during a rotation), and its Slack API base
     /// with `/api` replaced by `/response` for `response_url`s.
     pub async fn from_config(config: &Config, url: Option<&str>) -> anyhow::Result<Self> {
-        let secrets =
-            crate::secrets::from_spec(&config.secrets.source).map_err(anyhow::Error::msg)?;
+        let secrets = config.secrets.source.open();
         let value = crate::secrets::require(secrets.as_ref(), SecretName::SlackSigningSecret)
             .await
             .context("the Slack signing secret is needed to sign (`dev` writes it at start: is it running, from this directory?)")?;

@@ -19,7 +19,7 @@ pub struct SharesArgs {
 pub async fn run(cli: &Cli, args: &SharesArgs) -> anyhow::Result<ExitCode> {
     let no = ImageNo::parse(&args.image_no)?;
     let config = cli.load_config()?;
-    let secrets = crate::secrets::from_spec(&config.secrets.source).map_err(anyhow::Error::msg)?;
+    let secrets = config.secrets.source.open();
     let client = NcpClient::new(&config.ncp, secrets)?;
     match client.image(&no).await {
         Ok(view) => {

@@ -6,10 +6,10 @@
 //! failure so that a rotated key is picked up without a restart.
 
 use super::retry::RetryPolicy;
+use super::settings::NcpConfig;
 use super::signature::{self, ACCESS_KEY_HEADER, SIGNATURE_V2_HEADER, TIMESTAMP_HEADER};
 use super::wire::{self, Envelope, MemberImageList, ServerImageList};
 use super::{CloudApi, Hypervisor, ImageView, NcpError};
-use crate::config::NcpConfig;
 use crate::domain::{ImageNo, LoginId};
 use crate::secrets::{self, ExposeSecret, SecretName, SecretSource};
 use serde::Deserialize;

@@ -6,6 +6,7 @@
 pub mod client;
 pub mod read_only;
 pub mod retry;
+pub mod settings;
 pub mod signature;
 pub mod sim;
 pub mod wire;
@@ -13,6 +14,7 @@ pub mod wire;
 pub use client::NcpClient;
 pub use read_only::ReadOnly;
 pub use retry::RetryPolicy;
+pub use settings::{NcpConfig, NcpSite};
 
 use crate::domain::{ImageNo, LoginId};
 use serde::{Deserialize, Serialize};

@@ -5,12 +5,14 @@
 //! passes the same suite (`tests/api/store.rs`).
 
 mod dynamodb;
+pub mod settings;
 mod sqlite;
 
 pub use dynamodb::{
     BY_DUE_INDEX, BY_OUTBOX_INDEX, BY_OUTBOX_REQUEST_INDEX, BY_STATE_INDEX, DynamoStore,
     TTL_ATTRIBUTE, Tables,
 };
+pub use settings::{StoreConfig, StoreKind};
 pub use sqlite::SqliteStore;
 
 use crate::audit::tlog::StoredCheckpoint;
@@ -277,10 +279,10 @@ pub async fn enqueue(store: &dyn Store, entries: Vec<OutboxEntry>) -> Result<(),
 }
 
 /// Opens the store the configuration names.
-pub fn open(config: &crate::config::StoreConfig) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    match config.kind.as_str() {
-        "sqlite" => Ok(std::sync::Arc::new(SqliteStore::open(&config.path)?)),
-        "dynamodb" => {
+pub fn open(config: &StoreConfig) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    match config.kind {
+        StoreKind::Sqlite => Ok(std::sync::Arc::new(SqliteStore::open(&config.path)?)),
+        StoreKind::Dynamodb => {
             let store = DynamoStore::from_env(Tables {
                 state: config.table.clone(),
                 ledger: config.ledger_table.clone(),
@@ -291,9 +293,6 @@ pub fn open(config: &crate::config::StoreConfig) -> Result<std::sync::Arc<dyn St
                 store
             }))
         }
-        other => Err(StoreError::Backend(format!(
-            "store.kind = {other:?} is not supported (use \"sqlite\" or \"dynamodb\")"
-        ))),
     }
 }
 

@@ -5,7 +5,7 @@
 //! (REST v3). Every shape that can hold the value is accepted; anything else is a problem that
 //! the comment names, field by field.
 
-use crate::config::JiraFields;
+use super::settings::JiraFields;
 use crate::domain::{ImageNo, LoginId, ShareDuration};
 use crate::notify::jira::render::{clip, plain_text};
 use serde_json::Value;

@@ -18,9 +18,9 @@
 //! comment's author. Everything else is acknowledged and ignored.
 
 pub mod fields;
+pub mod settings;
 
 use crate::app::AppState;
-use crate::config::JiraConfig;
 use crate::domain::request::fingerprint;
 use crate::domain::{Origin, RequestState, ShareRequest};
 use crate::http::ApiError;
@@ -35,6 +35,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 use serde_json::Value;
+pub use settings::{JiraConfig, JiraFields};
 use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,6 +4,7 @@
 pub mod command;
 pub mod form;
 pub mod replies;
+pub mod settings;
 
 use crate::app::AppState;
 use crate::domain::{Origin, RequestId, RequestState};
@@ -37,7 +38,7 @@ pub struct SlackFront {
     /// The slash command's name, for help texts.
     pub command: String,
     /// Who `status` and `list` answer (`[slack] status_for`).
-    pub status_for: crate::config::StatusFor,
+    pub status_for: settings::StatusFor,
     /// Client for `response_url` follow-ups (no token needed: the URL is the credential).
     pub http: reqwest::Client,
 }
@@ -157,7 +158,7 @@ pub async fn commands(
     // A request names images, partners and reasons: by default only the policy's people may
     // read them, not everyone who can type in the workspace.
     if matches!(parsed, SlackCommand::Status(_) | SlackCommand::List(_))
-        && slack.status_for == crate::config::StatusFor::People
+        && slack.status_for == settings::StatusFor::People
         && wf.policy.current().person_for(&actor).is_none()
     {
         return Ok(ephemeral(NOT_A_PERSON));
