@@ -312,6 +312,63 @@ fn a_bad_configuration_names_the_key() {
     );
 }
 
+#[test]
+fn a_tool_knob_in_the_configuration_prefix_is_named_and_one_outside_it_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policy.toml");
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, format!("policy = {:?}\n", example.to_str().unwrap())).unwrap();
+    let explain = [
+        "policy",
+        "explain",
+        "--requester",
+        "slack:U1",
+        "--image",
+        "1234567",
+    ];
+    let explain: Vec<&str> = explain.into_iter().chain(["--target", "a@b"]).collect();
+    // `.ci/run`'s knob is CI_VENV, outside NSA_*; NSA_CONFIG names the file and is no override.
+    let cfg_path = cfg.to_str().unwrap();
+    let out = run(
+        dir.path(),
+        &explain,
+        &[("CI_VENV", "/venv"), ("NSA_CONFIG", cfg_path)],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("decision:"), "{stdout}");
+    // Its old name is inside the prefix: refused, and the error says which variable.
+    let out = run(
+        dir.path(),
+        &explain,
+        &[("NSA_CI_VENV", "/venv"), ("NSA_CONFIG", cfg_path)],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("environment variable NSA_CI_VENV") && stderr.contains("ci_venv"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unknown_kind_is_refused_with_the_key_and_the_choices() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &["requests", "list"],
+        &[("NSA_STORE__KIND", "mysql")],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("environment variable NSA_STORE__KIND")
+            && stderr
+                .contains("store.kind: unknown kind \"mysql\"; expected one of: sqlite, dynamodb"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn reconcile_prints_drift_and_removes_it_only_when_the_configuration_allows() {
     let ncp = TestNcp::start().await;
