@@ -1234,4 +1234,15 @@ mod tests {
             Some(std::io::ErrorKind::NotFound)
         );
     }
+
+    #[test]
+    fn the_readme_configuration_parses_as_written() {
+        let readme = include_str!("../README.md");
+        let section = &readme[readme.find("## Configuration").expect("a Configuration section")..];
+        let start = section.find("```toml\n").expect("a TOML example") + "```toml\n".len();
+        let text = &section[start..start + section[start..].find("```").unwrap()];
+        let c = Config::from_toml(text, "README.md", env(&[])).unwrap();
+        assert_eq!(c.store.kind, StoreKind::Sqlite);
+        assert_eq!(c.lambda.function, LambdaFunction::Http);
+    }
 }
