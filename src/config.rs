@@ -1238,7 +1238,9 @@ mod tests {
     #[test]
     fn the_readme_configuration_parses_as_written() {
         let readme = include_str!("../README.md");
-        let section = &readme[readme.find("## Configuration").expect("a Configuration section")..];
+        let section = &readme[readme
+            .find("## Configuration")
+            .expect("a Configuration section")..];
         let start = section.find("```toml\n").expect("a TOML example") + "```toml\n".len();
         let text = &section[start..start + section[start..].find("```").unwrap()];
         let c = Config::from_toml(text, "README.md", env(&[])).unwrap();
