@@ -1,6 +1,7 @@
 //! The only place that knows HTTP status codes. Every failure becomes a clear 4xx, or a 503
 //! when a dependency is down; a 500 is opaque to the caller and logs its cause once.
 
+use crate::workflow::WorkflowError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -31,6 +32,25 @@ pub enum ApiError {
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         ApiError::Unavailable(e.to_string())
+    }
+}
+
+/// The one mapping of workflow failures to answers, shared by every front door. A front that
+/// answers some of them in its own way (Slack replies 200 with a text, a repeated delivery is
+/// answered as a repeat) matches those first and hands the rest here.
+impl From<WorkflowError> for ApiError {
+    fn from(e: WorkflowError) -> Self {
+        match e {
+            // What the adapters should have caught: the sender's to fix.
+            WorkflowError::Invalid(why) => ApiError::BadRequest(why),
+            // Already done once; nothing more was done.
+            WorkflowError::Duplicate => ApiError::Conflict(e.to_string()),
+            // Nothing was decided: the sender may retry.
+            WorkflowError::Store(e) => e.into(),
+            WorkflowError::Ncp(e) => {
+                ApiError::Unavailable(format!("{e}; nothing was done: the sender may retry"))
+            }
+        }
     }
 }
 

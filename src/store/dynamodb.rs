@@ -94,16 +94,16 @@ pub struct DynamoStore {
     appends: Arc<tokio::sync::Mutex<Option<(u64, String)>>>,
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+fn backend(e: impl Into<crate::store::BoxedError>) -> StoreError {
+    StoreError::backend("dynamodb", e)
 }
 
 fn sdk<E, R>(what: &str, e: SdkError<E, R>) -> StoreError
 where
-    E: std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    StoreError::Backend(format!("dynamodb {what}: {}", describe_error(&e)))
+    StoreError::backend(format!("dynamodb {what}"), e)
 }
 
 fn s(v: impl Into<String>) -> Av {
@@ -692,7 +692,7 @@ impl DynamoStore {
             // Another process appended: chain onto its head.
             head = fresh;
         }
-        Err(StoreError::Backend(format!(
+        Err(StoreError::Failed(format!(
             "dynamodb: gave up appending to the ledger after {MAX_APPEND_ATTEMPTS} lost races"
         )))
     }
@@ -1100,7 +1100,8 @@ impl Store for DynamoStore {
         let record = self
             .append_with(entry, Vec::new(), || async { Ok(false) })
             .await?;
-        record.ok_or_else(|| backend("dynamodb: an append without conditions lost"))
+        record
+            .ok_or_else(|| StoreError::Failed("dynamodb: an append without conditions lost".into()))
     }
 
     async fn audit_records(

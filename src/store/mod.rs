@@ -23,9 +23,19 @@ use std::time::Duration;
 /// A storage failure. Callers treat it as "try again later"; it never means "no".
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The backend failed.
+    /// The backend failed; `source` is the backend's own error, kept for whoever needs the cause.
+    /// The message names the whole cause chain, since most callers only log the error itself.
+    #[error("store: {context}: {}", Chain(source.as_ref()))]
+    Backend {
+        /// What the store was doing (`sqlite`, `dynamodb put`, `cannot open <path>`).
+        context: String,
+        /// Why it failed.
+        source: BoxedError,
+    },
+    /// The store gave up without a backend error to name (a lost race retried too often, a
+    /// conflict nobody expected, a kind it does not know).
     #[error("store: {0}")]
-    Backend(String),
+    Failed(String),
     /// A stored record could not be read back.
     #[error("store: corrupt record {key}: {detail}")]
     Corrupt {
@@ -34,6 +44,39 @@ pub enum StoreError {
         /// What was wrong.
         detail: String,
     },
+}
+
+/// A backend's error, whatever its type.
+pub type BoxedError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl StoreError {
+    /// A backend failure while doing `context`.
+    pub fn backend(context: impl Into<String>, source: impl Into<BoxedError>) -> Self {
+        StoreError::Backend {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+}
+
+/// An error and its sources, `a: b: c`: SDK errors say little at the top and the detail in
+/// their sources. A source whose text the message already holds (SQLite repeats its code's
+/// description) is left out.
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.0.to_string();
+        let mut next = self.0.source();
+        while let Some(e) = next {
+            let text = e.to_string();
+            if !shown.contains(&text) {
+                shown = format!("{shown}: {text}");
+            }
+            next = e.source();
+        }
+        f.write_str(&shown)
+    }
 }
 
 /// The result of a create-if-absent.
@@ -270,7 +313,7 @@ pub async fn enqueue(store: &dyn Store, entries: Vec<OutboxEntry>) -> Result<(),
         .await?
     {
         Committed::Done(_) => Ok(()),
-        Committed::Conflict(c) => Err(StoreError::Backend(format!(
+        Committed::Conflict(c) => Err(StoreError::Failed(format!(
             "outbox entries not written: unexpected conflict {c:?}"
         ))),
     }
@@ -291,7 +334,7 @@ pub fn open(config: &crate::config::StoreConfig) -> Result<std::sync::Arc<dyn St
                 store
             }))
         }
-        other => Err(StoreError::Backend(format!(
+        other => Err(StoreError::Failed(format!(
             "store.kind = {other:?} is not supported (use \"sqlite\" or \"dynamodb\")"
         ))),
     }
