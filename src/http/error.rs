@@ -83,3 +83,40 @@ impl IntoResponse for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ncp::NcpError;
+    use crate::store::StoreError;
+
+    fn status(e: WorkflowError) -> StatusCode {
+        ApiError::from(e).into_response().status()
+    }
+
+    #[test]
+    fn workflow_failures_map_to_one_status_each() {
+        let cases = [
+            (
+                WorkflowError::Invalid("name at least one login ID".into()),
+                StatusCode::BAD_REQUEST,
+            ),
+            (WorkflowError::Duplicate, StatusCode::CONFLICT),
+            (
+                WorkflowError::Store(StoreError::Failed("lost".into())),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                WorkflowError::Ncp(NcpError::Transport {
+                    endpoint: "https://ncloud.example".into(),
+                    detail: "timed out".into(),
+                }),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+        ];
+        for (error, expected) in cases {
+            let shown = error.to_string();
+            assert_eq!(status(error), expected, "{shown}");
+        }
+    }
+}

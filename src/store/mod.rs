@@ -370,3 +370,35 @@ pub async fn verify_ledger(
         head.as_ref().map(|(s, h)| (*s, h.as_str())),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("service error")]
+    struct Terse(#[source] std::io::Error);
+
+    #[test]
+    fn a_backend_error_names_its_cause_chain_and_keeps_it_typed() {
+        let e = StoreError::backend(
+            "dynamodb put",
+            Terse(std::io::Error::other(
+                "ConditionalCheckFailed: the head moved",
+            )),
+        );
+        assert_eq!(
+            e.to_string(),
+            "store: dynamodb put: service error: ConditionalCheckFailed: the head moved"
+        );
+        let source = e.source().expect("the cause is kept");
+        assert!(source.downcast_ref::<Terse>().is_some());
+    }
+
+    #[test]
+    fn a_cause_that_repeats_the_message_is_named_once() {
+        let e = StoreError::backend("sqlite", Terse(std::io::Error::other("service error")));
+        assert_eq!(e.to_string(), "store: sqlite: service error");
+    }
+}

@@ -6,6 +6,8 @@
 //! what to change is decided by the pure [`plan`], and what the ending says by the pure
 //! [`outcome`] builders.
 
+#[cfg(test)]
+mod fixtures;
 mod outcome;
 pub mod plan;
 

@@ -251,3 +251,95 @@ pub fn ended_notices(by: &ShareRequest, ended: &[EndedOf]) -> Vec<(ShareRequest,
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{at, grant, list, request};
+    use super::*;
+    use crate::domain::{Revocation, RevocationCause, ShareDuration};
+
+    #[test]
+    fn a_share_says_what_was_shared_until_when_and_whether_it_was_in_place() {
+        let mut timed = request(Action::Share, "a b", "");
+        timed.duration = Some(ShareDuration::parse("2h").unwrap());
+        let mut extending = request(Action::Share, "a", "");
+        extending.lifecycle.extends = vec![grant("a", "SR-BBBBBBBB", Some(12), None)];
+        // (request, list read back, already in place, outcome message, ledger detail)
+        let cases = [
+            (
+                timed,
+                "a b",
+                false,
+                "image 1234567 shared with a@x.example, b@x.example until 2025-03-01 12:00 UTC",
+                "; share list now: [a@x.example, b@x.example]; grants: \
+                 a@x.example until 2025-03-01 12:00 UTC; b@x.example until 2025-03-01 12:00 UTC",
+            ),
+            (
+                request(Action::Set, "a", "a c"),
+                "a",
+                true,
+                "image 1234567 share list set to a@x.example (already in place on NCP)",
+                "; share list now: [a@x.example]; grants: a@x.example until revoked",
+            ),
+            (
+                extending,
+                "a",
+                false,
+                "image 1234567 shared with a@x.example",
+                "; share list now: [a@x.example]; grants: a@x.example until revoked \
+                 (extends SR-BBBBBBBB's)",
+            ),
+        ];
+        for (r, readback, already, message, detail) in cases {
+            let ending = shared(&r, &list(readback), already, &[], at(10));
+            assert_eq!(ending.event, AuditEvent::Succeeded);
+            assert_eq!(ending.outcome.message, message);
+            assert_eq!(ending.detail, format!("{message}{detail}"));
+            assert_eq!(ending.outcome.shared_with_after, Some(list(readback)));
+            assert_eq!(ending.outcome.already_in_place, already);
+        }
+    }
+
+    #[test]
+    fn a_revocation_names_what_it_removed_what_stays_and_why() {
+        let ended = grant("a", "SR-AAAAAAAA", Some(10), None);
+        let mut r = request(Action::Unshare, "a b", "");
+        r.lifecycle.revocation = Some(Revocation {
+            cause: RevocationCause::Expired,
+            ends: vec![ended.clone()],
+        });
+        let keep = [grant("b", "SR-BBBBBBBB", None, None)];
+        let ending = revoked(&r, &list("b"), false, &keep, &[ended]);
+        assert_eq!(ending.event, AuditEvent::Revoked);
+        assert_eq!(
+            ending.outcome.message,
+            "image 1234567 unshared from a@x.example; b@x.example stays shared: \
+             the grant of SR-BBBBBBBB with no end still covers it"
+        );
+        assert_eq!(
+            ending.detail,
+            format!(
+                "{}; cause: {}; grants ended: a@x.example (SR-AAAAAAAA); share list now: [b@x.example]",
+                ending.outcome.message,
+                RevocationCause::Expired.as_str()
+            )
+        );
+
+        let policy = request(Action::Unshare, "a", "");
+        let ending = revoked(&policy, &list(""), true, &[], &[]);
+        assert_eq!(
+            ending.detail,
+            "image 1234567 unshared from a@x.example (already removed on NCP); \
+             cause: unshare approved through the policy; grants ended: none; share list now: []"
+        );
+    }
+
+    #[test]
+    fn a_failure_is_its_message_with_no_share_list() {
+        let ending = failed("NCP change failed: denied".into(), Some("1300".into()));
+        assert_eq!(ending.event, AuditEvent::Failed);
+        assert_eq!(ending.detail, "NCP change failed: denied");
+        assert_eq!(ending.outcome.ncp_code.as_deref(), Some("1300"));
+        assert_eq!(ending.outcome.shared_with_after, None);
+    }
+}

@@ -1,60 +1,6 @@
+use super::super::fixtures::{at, grant, ids, list, request};
 use super::*;
-use crate::domain::{ImageNo, Origin, RequestId, RequestState, Revocation, RevocationCause};
-use crate::policy::Identity;
-use chrono::TimeZone;
-
-fn at(h: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 3, 1, h, 0, 0).unwrap()
-}
-
-fn ids(list: &str) -> Vec<LoginId> {
-    list.split_whitespace()
-        .map(|t| LoginId::parse(&format!("{t}@x.example")).unwrap())
-        .collect()
-}
-
-fn list(list: &str) -> Vec<String> {
-    ids(list).iter().map(|t| t.as_str().to_string()).collect()
-}
-
-/// A request of `action` for `targets` ("a b" means a@x.example, b@x.example), asked when the
-/// share list was `when_asked`.
-fn request(action: Action, targets: &str, when_asked: &str) -> ShareRequest {
-    ShareRequest {
-        id: RequestId::parse("SR-7K3M9Q2X").unwrap(),
-        version: 1,
-        state: RequestState::Executing,
-        origin: Origin::Slack {
-            team_id: "T1".into(),
-            channel_id: "C1".into(),
-            response_url: None,
-        },
-        requester: Identity::new("slack", "U1").unwrap(),
-        requester_person: None,
-        image_no: ImageNo::parse("1234567").unwrap(),
-        image_name: "golden".into(),
-        hypervisor: None,
-        region: "KR".into(),
-        action,
-        targets: ids(targets),
-        duration: None,
-        reason: None,
-        shared_with_when_asked: list(when_asked),
-        fingerprint: String::new(),
-        policy_hash: "p".into(),
-        rule: None,
-        approvers: vec![],
-        min_approvals: 1,
-        allow_self_approval: false,
-        approval_channel: None,
-        created_at: at(10),
-        updated_at: at(10),
-        expires_at: at(11),
-        attempts: 1,
-        outcome: None,
-        lifecycle: Default::default(),
-    }
-}
+use crate::domain::{Revocation, RevocationCause};
 
 fn change(add: &str, remove: &str) -> Plan {
     Plan::Change {
@@ -139,17 +85,6 @@ fn removed_targets_are_the_unshared_or_the_set_diffs_removals() {
     for (action, targets, when_asked, expected) in cases {
         let r = request(action, targets, when_asked);
         assert_eq!(removed_targets(&r), list(expected), "{action:?}");
-    }
-}
-
-fn grant(target: &str, by: &str, ends_at: Option<u32>, ended_at: Option<u32>) -> Grant {
-    Grant {
-        image_no: ImageNo::parse("1234567").unwrap(),
-        target: ids(target).remove(0),
-        request_id: RequestId::parse(by).unwrap(),
-        starts_at: at(1),
-        ends_at: ends_at.map(at),
-        ended_at: ended_at.map(at),
     }
 }
 
