@@ -1,6 +1,7 @@
 //! The only place that knows HTTP status codes. Every failure becomes a clear 4xx, or a 503
 //! when a dependency is down; a 500 is opaque to the caller and logs its cause once.
 
+use crate::workflow::WorkflowError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -34,6 +35,25 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+/// The one mapping of workflow failures to answers, shared by every front door. A front that
+/// answers some of them in its own way (Slack replies 200 with a text, a repeated delivery is
+/// answered as a repeat) matches those first and hands the rest here.
+impl From<WorkflowError> for ApiError {
+    fn from(e: WorkflowError) -> Self {
+        match e {
+            // What the adapters should have caught: the sender's to fix.
+            WorkflowError::Invalid(why) => ApiError::BadRequest(why),
+            // Already done once; nothing more was done.
+            WorkflowError::Duplicate => ApiError::Conflict(e.to_string()),
+            // Nothing was decided: the sender may retry.
+            WorkflowError::Store(e) => e.into(),
+            WorkflowError::Ncp(e) => {
+                ApiError::Unavailable(format!("{e}; nothing was done: the sender may retry"))
+            }
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
@@ -60,6 +80,43 @@ impl IntoResponse for ApiError {
                 )
                     .into_response()
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ncp::NcpError;
+    use crate::store::StoreError;
+
+    fn status(e: WorkflowError) -> StatusCode {
+        ApiError::from(e).into_response().status()
+    }
+
+    #[test]
+    fn workflow_failures_map_to_one_status_each() {
+        let cases = [
+            (
+                WorkflowError::Invalid("name at least one login ID".into()),
+                StatusCode::BAD_REQUEST,
+            ),
+            (WorkflowError::Duplicate, StatusCode::CONFLICT),
+            (
+                WorkflowError::Store(StoreError::Failed("lost".into())),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                WorkflowError::Ncp(NcpError::Transport {
+                    endpoint: "https://ncloud.example".into(),
+                    detail: "timed out".into(),
+                }),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+        ];
+        for (error, expected) in cases {
+            let shown = error.to_string();
+            assert_eq!(status(error), expected, "{shown}");
         }
     }
 }

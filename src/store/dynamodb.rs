@@ -94,16 +94,16 @@ pub struct DynamoStore {
     appends: Arc<tokio::sync::Mutex<Option<(u64, String)>>>,
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+fn backend(e: impl Into<crate::store::BoxedError>) -> StoreError {
+    StoreError::backend("dynamodb", e)
 }
 
 fn sdk<E, R>(what: &str, e: SdkError<E, R>) -> StoreError
 where
-    E: std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    StoreError::Backend(format!("dynamodb {what}: {}", describe_error(&e)))
+    StoreError::backend(format!("dynamodb {what}"), e)
 }
 
 fn s(v: impl Into<String>) -> Av {
@@ -529,8 +529,22 @@ impl DynamoStore {
         Ok(out)
     }
 
-    /// Items of partition `pk` whose sort key starts with `prefix`, in sort-key order.
-    async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
+    /// Runs `q` like [`Self::query`] and decodes every item's body.
+    async fn query_decoded<T: serde::de::DeserializeOwned>(
+        &self,
+        q: QueryFluentBuilder,
+        limit: Option<usize>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.query(q, limit).await?.iter().map(decode).collect()
+    }
+
+    /// The decoded items of partition `pk` whose sort key starts with `prefix`, in sort-key
+    /// order.
+    async fn query_prefix<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
         let q = self
             .query_on(&self.tables.state)
             .await
@@ -538,7 +552,7 @@ impl DynamoStore {
             .expression_attribute_values(":pk", s(pk))
             .expression_attribute_values(":prefix", s(prefix))
             .consistent_read(true);
-        self.query(q, None).await
+        self.query_decoded(q, None).await
     }
 
     /// The ledger head, strongly consistent.
@@ -692,7 +706,7 @@ impl DynamoStore {
             // Another process appended: chain onto its head.
             head = fresh;
         }
-        Err(StoreError::Backend(format!(
+        Err(StoreError::Failed(format!(
             "dynamodb: gave up appending to the ledger after {MAX_APPEND_ATTEMPTS} lost races"
         )))
     }
@@ -795,11 +809,7 @@ impl DynamoStore {
             .key_condition_expression("req_state = :state")
             .expression_attribute_values(":state", s(state.as_str()))
             .scan_index_forward(false);
-        self.query(q, Some(limit))
-            .await?
-            .iter()
-            .map(decode)
-            .collect()
+        self.query_decoded(q, Some(limit)).await
     }
 }
 
@@ -872,12 +882,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":pending", s("pending"))
             // `~` sorts after every character of the `#ID` suffix, so a deadline of exactly `now` is in.
             .expression_attribute_values(":now", s(format!("{}~", sortable(now))));
-        let mut due: Vec<ShareRequest> = self
-            .query(q, Some(limit))
-            .await?
-            .iter()
-            .map(decode)
-            .collect::<Result<_, _>>()?;
+        let mut due: Vec<ShareRequest> = self.query_decoded(q, Some(limit)).await?;
         // The index is eventually consistent: a request that left pending a moment ago may still
         // be listed (the caller compare-and-swaps anyway).
         due.retain(|r| r.state == RequestState::Pending && r.expires_at <= now);
@@ -914,12 +919,7 @@ impl Store for DynamoStore {
     }
 
     async fn approvals(&self, id: &RequestId) -> Result<Vec<Approval>, StoreError> {
-        let mut all: Vec<Approval> = self
-            .query_prefix(&req_pk(id.as_str()), "approval#")
-            .await?
-            .iter()
-            .map(decode)
-            .collect::<Result<_, _>>()?;
+        let mut all: Vec<Approval> = self.query_prefix(&req_pk(id.as_str()), "approval#").await?;
         all.sort_by(|a, b| {
             a.at.cmp(&b.at)
                 .then_with(|| a.person.as_str().cmp(b.person.as_str()))
@@ -978,11 +978,8 @@ impl Store for DynamoStore {
     async fn active_grants(&self, image: &ImageNo) -> Result<Vec<Grant>, StoreError> {
         let mut active: Vec<Grant> = self
             .query_prefix(&format!("image#{image}"), "grant#")
-            .await?
-            .iter()
-            .map(decode::<Grant>)
-            .filter(|g| !matches!(g, Ok(g) if g.ended_at.is_some()))
-            .collect::<Result<_, _>>()?;
+            .await?;
+        active.retain(|g| g.ended_at.is_none());
         active.sort_by(|a, b| {
             (a.target.as_str(), a.request_id.as_str())
                 .cmp(&(b.target.as_str(), b.request_id.as_str()))
@@ -1100,7 +1097,8 @@ impl Store for DynamoStore {
         let record = self
             .append_with(entry, Vec::new(), || async { Ok(false) })
             .await?;
-        record.ok_or_else(|| backend("dynamodb: an append without conditions lost"))
+        record
+            .ok_or_else(|| StoreError::Failed("dynamodb: an append without conditions lost".into()))
     }
 
     async fn audit_records(
@@ -1115,11 +1113,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":pk", s("all"))
             .expression_attribute_values(":after", n(after))
             .consistent_read(true);
-        self.query(q, Some(limit))
-            .await?
-            .iter()
-            .map(decode)
-            .collect()
+        self.query_decoded(q, Some(limit)).await
     }
 
     async fn audit_head(&self) -> Result<Option<(u64, String)>, StoreError> {
@@ -1133,7 +1127,7 @@ impl Store for DynamoStore {
             .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", s(req_pk(id.as_str())))
             .consistent_read(true);
-        self.query(q, None).await?.iter().map(decode).collect()
+        self.query_decoded(q, None).await
     }
 
     async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
@@ -1233,12 +1227,7 @@ impl Store for DynamoStore {
             .key_condition_expression("ob_status = :p AND ob_due <= :now")
             .expression_attribute_values(":p", s("pending"))
             .expression_attribute_values(":now", s(format!("{}~", sortable(now))));
-        let mut due: Vec<OutboxEntry> = self
-            .query(q, Some(limit))
-            .await?
-            .iter()
-            .map(decode)
-            .collect::<Result<_, _>>()?;
+        let mut due: Vec<OutboxEntry> = self.query_decoded(q, Some(limit)).await?;
         // The index may lag a write: what it lists is what it lists, the status in the body decides.
         due.retain(|e| e.status == OutboxStatus::Pending);
         due.sort_by(|a, b| a.order.cmp(&b.order));
@@ -1356,6 +1345,6 @@ impl Store for DynamoStore {
             .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", s(CHECKPOINT_PK))
             .consistent_read(true);
-        self.query(q, None).await?.iter().map(decode).collect()
+        self.query_decoded(q, None).await
     }
 }

@@ -25,9 +25,19 @@ use std::time::Duration;
 /// A storage failure. Callers treat it as "try again later"; it never means "no".
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The backend failed.
+    /// The backend failed; `source` is the backend's own error, kept for whoever needs the cause.
+    /// The message names the whole cause chain, since most callers only log the error itself.
+    #[error("store: {context}: {}", Chain(source.as_ref()))]
+    Backend {
+        /// What the store was doing (`sqlite`, `dynamodb put`, `cannot open <path>`).
+        context: String,
+        /// Why it failed.
+        source: BoxedError,
+    },
+    /// The store gave up without a backend error to name (a lost race retried too often, a
+    /// conflict nobody expected, a kind it does not know).
     #[error("store: {0}")]
-    Backend(String),
+    Failed(String),
     /// A stored record could not be read back.
     #[error("store: corrupt record {key}: {detail}")]
     Corrupt {
@@ -36,6 +46,39 @@ pub enum StoreError {
         /// What was wrong.
         detail: String,
     },
+}
+
+/// A backend's error, whatever its type.
+pub type BoxedError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl StoreError {
+    /// A backend failure while doing `context`.
+    pub fn backend(context: impl Into<String>, source: impl Into<BoxedError>) -> Self {
+        StoreError::Backend {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+}
+
+/// An error and its sources, `a: b: c`: SDK errors say little at the top and the detail in
+/// their sources. A source whose text the message already holds (SQLite repeats its code's
+/// description) is left out.
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.0.to_string();
+        let mut next = self.0.source();
+        while let Some(e) = next {
+            let text = e.to_string();
+            if !shown.contains(&text) {
+                shown = format!("{shown}: {text}");
+            }
+            next = e.source();
+        }
+        f.write_str(&shown)
+    }
 }
 
 /// The result of a create-if-absent.
@@ -272,7 +315,7 @@ pub async fn enqueue(store: &dyn Store, entries: Vec<OutboxEntry>) -> Result<(),
         .await?
     {
         Committed::Done(_) => Ok(()),
-        Committed::Conflict(c) => Err(StoreError::Backend(format!(
+        Committed::Conflict(c) => Err(StoreError::Failed(format!(
             "outbox entries not written: unexpected conflict {c:?}"
         ))),
     }
@@ -325,4 +368,36 @@ pub async fn verify_ledger(
         &all,
         head.as_ref().map(|(s, h)| (*s, h.as_str())),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("service error")]
+    struct Terse(#[source] std::io::Error);
+
+    #[test]
+    fn a_backend_error_names_its_cause_chain_and_keeps_it_typed() {
+        let e = StoreError::backend(
+            "dynamodb put",
+            Terse(std::io::Error::other(
+                "ConditionalCheckFailed: the head moved",
+            )),
+        );
+        assert_eq!(
+            e.to_string(),
+            "store: dynamodb put: service error: ConditionalCheckFailed: the head moved"
+        );
+        let source = e.source().expect("the cause is kept");
+        assert!(source.downcast_ref::<Terse>().is_some());
+    }
+
+    #[test]
+    fn a_cause_that_repeats_the_message_is_named_once() {
+        let e = StoreError::backend("sqlite", Terse(std::io::Error::other("service error")));
+        assert_eq!(e.to_string(), "store: sqlite: service error");
+    }
 }

@@ -11,6 +11,7 @@ use crate::audit::{self, AuditEntry, AuditRecord};
 use crate::domain::{Approval, Grant, ImageNo, RequestId, RequestState, ShareRequest};
 use crate::outbox::{OutboxEntry, OutboxStatus};
 use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -106,12 +107,14 @@ pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::backend("sqlite", e)
+    }
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(backend)
+    serde_json::to_string(v).map_err(|e| StoreError::backend("sqlite: cannot encode a record", e))
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(key: &str, s: &str) -> Result<T, StoreError> {
@@ -126,28 +129,25 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
-                .map_err(|e| backend(format!("cannot create {}: {e}", dir.display())))?;
+                .map_err(|e| StoreError::backend(format!("cannot create {}", dir.display()), e))?;
         }
         let conn = Connection::open(path)
-            .map_err(|e| backend(format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|e| StoreError::backend(format!("cannot open {}", path.display()), e))?;
         Self::init(conn)
     }
 
     /// An in-memory database, for tests and benchmarks.
     pub fn in_memory() -> Result<Self, StoreError> {
-        Self::init(Connection::open_in_memory().map_err(backend)?)
+        Self::init(Connection::open_in_memory()?)
     }
 
     fn init(conn: Connection) -> Result<Self, StoreError> {
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(backend)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
         // WAL lets readers go on while one writer commits; NORMAL is durable across a process
         // crash (only an OS crash can lose the last commits), which is the failure we design for.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(backend)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(backend)?;
-        conn.execute_batch(SCHEMA).map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA)?;
         migrate(&conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
@@ -165,7 +165,7 @@ impl SqliteStore {
             f(&mut guard)
         })
         .await
-        .map_err(|e| backend(format!("store task failed: {e}")))?
+        .map_err(|e| StoreError::backend("sqlite task failed", e))?
     }
 }
 
@@ -175,11 +175,43 @@ fn pending_rows(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> Result<Vec<(String, i64, String)>, StoreError> {
-    let mut stmt = c.prepare_cached(sql).map_err(backend)?;
-    let rows = stmt
-        .query_map(params, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .map_err(backend)?;
-    rows.map(|row| row.map_err(backend)).collect()
+    let mut stmt = c.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Runs `sql`, whose columns are a key and a JSON body, and decodes every body. A body that does
+/// not decode is a [`StoreError::Corrupt`] record named `{label}{key}` (`audit 12`).
+fn query_decoded<T: serde::de::DeserializeOwned>(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    label: &str,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, |r| {
+        let key = match r.get::<_, Value>(0)? {
+            Value::Integer(n) => n.to_string(),
+            Value::Text(t) => t,
+            other => format!("{other:?}"),
+        };
+        Ok((key, r.get::<_, String>(1)?))
+    })?;
+    rows.map(|row| {
+        let (key, body) = row?;
+        from_json(&format!("{label}{key}"), &body)
+    })
+    .collect()
+}
+
+/// Like [`query_decoded`], for a query of at most one row.
+fn query_one<T: serde::de::DeserializeOwned>(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    label: &str,
+) -> Result<Option<T>, StoreError> {
+    Ok(query_decoded(c, sql, params, label)?.into_iter().next())
 }
 
 /// `Store::insert_request`'s write (version 1, unless the id exists).
@@ -193,8 +225,7 @@ fn insert_request_row(c: &Connection, request: &ShareRequest) -> Result<Inserted
         )
         .and_then(|mut stmt| {
             stmt.execute(params![r.id.as_str(), r.state.as_str(), r.image_no.as_str(), r.created_at.to_rfc3339(), r.expires_at.timestamp_millis(), body])
-        })
-        .map_err(backend)?;
+        })?;
     Ok(inserted(n))
 }
 
@@ -207,8 +238,7 @@ fn insert_grant_row(c: &Connection, g: &Grant) -> Result<Inserted, StoreError> {
         )
         .and_then(|mut stmt| {
             stmt.execute(params![g.image_no.as_str(), g.target.as_str(), g.request_id.as_str(), g.ended_at.is_some(), body, g.ends_at.map(|t| t.timestamp_millis())])
-        })
-        .map_err(backend)?;
+        })?;
     Ok(inserted(n))
 }
 
@@ -230,15 +260,12 @@ impl Store for SqliteStore {
     async fn request(&self, id: &RequestId) -> Result<Option<ShareRequest>, StoreError> {
         let id = id.clone();
         self.with(move |c| {
-            let body: Option<String> = c
-                .query_row(
-                    "SELECT body FROM requests WHERE id = ?1",
-                    [id.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(backend)?;
-            body.map(|b| from_json(id.as_str(), &b)).transpose()
+            query_one(
+                c,
+                "SELECT id, body FROM requests WHERE id = ?1",
+                [id.as_str()],
+                "",
+            )
         })
         .await
     }
@@ -256,8 +283,7 @@ impl Store for SqliteStore {
                 .execute(
                     "UPDATE requests SET version = ?1, state = ?2, body = ?3, expires_ms = ?6 WHERE id = ?4 AND version = ?5",
                     params![next.version as i64, next.state.as_str(), body, next.id.as_str(), expected as i64, next.expires_at.timestamp_millis()],
-                )
-                .map_err(backend)?;
+                )?;
             Ok((n == 1).then_some(next))
         })
         .await
@@ -274,20 +300,18 @@ impl Store for SqliteStore {
         let body = to_json(&next)?;
         self.with(move |c| {
             let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(backend)?;
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let n = tx
                 .execute(
                     "UPDATE requests SET version = ?1, state = ?2, body = ?3, expires_ms = ?6 WHERE id = ?4 AND version = ?5",
                     params![next.version as i64, next.state.as_str(), body, next.id.as_str(), expected as i64, next.expires_at.timestamp_millis()],
-                )
-                .map_err(backend)?;
+                )?;
             if n != 1 {
                 // Dropping the transaction rolls it back; nothing was written.
                 return Ok(None);
             }
             let record = append_in(&tx, entry)?;
-            tx.commit().map_err(backend)?;
+            tx.commit()?;
             Ok(Some((next, record)))
         })
         .await
@@ -299,21 +323,12 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<ShareRequest>, StoreError> {
         self.with(move |c| {
-            let mut stmt = c
-                .prepare(
-                    "SELECT id, body FROM requests WHERE (?1 IS NULL OR state = ?1) ORDER BY created_at DESC, id LIMIT ?2",
-                )
-                .map_err(backend)?;
-            let rows = stmt
-                .query_map(params![state.map(|s| s.as_str()), limit as i64], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                })
-                .map_err(backend)?;
-            rows.map(|row| {
-                let (id, body) = row.map_err(backend)?;
-                from_json(&id, &body)
-            })
-            .collect()
+            query_decoded(
+                c,
+                "SELECT id, body FROM requests WHERE (?1 IS NULL OR state = ?1) ORDER BY created_at DESC, id LIMIT ?2",
+                params![state.map(|s| s.as_str()), limit as i64],
+                "",
+            )
         })
         .await
     }
@@ -365,8 +380,7 @@ impl Store for SqliteStore {
                 .execute(
                     "INSERT OR IGNORE INTO approvals (request_id, person, at, body) VALUES (?1, ?2, ?3, ?4)",
                     params![a.request_id.as_str(), a.person.as_str(), a.at.to_rfc3339(), body],
-                )
-                .map_err(backend)?;
+                )?;
             Ok(inserted(n))
         })
         .await
@@ -375,14 +389,12 @@ impl Store for SqliteStore {
     async fn approvals(&self, id: &RequestId) -> Result<Vec<Approval>, StoreError> {
         let id = id.clone();
         self.with(move |c| {
-            let mut stmt = c
-                .prepare("SELECT body FROM approvals WHERE request_id = ?1 ORDER BY at, person")
-                .map_err(backend)?;
-            let rows = stmt
-                .query_map([id.as_str()], |r| r.get::<_, String>(0))
-                .map_err(backend)?;
-            rows.map(|b| from_json(id.as_str(), &b.map_err(backend)?))
-                .collect()
+            query_decoded(
+                c,
+                "SELECT request_id, body FROM approvals WHERE request_id = ?1 ORDER BY at, person",
+                [id.as_str()],
+                "",
+            )
         })
         .await
     }
@@ -395,11 +407,12 @@ impl Store for SqliteStore {
     async fn active_grants(&self, image: &ImageNo) -> Result<Vec<Grant>, StoreError> {
         let image = image.clone();
         self.with(move |c| {
-            let mut stmt = c
-                .prepare("SELECT body FROM grants WHERE image_no = ?1 AND ended = 0 ORDER BY target, request_id")
-                .map_err(backend)?;
-            let rows = stmt.query_map([image.as_str()], |r| r.get::<_, String>(0)).map_err(backend)?;
-            rows.map(|b| from_json(image.as_str(), &b.map_err(backend)?)).collect()
+            query_decoded(
+                c,
+                "SELECT image_no, body FROM grants WHERE image_no = ?1 AND ended = 0 ORDER BY target, request_id",
+                [image.as_str()],
+                "",
+            )
         })
         .await
     }
@@ -410,17 +423,7 @@ impl Store for SqliteStore {
             .with(move |c| {
                 // A range of the partial index `grants_due` (open grants with an end, by end):
                 // only the due rows are read, however many grants are open.
-                let mut stmt = c.prepare_cached(GRANTS_ENDING_BY).map_err(backend)?;
-                let rows = stmt
-                    .query_map([until_ms], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                    })
-                    .map_err(backend)?;
-                rows.map(|row| {
-                    let (image, body) = row.map_err(backend)?;
-                    from_json(&image, &body)
-                })
-                .collect()
+                query_decoded(c, GRANTS_ENDING_BY, [until_ms], "")
             })
             .await?;
         // The column is in whole milliseconds; the last one may hold grants a few nanoseconds
@@ -448,16 +451,14 @@ impl Store for SqliteStore {
         let g = grant.clone();
         self.with(move |c| {
             let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(backend)?;
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let body: Option<String> = tx
                 .query_row(
                     "SELECT body FROM grants WHERE image_no = ?1 AND target = ?2 AND request_id = ?3 AND ended = 0",
                     params![g.image_no.as_str(), g.target.as_str(), g.request_id.as_str()],
                     |r| r.get(0),
                 )
-                .optional()
-                .map_err(backend)?;
+                .optional()?;
             let Some(body) = body else {
                 return Ok(false);
             };
@@ -467,9 +468,8 @@ impl Store for SqliteStore {
                 .execute(
                     "UPDATE grants SET ended = 1, body = ?1 WHERE image_no = ?2 AND target = ?3 AND request_id = ?4 AND ended = 0",
                     params![to_json(&stored)?, g.image_no.as_str(), g.target.as_str(), g.request_id.as_str()],
-                )
-                .map_err(backend)?;
-            tx.commit().map_err(backend)?;
+                )?;
+            tx.commit()?;
             Ok(n == 1)
         })
         .await
@@ -492,8 +492,7 @@ impl Store for SqliteStore {
                      ON CONFLICT(key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
                      WHERE leases.expires_at <= ?4 OR leases.holder = excluded.holder",
                     params![key, holder, until, now_ms],
-                )
-                .map_err(backend)?;
+                )?;
             Ok(n == 1)
         })
         .await
@@ -505,8 +504,7 @@ impl Store for SqliteStore {
             c.execute(
                 "DELETE FROM leases WHERE key = ?1 AND holder = ?2",
                 params![key, holder],
-            )
-            .map_err(backend)?;
+            )?;
             Ok(())
         })
         .await
@@ -522,17 +520,14 @@ impl Store for SqliteStore {
         let now_ms = now.timestamp_millis();
         let until = now_ms + ttl.as_millis() as i64;
         self.with(move |c| {
-            let tx = c.transaction().map_err(backend)?;
+            let tx = c.transaction()?;
             // Expired keys are dropped on the way, which is the TTL.
-            tx.execute("DELETE FROM deliveries WHERE expires_at <= ?1", [now_ms])
-                .map_err(backend)?;
-            let n = tx
-                .execute(
-                    "INSERT OR IGNORE INTO deliveries (key, expires_at) VALUES (?1, ?2)",
-                    params![key, until],
-                )
-                .map_err(backend)?;
-            tx.commit().map_err(backend)?;
+            tx.execute("DELETE FROM deliveries WHERE expires_at <= ?1", [now_ms])?;
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO deliveries (key, expires_at) VALUES (?1, ?2)",
+                params![key, until],
+            )?;
+            tx.commit()?;
             Ok(n == 1)
         })
         .await
@@ -550,8 +545,7 @@ impl Store for SqliteStore {
                 "INSERT INTO message_refs (request_id, kind, reference) VALUES (?1, ?2, ?3)
                  ON CONFLICT(request_id, kind) DO UPDATE SET reference = excluded.reference",
                 params![id, kind, reference],
-            )
-            .map_err(backend)?;
+            )?;
             Ok(())
         })
         .await
@@ -560,13 +554,12 @@ impl Store for SqliteStore {
     async fn message_ref(&self, id: &RequestId, kind: &str) -> Result<Option<String>, StoreError> {
         let (id, kind) = (id.to_string(), kind.to_string());
         self.with(move |c| {
-            c.query_row(
+            Ok(c.query_row(
                 "SELECT reference FROM message_refs WHERE request_id = ?1 AND kind = ?2",
                 params![id, kind],
                 |r| r.get(0),
             )
-            .optional()
-            .map_err(backend)
+            .optional()?)
         })
         .await
     }
@@ -574,11 +567,9 @@ impl Store for SqliteStore {
     async fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
         self.with(move |c| {
             // IMMEDIATE takes the write lock first, so two processes never chain onto the same head.
-            let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(backend)?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let record = append_in(&tx, entry)?;
-            tx.commit().map_err(backend)?;
+            tx.commit()?;
             Ok(record)
         })
         .await
@@ -590,19 +581,12 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         self.with(move |c| {
-            let mut stmt = c
-                .prepare("SELECT seq, body FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2")
-                .map_err(backend)?;
-            let rows = stmt
-                .query_map(params![after as i64, limit as i64], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                })
-                .map_err(backend)?;
-            rows.map(|row| {
-                let (seq, body) = row.map_err(backend)?;
-                from_json(&format!("audit {seq}"), &body)
-            })
-            .collect()
+            query_decoded(
+                c,
+                "SELECT seq, body FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                params![after as i64, limit as i64],
+                "audit ",
+            )
         })
         .await
     }
@@ -613,8 +597,7 @@ impl Store for SqliteStore {
                 .query_row("SELECT seq, hash FROM audit_head WHERE one = 1", [], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })
-                .optional()
-                .map_err(backend)?;
+                .optional()?;
             Ok(head.map(|(s, h)| (s as u64, h)))
         })
         .await
@@ -623,19 +606,12 @@ impl Store for SqliteStore {
     async fn audit_for_request(&self, id: &RequestId) -> Result<Vec<AuditRecord>, StoreError> {
         let id = id.clone();
         self.with(move |c| {
-            let mut stmt = c
-                .prepare("SELECT seq, body FROM audit WHERE request_id = ?1 ORDER BY seq")
-                .map_err(backend)?;
-            let rows = stmt
-                .query_map([id.as_str()], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                })
-                .map_err(backend)?;
-            rows.map(|row| {
-                let (seq, body) = row.map_err(backend)?;
-                from_json(&format!("audit {seq}"), &body)
-            })
-            .collect()
+            query_decoded(
+                c,
+                "SELECT seq, body FROM audit WHERE request_id = ?1 ORDER BY seq",
+                [id.as_str()],
+                "audit ",
+            )
         })
         .await
     }
@@ -669,21 +645,18 @@ impl Store for SqliteStore {
         let audit = change.audit;
         self.with(move |c| {
             let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(backend)?;
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             // Every early return drops the transaction, which rolls it back: nothing is written.
             if let Some(d) = &delivery {
                 tx.execute(
                     "DELETE FROM deliveries WHERE key = ?1 AND expires_at <= ?2",
                     params![d.key, d.now.timestamp_millis()],
-                )
-                .map_err(backend)?;
+                )?;
                 let n = tx
                     .execute(
                         "INSERT OR IGNORE INTO deliveries (key, expires_at) VALUES (?1, ?2)",
                         params![d.key, d.until.timestamp_millis()],
-                    )
-                    .map_err(backend)?;
+                    )?;
                 if n != 1 {
                     return Ok(Committed::Conflict(Conflict::Delivery));
                 }
@@ -693,8 +666,7 @@ impl Store for SqliteStore {
                     .execute(
                         "INSERT OR IGNORE INTO requests (id, version, state, image_no, created_at, expires_ms, body) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6)",
                         params![r.id.as_str(), r.state.as_str(), r.image_no.as_str(), r.created_at.to_rfc3339(), r.expires_at.timestamp_millis(), body],
-                    )
-                    .map_err(backend)?;
+                    )?;
                 if n != 1 {
                     return Ok(Committed::Conflict(Conflict::Request));
                 }
@@ -704,8 +676,7 @@ impl Store for SqliteStore {
                     .execute(
                         "UPDATE requests SET version = ?1, state = ?2, body = ?3, expires_ms = ?6 WHERE id = ?4 AND version = ?5",
                         params![next.version as i64, next.state.as_str(), body, next.id.as_str(), *expected as i64, next.expires_at.timestamp_millis()],
-                    )
-                    .map_err(backend)?;
+                    )?;
                 if n != 1 {
                     return Ok(Committed::Conflict(Conflict::Request));
                 }
@@ -715,8 +686,7 @@ impl Store for SqliteStore {
                     .execute(
                         "INSERT OR IGNORE INTO approvals (request_id, person, at, body) VALUES (?1, ?2, ?3, ?4)",
                         params![a.request_id.as_str(), a.person.as_str(), a.at.to_rfc3339(), body],
-                    )
-                    .map_err(backend)?;
+                    )?;
                 if n != 1 {
                     return Ok(Committed::Conflict(Conflict::Approval));
                 }
@@ -729,10 +699,9 @@ impl Store for SqliteStore {
                 tx.execute(
                     "INSERT INTO outbox (id, ord, lane, request_id, status, next_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     params![e.id, e.order, e.lane, e.request_id.as_ref().map(|r| r.as_str().to_string()), e.status.as_str(), e.next_at.timestamp_millis(), body],
-                )
-                .map_err(backend)?;
+                )?;
             }
-            tx.commit().map_err(backend)?;
+            tx.commit()?;
             Ok(Committed::Done(records))
         })
         .await
@@ -745,10 +714,11 @@ impl Store for SqliteStore {
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         let now_ms = now.timestamp_millis();
         self.with(move |c| {
-            query_outbox(
+            query_decoded(
                 c,
                 "SELECT id, body FROM outbox WHERE status = 'pending' AND next_ms <= ?1 ORDER BY ord LIMIT ?2",
                 params![now_ms, limit as i64],
+                "outbox ",
             )
         })
         .await
@@ -761,8 +731,7 @@ impl Store for SqliteStore {
             c.execute(
                 "UPDATE outbox SET status = ?2, next_ms = ?3, body = ?4 WHERE id = ?1",
                 params![e.id, e.status.as_str(), e.next_at.timestamp_millis(), body],
-            )
-            .map_err(backend)?;
+            )?;
             Ok(())
         })
         .await
@@ -771,10 +740,11 @@ impl Store for SqliteStore {
     async fn outbox_entry(&self, id: &str) -> Result<Option<OutboxEntry>, StoreError> {
         let id = id.to_string();
         self.with(move |c| {
-            Ok(
-                query_outbox(c, "SELECT id, body FROM outbox WHERE id = ?1", params![id])?
-                    .into_iter()
-                    .next(),
+            query_one(
+                c,
+                "SELECT id, body FROM outbox WHERE id = ?1",
+                params![id],
+                "outbox ",
             )
         })
         .await
@@ -782,7 +752,7 @@ impl Store for SqliteStore {
 
     async fn outbox(&self, query: OutboxQuery) -> Result<Vec<OutboxEntry>, StoreError> {
         self.with(move |c| {
-            query_outbox(
+            query_decoded(
                 c,
                 "SELECT id, body FROM outbox WHERE (?1 IS NULL OR request_id = ?1) AND (?2 IS NULL OR status = ?2) ORDER BY ord LIMIT ?3",
                 params![
@@ -790,6 +760,7 @@ impl Store for SqliteStore {
                     query.status.map(OutboxStatus::as_str),
                     query.limit as i64
                 ],
+                "outbox ",
             )
         })
         .await
@@ -797,13 +768,11 @@ impl Store for SqliteStore {
 
     async fn outbox_pending_count(&self) -> Result<usize, StoreError> {
         self.with(move |c| {
-            let n: i64 = c
-                .query_row(
-                    "SELECT COUNT(*) FROM outbox WHERE status = 'pending'",
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(backend)?;
+            let n: i64 = c.query_row(
+                "SELECT COUNT(*) FROM outbox WHERE status = 'pending'",
+                [],
+                |r| r.get(0),
+            )?;
             Ok(n as usize)
         })
         .await
@@ -813,12 +782,10 @@ impl Store for SqliteStore {
         let body = to_json(checkpoint)?;
         let size = checkpoint.size as i64;
         self.with(move |c| {
-            let n = c
-                .execute(
-                    "INSERT INTO checkpoints (size, body) VALUES (?1, ?2) ON CONFLICT(size) DO NOTHING",
-                    params![size, body],
-                )
-                .map_err(backend)?;
+            let n = c.execute(
+                "INSERT INTO checkpoints (size, body) VALUES (?1, ?2) ON CONFLICT(size) DO NOTHING",
+                params![size, body],
+            )?;
             Ok(if n == 1 {
                 Inserted::New
             } else {
@@ -830,33 +797,24 @@ impl Store for SqliteStore {
 
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
         self.with(|c| {
-            let body: Option<(i64, String)> = c
-                .query_row(
-                    "SELECT size, body FROM checkpoints ORDER BY size DESC LIMIT 1",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(backend)?;
-            body.map(|(size, b)| from_json(&format!("checkpoint {size}"), &b))
-                .transpose()
+            query_one(
+                c,
+                "SELECT size, body FROM checkpoints ORDER BY size DESC LIMIT 1",
+                [],
+                "checkpoint ",
+            )
         })
         .await
     }
 
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
         self.with(|c| {
-            let mut stmt = c
-                .prepare("SELECT size, body FROM checkpoints ORDER BY size")
-                .map_err(backend)?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-                .map_err(backend)?;
-            rows.map(|row| {
-                let (size, body) = row.map_err(backend)?;
-                from_json(&format!("checkpoint {size}"), &body)
-            })
-            .collect()
+            query_decoded(
+                c,
+                "SELECT size, body FROM checkpoints ORDER BY size",
+                [],
+                "checkpoint ",
+            )
         })
         .await
     }
@@ -864,30 +822,24 @@ impl Store for SqliteStore {
 
 /// Brings a database made by an earlier version up to the current schema.
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let has_expiry: bool = conn
-        .query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('requests') WHERE name = 'expires_ms'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .map_err(backend)?
-        > 0;
+    let has_expiry: bool = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('requests') WHERE name = 'expires_ms'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )? > 0;
     if !has_expiry {
         conn.execute_batch(
             "ALTER TABLE requests ADD COLUMN expires_ms INTEGER NOT NULL DEFAULT 0;
              UPDATE requests SET expires_ms = CAST(strftime('%s', json_extract(body, '$.expires_at')) AS INTEGER) * 1000;",
-        )
-        .map_err(backend)?;
+        )?;
     }
     // Pending requests are expired oldest-deadline first, straight from this index.
-    conn.execute_batch("CREATE INDEX IF NOT EXISTS requests_due ON requests(state, expires_ms);")
-        .map_err(backend)?;
+    conn.execute_batch("CREATE INDEX IF NOT EXISTS requests_due ON requests(state, expires_ms);")?;
     add_grant_ends(conn)?;
     // The sweep's grants: only open ones with an end are in this index, by end.
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS grants_due ON grants(ends_ms) WHERE ended = 0 AND ends_ms IS NOT NULL;",
-    )
-    .map_err(backend)?;
+    )?;
     Ok(())
 }
 
@@ -896,51 +848,39 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
 /// opening the same file waits and then finds the column there.
 fn add_grant_ends(conn: &Connection) -> Result<(), StoreError> {
     let has = |conn: &Connection| -> Result<bool, StoreError> {
-        Ok(conn
-            .query_row(
-                "SELECT COUNT(*) FROM pragma_table_info('grants') WHERE name = 'ends_ms'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map_err(backend)?
-            > 0)
+        Ok(conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('grants') WHERE name = 'ends_ms'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? > 0)
     };
     if has(conn)? {
         return Ok(());
     }
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(backend)?;
+    conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| {
         if has(conn)? {
             return Ok(());
         }
-        conn.execute_batch("ALTER TABLE grants ADD COLUMN ends_ms INTEGER")
-            .map_err(backend)?;
-        let mut read = conn
-            .prepare("SELECT rowid, image_no, body FROM grants")
-            .map_err(backend)?;
-        let rows = read
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .map_err(backend)?;
-        let mut write = conn
-            .prepare("UPDATE grants SET ends_ms = ?1 WHERE rowid = ?2")
-            .map_err(backend)?;
+        conn.execute_batch("ALTER TABLE grants ADD COLUMN ends_ms INTEGER")?;
+        let mut read = conn.prepare("SELECT rowid, image_no, body FROM grants")?;
+        let rows = read.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut write = conn.prepare("UPDATE grants SET ends_ms = ?1 WHERE rowid = ?2")?;
         for row in rows {
-            let (rowid, image, body) = row.map_err(backend)?;
+            let (rowid, image, body) = row?;
             let grant: Grant = from_json(&image, &body)?;
-            write
-                .execute(params![grant.ends_at.map(|t| t.timestamp_millis()), rowid])
-                .map_err(backend)?;
+            write.execute(params![grant.ends_at.map(|t| t.timestamp_millis()), rowid])?;
         }
         Ok(())
     })();
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-    conn.execute_batch(end).map_err(backend)?;
+    conn.execute_batch(end)?;
     result
 }
 
@@ -950,8 +890,7 @@ fn append_in(tx: &rusqlite::Transaction<'_>, entry: AuditEntry) -> Result<AuditR
         .query_row("SELECT seq, hash FROM audit_head WHERE one = 1", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
-        .optional()
-        .map_err(backend)?;
+        .optional()?;
     let record = audit::chain(head.as_ref().map(|(s, h)| (*s as u64, h.as_str())), entry);
     tx.execute(
         "INSERT INTO audit (seq, request_id, body) VALUES (?1, ?2, ?3)",
@@ -960,14 +899,12 @@ fn append_in(tx: &rusqlite::Transaction<'_>, entry: AuditEntry) -> Result<AuditR
             record.entry.request_id,
             to_json(&record)?
         ],
-    )
-    .map_err(backend)?;
+    )?;
     tx.execute(
         "INSERT INTO audit_head (one, seq, hash) VALUES (1, ?1, ?2)
          ON CONFLICT(one) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
         params![record.seq as i64, record.hash],
-    )
-    .map_err(backend)?;
+    )?;
     Ok(record)
 }
 
@@ -976,8 +913,7 @@ impl SqliteStore {
     /// Runs raw SQL (tests use it to tamper with the ledger and prove `audit verify` notices).
     pub async fn execute_raw(&self, sql: &str) -> Result<usize, StoreError> {
         let sql = sql.to_string();
-        self.with(move |c| c.execute(&sql, []).map_err(backend))
-            .await
+        self.with(move |c| Ok(c.execute(&sql, [])?)).await
     }
 
     /// Stores many requests and grants in one transaction, each row written exactly as
@@ -990,38 +926,17 @@ impl SqliteStore {
         grants: Vec<Grant>,
     ) -> Result<(), StoreError> {
         self.with(move |c| {
-            let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(backend)?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for r in &requests {
                 insert_request_row(&tx, r)?;
             }
             for g in &grants {
                 insert_grant_row(&tx, g)?;
             }
-            tx.commit().map_err(backend)
+            Ok(tx.commit()?)
         })
         .await
     }
-}
-
-/// Runs an outbox query whose columns are `id, body` and decodes every entry.
-fn query_outbox(
-    c: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> Result<Vec<OutboxEntry>, StoreError> {
-    let mut stmt = c.prepare_cached(sql).map_err(backend)?;
-    let rows = stmt
-        .query_map(params, |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })
-        .map_err(backend)?;
-    rows.map(|row| {
-        let (id, body) = row.map_err(backend)?;
-        from_json(&format!("outbox {id}"), &body)
-    })
-    .collect()
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use crate::audit::AuditEvent;
 use crate::domain::{Approval, Outcome, RequestId, RequestState, ShareRequest};
 use crate::notify::Notice;
 use crate::policy::{Allowed, Identity, PersonName, may_approve};
-use crate::store::{Change, Committed};
+use crate::store::{Change, Committed, StoreError};
 
 /// What an approve, deny or cancel did, for the adapter to tell the person who clicked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +80,10 @@ impl Workflow {
     /// says what it is now.
     async fn moved_on(&self, id: &RequestId) -> Result<ActOutcome, WorkflowError> {
         let now = self.store.request(id).await?.ok_or_else(|| {
-            WorkflowError::Invalid(format!("request {id} vanished from the store"))
+            // Requests are never deleted: one that is gone is the store's failure, not the caller's.
+            WorkflowError::Store(StoreError::Failed(format!(
+                "request {id} vanished from the store"
+            )))
         })?;
         Ok(ActOutcome::NotPending(Box::new(now)))
     }

@@ -540,10 +540,7 @@ impl Ctx<'_> {
             Command::Deny(reason) => wf.deny(&request.id, &actor, reason).await,
             Command::Cancel => wf.cancel(&request.id, &actor).await,
         };
-        let outcome = result.map_err(|e| match e {
-            WorkflowError::Store(s) => ApiError::from(s),
-            other => ApiError::Unavailable(other.to_string()),
-        })?;
+        let outcome = result?;
         let id = &request.id;
         let (answer, summary) = match &outcome {
             // The notifier tells the issue about counted approvals, approvals, denials and

@@ -163,98 +163,74 @@ pub async fn commands(
     {
         return Ok(ephemeral(NOT_A_PERSON));
     }
-    let reply = match parsed {
-        SlackCommand::Help => usage,
+    // Share, revoke and set are submissions, answered by `submit`; every other command is
+    // answered here.
+    let (action, image, targets, duration, reason) = match parsed {
         SlackCommand::Share {
             image,
             targets,
             duration,
             reason,
-        } => {
-            return submit(
-                &state,
-                &cmd,
-                key,
-                actor,
-                Action::Share,
-                image,
-                targets,
-                duration,
-                reason,
-            )
-            .await;
-        }
+        } => (Action::Share, image, targets, duration, reason),
         SlackCommand::Revoke {
             image,
             targets,
             reason,
-        } => {
-            return submit(
-                &state,
-                &cmd,
-                key,
-                actor,
-                Action::Unshare,
-                image,
-                targets,
-                None,
-                reason,
-            )
-            .await;
-        }
+        } => (Action::Unshare, image, targets, None, reason),
         SlackCommand::Set {
             image,
             targets,
             reason,
-        } => {
-            return submit(
-                &state,
-                &cmd,
-                key,
-                actor,
-                Action::Set,
-                image,
-                targets,
-                None,
-                reason,
-            )
-            .await;
+        } => (Action::Set, image, targets, None, reason),
+        SlackCommand::Help => return Ok(ephemeral(usage)),
+        SlackCommand::Status(id) => {
+            return Ok(ephemeral(match wf.store.request(&id).await? {
+                Some(r) => replies::status(&r, &wf.store.approvals(&id).await?),
+                None => format!("No request {id}."),
+            }));
         }
-        SlackCommand::Status(id) => match wf.store.request(&id).await? {
-            Some(r) => replies::status(&r, &wf.store.approvals(&id).await?),
-            None => format!("No request {id}."),
-        },
         SlackCommand::List(image) => {
-            match tokio::time::timeout(ACK_BUDGET, wf.cloud.image(&image)).await {
-                Ok(Ok(view)) => replies::share_list(&view, &wf.store.active_grants(&image).await?),
-                Ok(Err(e)) => format!(
-                    "Could not read image {image} from NCP: {}",
-                    render::escape(&e.to_string())
-                ),
-                Err(_) => "NCP is slow to answer; try again in a moment.".into(),
-            }
+            return Ok(ephemeral(
+                match tokio::time::timeout(ACK_BUDGET, wf.cloud.image(&image)).await {
+                    Ok(Ok(view)) => {
+                        replies::share_list(&view, &wf.store.active_grants(&image).await?)
+                    }
+                    Ok(Err(e)) => format!(
+                        "Could not read image {image} from NCP: {}",
+                        render::escape(&e.to_string())
+                    ),
+                    Err(_) => "NCP is slow to answer; try again in a moment.".into(),
+                },
+            ));
         }
         SlackCommand::Approve(_) | SlackCommand::Deny { .. } | SlackCommand::Cancel(_)
             if !first(&state, &key).await? =>
         {
-            REPEATED.into()
+            return Ok(ephemeral(REPEATED));
         }
-        SlackCommand::Approve(id) => replies::act_outcome(&act(wf.approve(&id, &actor).await)?),
-        SlackCommand::Deny { id, reason } => {
-            replies::act_outcome(&act(wf.deny(&id, &actor, reason).await)?)
-        }
-        SlackCommand::Cancel(id) => replies::act_outcome(&act(wf.cancel(&id, &actor).await)?),
+        SlackCommand::Approve(id) => return act(wf.approve(&id, &actor).await),
+        SlackCommand::Deny { id, reason } => return act(wf.deny(&id, &actor, reason).await),
+        SlackCommand::Cancel(id) => return act(wf.cancel(&id, &actor).await),
     };
-    Ok(ephemeral(reply))
+    let new = NewRequest {
+        requester: actor,
+        origin: Origin::Slack {
+            team_id: cmd.team_id.clone(),
+            channel_id: cmd.channel_id.clone(),
+            response_url: cmd.response_url.clone(),
+        },
+        image_no: image,
+        action,
+        targets,
+        duration,
+        reason,
+    };
+    submit(&state, new, key).await
 }
 
-fn act(
-    result: Result<crate::workflow::ActOutcome, WorkflowError>,
-) -> Result<crate::workflow::ActOutcome, ApiError> {
-    result.map_err(|e| match e {
-        WorkflowError::Store(s) => ApiError::from(s),
-        other => ApiError::Unavailable(other.to_string()),
-    })
+/// The ephemeral reply to an approve, deny or cancel command.
+fn act(result: Result<crate::workflow::ActOutcome, WorkflowError>) -> Result<Response, ApiError> {
+    Ok(ephemeral(replies::act_outcome(&result?)))
 }
 
 /// The reply to a submission, from its outcome: fallback text and blocks.
@@ -387,31 +363,12 @@ fn ephemeral_rich(message: (String, serde_json::Value)) -> Response {
     Json(render::ephemeral_body(message)).into_response()
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Submits `new`, answering within Slack's budget or handing the submission to the outbox.
 async fn submit(
     state: &Arc<AppState>,
-    cmd: &SlashCommand,
+    new: NewRequest,
     key: DeliveryKey,
-    actor: Identity,
-    action: Action,
-    image: crate::domain::ImageNo,
-    targets: Vec<crate::domain::LoginId>,
-    duration: Option<crate::domain::ShareDuration>,
-    reason: Option<String>,
 ) -> Result<Response, ApiError> {
-    let new = NewRequest {
-        requester: actor,
-        origin: Origin::Slack {
-            team_id: cmd.team_id.clone(),
-            channel_id: cmd.channel_id.clone(),
-            response_url: cmd.response_url.clone(),
-        },
-        image_no: image,
-        action,
-        targets,
-        duration,
-        reason,
-    };
     // The submission looks the image up on NCP. If NCP is slow, the answer cannot wait: the
     // submission is handed to the worker through the outbox (nothing may run after the answer
     // on Lambda), which submits it once and replies on the response_url.
@@ -448,8 +405,8 @@ pub async fn interactions(
     let id = RequestId::parse(&click.value).map_err(|e| ApiError::BadRequest(e.0))?;
     let wf = &state.workflow;
     let outcome = match click.action_id.as_str() {
-        "approve" => act(wf.approve(&id, &actor).await)?,
-        _ => act(wf.deny(&id, &actor, None).await)?,
+        "approve" => wf.approve(&id, &actor).await?,
+        _ => wf.deny(&id, &actor, None).await?,
     };
     // The card itself is updated through the outbox; the clicker gets a private answer, owed
     // like every other message (it is sent after this answer).

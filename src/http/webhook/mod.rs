@@ -207,12 +207,8 @@ async fn handle(
                     "message": r.outcome.map(|o| o.message).unwrap_or_default(),
                 }))
                 .into_response()),
-                Err(WorkflowError::Invalid(why)) => Err(bad(why)),
-                Err(WorkflowError::Store(e)) => Err(e.into()),
                 Err(WorkflowError::Duplicate) => Ok(duplicate()),
-                Err(e @ WorkflowError::Ncp(_)) => Err(ApiError::Unavailable(format!(
-                    "{e}; nothing was requested: send the event again (the same webhook-id is fine)"
-                ))),
+                Err(e) => Err(e.into()),
             },
             Parsed::Acted(kind, id, who, reason, seen) => {
                 // The approver decided on what they saw: an approval of anything else is
@@ -232,10 +228,7 @@ async fn handle(
                     "share.denied" => wf.deny(&id, &who, reason).await,
                     _ => wf.cancel(&id, &who).await,
                 };
-                let outcome = result.map_err(|e| match e {
-                    WorkflowError::Store(s) => ApiError::from(s),
-                    other => ApiError::Unavailable(other.to_string()),
-                })?;
+                let outcome = result?;
                 // Approving, denying and cancelling are idempotent (one approval per person, state
                 // moved by compare-and-swap), so the id is recorded after the work: a retry after a
                 // failure is processed, a repeat after a success is answered as one.
