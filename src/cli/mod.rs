@@ -139,10 +139,27 @@ pub async fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: errors such as `StoreError` already
+/// name their cause in their own text (logs print only that) and expose it as `source` too.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut shown = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if shown.contains(&text) {
+            continue;
+        }
+        if !shown.is_empty() {
+            shown.push_str(": ");
+        }
+        shown.push_str(&text);
+    }
+    shown
 }
 
 async fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
@@ -193,4 +210,23 @@ async fn run_slack_fake(args: &SlackFakeArgs) -> anyhow::Result<ExitCode> {
     );
     tokio::signal::ctrl_c().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("store: sqlite: {0}")]
+    struct Names(#[source] std::io::Error);
+
+    #[test]
+    fn a_cause_the_error_already_names_is_printed_once() {
+        let io = std::io::Error::other("disk full");
+        let e = anyhow::Error::new(Names(io)).context("cannot record the approval");
+        assert_eq!(
+            one_line(&e),
+            "cannot record the approval: store: sqlite: disk full"
+        );
+    }
 }
