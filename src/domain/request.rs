@@ -1,9 +1,8 @@
 //! A share request and its lifecycle: `Pending → Approved → Executing → Succeeded | Failed`,
 //! `Pending → Denied | Expired | Cancelled`. Transitions only move forward.
 
+use super::{Action, Hypervisor, Identity, PersonName};
 use super::{ImageNo, LoginId, ShareDuration};
-use crate::ncp::Hypervisor;
-use crate::policy::{Action, Identity, PersonName};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

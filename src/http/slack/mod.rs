@@ -5,9 +5,9 @@ pub mod command;
 pub mod form;
 pub mod replies;
 
-use crate::app::AppState;
 use crate::domain::{Origin, RequestId, RequestState};
 use crate::http::ApiError;
+use crate::http::AppState;
 use crate::notify::slack::render;
 use crate::policy::{Action, Identity};
 use crate::store::DeliveryKey;
