@@ -69,7 +69,7 @@ impl<C> LazyClient<C> {
     }
 }
 
-/// An SDK error with its whole cause chain, for logs and [`crate::store::StoreError`]s.
+/// An SDK error with its whole cause chain, for logs and the store's errors.
 pub fn describe_error(e: &(dyn std::error::Error + 'static)) -> String {
     aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()
 }

@@ -51,7 +51,25 @@ const LAYERS: &[(&str, &[&str])] = &[
 /// TEMPORARY (the lead deletes this at merge, with the `config` branch): adapters still import
 /// `config` while that branch gives them their own settings types. Edges listed here are
 /// exempt from the layer rule and from the cycle check.
-const PENDING_CONFIG_EDGES: &[(&str, &str)] = &[];
+const PENDING_CONFIG_EDGES: &[(&str, &str)] = &[("ncp", "config"), ("store", "config")];
+
+/// TEMPORARY (issue 13, item 1, not done yet in this step): the ports (`Store`, `CloudApi`,
+/// `Notifier`, `Queue`, `SecretSource`, `Courier`, `RetryPolicy`) and the types they speak still
+/// live in their adapter modules, so the core reaches outward through these edges. Each one goes
+/// when its port moves into the core; nothing may be added here.
+const PENDING_PORT_EDGES: &[(&str, &str)] = &[
+    ("ncp", "secrets"),
+    ("notify", "ncp"),
+    ("notify", "store"),
+    ("outbox", "ncp"),
+    ("outbox", "notify"),
+    ("outbox", "store"),
+    ("publish", "store"),
+    ("workflow", "ncp"),
+    ("workflow", "notify"),
+    ("workflow", "queue"),
+    ("workflow", "store"),
+];
 
 /// Modules that must do no I/O, and what counts as I/O in them.
 const PURE: &[&str] = &["domain", "policy", "verify", "audit"];
@@ -93,6 +111,21 @@ fn top_level_modules_form_no_cycle_and_respect_the_layers() {
 }
 
 #[test]
+fn the_pending_edges_still_exist() {
+    // An allowlisted edge that is gone must leave the list, so that it cannot come back unseen.
+    let graph = graph_of(&source_files());
+    let stale: Vec<_> = PENDING_CONFIG_EDGES
+        .iter()
+        .chain(PENDING_PORT_EDGES)
+        .filter(|(from, to)| !graph.get(*from).is_some_and(|edges| edges.contains(*to)))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "edges no longer in the code, remove them: {stale:?}"
+    );
+}
+
+#[test]
 fn every_module_has_a_layer() {
     let graph = graph_of(&source_files());
     let unplaced: Vec<_> = graph.keys().filter(|m| layer_of(m).is_none()).collect();
@@ -126,7 +159,7 @@ fn the_pure_core_does_no_io() {
 fn the_cycle_check_can_fail() {
     let files = vec![
         file("src/domain/mod.rs", "use crate::policy::Action;"),
-        file("src/policy/mod.rs", "use crate::{domain::ImageNo, verify};"),
+        file("src/policy/mod.rs", "use crate::{domain::ImageNo, clock};"),
         file("src/verify/mod.rs", "fn f() { crate::domain::x(); }"),
         file(
             "src/store/mod.rs",
@@ -253,7 +286,7 @@ fn graph_of(files: &[(PathBuf, String, String)]) -> Graph {
 }
 
 fn without_pending(mut graph: Graph) -> Graph {
-    for (from, to) in PENDING_CONFIG_EDGES {
+    for (from, to) in PENDING_CONFIG_EDGES.iter().chain(PENDING_PORT_EDGES) {
         if let Some(edges) = graph.get_mut(*from) {
             edges.remove(*to);
         }
@@ -527,7 +560,7 @@ fn tree(tokens: &[String], mut at: usize, mut prefix: String, paths: &mut Vec<St
                 }
                 return at + 1;
             }
-            Some(t) if t == "self" => {
+            Some("self") => {
                 paths.push(prefix);
                 return skip_alias(tokens, at + 1);
             }

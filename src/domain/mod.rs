@@ -13,7 +13,9 @@ pub use duration::ShareDuration;
 pub use hypervisor::Hypervisor;
 pub use lifecycle::{DriftFinding, DriftKind, Lifecycle, Revocation, RevocationCause};
 pub use people::{Action, Identity, PersonName};
-pub use request::{Approval, Grant, Origin, Outcome, RequestId, RequestState, ShareRequest};
+pub use request::{
+    Approval, Grant, NewRequest, Origin, Outcome, RequestId, RequestState, ShareRequest,
+};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -374,6 +374,25 @@ pub struct Grant {
     pub ended_at: Option<DateTime<Utc>>,
 }
 
+/// A request as an adapter parsed it from a verified payload.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NewRequest {
+    /// The verified account that asked.
+    pub requester: Identity,
+    /// Where it came from (and where the outcome goes).
+    pub origin: Origin,
+    /// The image.
+    pub image_no: ImageNo,
+    /// What to do.
+    pub action: Action,
+    /// The login IDs.
+    pub targets: Vec<LoginId>,
+    /// `for <duration>`.
+    pub duration: Option<ShareDuration>,
+    /// `because <reason>`.
+    pub reason: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -148,7 +148,7 @@ pub enum Message {
     /// replies on the `response_url`.
     Submit {
         /// The request as parsed from the verified command.
-        new: Box<crate::workflow::NewRequest>,
+        new: Box<crate::domain::NewRequest>,
         /// The command's delivery key (`slack:<signature>`).
         delivery: String,
         /// When the delivery key is remembered until.

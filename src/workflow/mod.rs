@@ -16,7 +16,8 @@ pub use checkpoints::{CheckpointError, Checkpointer, Trigger};
 pub use decide::ActOutcome;
 pub use execute::{CrashPoint, ExecOutcome, Worker};
 pub use lifecycle::{DriftReport, RECONCILER, SCHEDULER, SweepReport};
-pub use submit::NewRequest;
+// Moved to `domain` (the outbox carries it); re-exported for the old path.
+pub use crate::domain::NewRequest;
 
 use crate::audit::note::NoteSigner;
 use crate::audit::{AuditEntry, AuditEvent};
