@@ -58,7 +58,6 @@ const PENDING_CONFIG_EDGES: &[(&str, &str)] = &[("ncp", "config"), ("store", "co
 /// live in their adapter modules, so the core reaches outward through these edges. Each one goes
 /// when its port moves into the core; nothing may be added here.
 const PENDING_PORT_EDGES: &[(&str, &str)] = &[
-    ("ncp", "secrets"),
     ("notify", "ncp"),
     ("notify", "store"),
     ("outbox", "ncp"),
@@ -67,7 +66,6 @@ const PENDING_PORT_EDGES: &[(&str, &str)] = &[
     ("publish", "store"),
     ("workflow", "ncp"),
     ("workflow", "notify"),
-    ("workflow", "queue"),
     ("workflow", "store"),
 ];
 

@@ -7,6 +7,7 @@ mod duration;
 mod hypervisor;
 pub mod lifecycle;
 mod people;
+pub mod ports;
 pub mod request;
 
 pub use duration::ShareDuration;

@@ -10,8 +10,8 @@ use super::signature::{self, ACCESS_KEY_HEADER, SIGNATURE_V2_HEADER, TIMESTAMP_H
 use super::wire::{self, Envelope, MemberImageList, ServerImageList};
 use super::{CloudApi, Hypervisor, ImageView, NcpError};
 use crate::config::NcpConfig;
+use crate::domain::ports::secrets::{self, ExposeSecret, SecretName, SecretSource};
 use crate::domain::{ImageNo, LoginId};
-use crate::secrets::{self, ExposeSecret, SecretName, SecretSource};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
