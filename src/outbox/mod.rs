@@ -12,8 +12,8 @@ mod dispatch;
 
 pub use dispatch::{Courier, Delivery, DispatchReport, Dispatcher, Pacing};
 
+use crate::domain::ports::notify::Notice;
 use crate::domain::{Approval, DriftFinding, Origin, RequestId, ShareRequest};
-use crate::notify::Notice;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
