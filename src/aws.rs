@@ -69,7 +69,18 @@ impl<C> LazyClient<C> {
     }
 }
 
-/// An SDK error with its whole cause chain, for logs and [`crate::store::StoreError`]s.
+/// An SDK error with its whole cause chain, for logs and the store's errors.
 pub fn describe_error(e: &(dyn std::error::Error + 'static)) -> String {
     aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()
+}
+
+/// An S3 client; path-style addressing when the endpoint is overridden (a local stand-in such as
+/// moto has no per-bucket host names), virtual-hosted style on AWS.
+pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    let overridden = sdk.endpoint_url().is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty());
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(overridden)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
 }

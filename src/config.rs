@@ -69,7 +69,7 @@ pub struct Config {
     /// Address `serve` listens on.
     pub listen: String,
     /// Where the approver policy is: a file path, `s3://BUCKET/KEY` or `ssm:/PARAMETER/NAME`.
-    pub policy: crate::policy::PolicySource,
+    pub policy: crate::policy_source::PolicySource,
     /// `serve` re-reads the policy this often, in seconds (0: only at start). A new policy that
     /// does not load is logged and the one in force is kept.
     pub policy_reload_secs: u64,
@@ -103,7 +103,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
-            policy: crate::policy::PolicySource::default(),
+            policy: crate::policy_source::PolicySource::default(),
             policy_reload_secs: 0,
             store: StoreConfig::default(),
             ncp: NcpConfig::default(),

@@ -82,7 +82,7 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
             .await
             .map_err(stopped)
         }
-        LambdaFunction::Http => lambda_http::run(crate::app::lambda_service(state))
+        LambdaFunction::Http => lambda_http::run(crate::http::lambda_service(state))
             .await
             .map_err(stopped),
     }

@@ -1,7 +1,6 @@
 //! `ncp-share-approver`: self-service, approved and audited sharing of NAVER Cloud Platform
 //! server images. See ARCHITECTURE.md for the map.
 
-pub mod app;
 pub mod audit;
 pub mod aws;
 pub mod choice;
@@ -15,6 +14,8 @@ pub mod ncp;
 pub mod notify;
 pub mod outbox;
 pub mod policy;
+pub mod policy_source;
+pub mod publish;
 pub mod queue;
 pub mod secrets;
 pub mod startup;

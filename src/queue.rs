@@ -1,25 +1,14 @@
-//! The `Queue` port: approved work handed to the worker. A message is only a hint: the store
-//! decides whether a request still needs work, so a lost, repeated or late message is harmless
-//! (the worker also sweeps the store for approved work on start and on an interval).
+//! The queues (adapters of `domain::ports::queue::Queue`): in-process, none, and SQS.
 
 mod sqs;
 
 pub use sqs::{SqsQueue, WorkMessage};
 
+// The port lives in the core; re-exported for the old path.
 use crate::domain::RequestId;
+pub use crate::domain::ports::queue::Queue;
 use std::sync::Arc;
 use tokio::sync::{Notify, mpsc};
-
-/// Hands approved requests to a worker.
-#[async_trait::async_trait]
-pub trait Queue: Send + Sync {
-    /// Asks for `id` to be executed soon.
-    async fn enqueue(&self, id: &RequestId);
-
-    /// Asks for the outbox entries `outbox_ids` (just committed) to be delivered soon. The
-    /// default does nothing: a dispatcher that polls the store finds them anyway.
-    async fn deliver(&self, _outbox_ids: &[String]) {}
-}
 
 /// The in-process queue of the local server: a channel to the worker task, and a wake-up for
 /// the outbox dispatcher.

@@ -2,13 +2,13 @@
 //! local `Application` (HTTP server, worker and scheduler in one process) that `serve` runs and
 //! tests start on port 0.
 
-use crate::app::{AppState, app};
 use crate::clock::Clock;
 use crate::config::{Config, LambdaFunction, QueueKind};
 use crate::domain::RequestId;
 use crate::http::jira::JiraFront;
 use crate::http::slack::SlackFront;
 use crate::http::webhook::WebhookFront;
+use crate::http::{AppState, app};
 use crate::ncp::NcpClient;
 use crate::notify::LogNotifier;
 use crate::notify::jira::{JiraApi, JiraCourier, JiraOutcomes};
@@ -193,9 +193,10 @@ pub fn build_checkpointer(
         checkpoints = checkpoints.publishing_to(publisher);
     }
     if let Some(channel) = &ledger.publish_slack_channel {
-        checkpoints = checkpoints.publishing_to(Arc::new(
-            crate::audit::publish::SlackPublisher::new(store_for_slack, channel),
-        ));
+        checkpoints = checkpoints.publishing_to(Arc::new(crate::publish::SlackPublisher::new(
+            store_for_slack,
+            channel,
+        )));
     }
     // The Lambda HTTP function signs no checkpoints (the worker and scheduler do).
     let http_on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
@@ -330,7 +331,7 @@ async fn build_webhook(
 /// Returns whether the policy was replaced.
 pub async fn reload_policy(
     handle: &PolicyHandle,
-    source: &crate::policy::PolicySource,
+    source: &crate::policy_source::PolicySource,
     sdk: Option<&aws_config::SdkConfig>,
 ) -> bool {
     match source.load(sdk).await {
@@ -482,8 +483,40 @@ impl Application {
     }
 }
 
-/// Runs on AWS Lambda as the function `lambda.function` names: the HTTP router (the default),
-/// the SQS worker or the scheduler (see [`crate::functions`]).
-pub async fn run_lambda(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Result<()> {
-    crate::functions::run(config, secrets).await
+// The publishers are built here, from `[ledger]`, so that `publish` (an adapter) and `audit`
+// (the pure core) need no configuration.
+impl crate::audit::publish::Publishers {
+    /// The directory and S3 publishers `[ledger]` configures (Slack is added by its owner).
+    pub fn from_config(config: &crate::config::LedgerConfig) -> Self {
+        let mut all: Vec<Arc<dyn crate::audit::publish::Publish>> = Vec::new();
+        if let Some(dir) = &config.publish_dir {
+            all.push(Arc::new(crate::publish::DirPublisher::new(dir)));
+        }
+        if let Some(bucket) = &config.publish_s3_bucket {
+            all.push(Arc::new(crate::publish::S3Publisher::from_env(
+                bucket,
+                &config.publish_s3_prefix,
+            )));
+        }
+        Self(all)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::audit::publish::{Publish as _, Publishers};
+    use crate::config::LedgerConfig;
+
+    #[test]
+    fn the_configuration_picks_the_publishers() {
+        let mut c = LedgerConfig::default();
+        assert!(Publishers::from_config(&c).is_empty());
+        c.publish_dir = Some("data/checkpoints".into());
+        c.publish_s3_bucket = Some("audit-bucket".into());
+        let p = Publishers::from_config(&c);
+        assert_eq!(
+            p.describe(),
+            "directory data/checkpoints, s3://audit-bucket/checkpoints/"
+        );
+    }
 }

@@ -7,12 +7,13 @@
 //! does. Tests start the same thing with [`start`] on port 0 in a temporary directory.
 
 use crate::cli::Cli;
+use crate::cli::DEV_CONFIG;
 use crate::cli::send::SlackSender;
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::ncp::sim::{DEMO_ACCESS_KEY, DEMO_SECRET_KEY, RunningSimulator, Simulator};
 use crate::notify::slack::FakeSlack;
-use crate::policy::PolicySource;
+use crate::policy_source::PolicySource;
 use crate::secrets::{ExposeSecret as _, SecretName, SecretString};
 use crate::startup::Application;
 use anyhow::Context as _;
@@ -20,8 +21,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// `examples/dev.toml`, built in so that `dev` and `send` work from anywhere.
-pub const DEV_CONFIG: &str = include_str!("../../examples/dev.toml");
 /// `examples/policy.toml`, used when the configured policy file is absent.
 pub const DEV_POLICY: &str = include_str!("../../examples/policy.toml");
 /// Where `dev` reads its configuration unless `--config` is given.

@@ -14,6 +14,9 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `examples/dev.toml`, built in so that `dev` and `send` work from anywhere.
+pub const DEV_CONFIG: &str = include_str!("../../examples/dev.toml");
+
 /// Self-service, approved and audited sharing of NAVER Cloud Platform server images.
 #[derive(Debug, Parser)]
 #[command(name = "ncp-share-approver", version, about, long_about = None)]
@@ -166,7 +169,7 @@ async fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let config = cli.load_config()?;
     let secrets = config.secrets.source.open();
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        crate::startup::run_lambda(&config, secrets).await?;
+        crate::functions::run(&config, secrets).await?;
         return Ok(ExitCode::SUCCESS);
     }
     let listen = args.listen.clone().unwrap_or_else(|| config.listen.clone());

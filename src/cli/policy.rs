@@ -67,7 +67,7 @@ pub fn run(cli: &Cli, command: &PolicyCommand) -> anyhow::Result<ExitCode> {
             let path = match &args.policy {
                 Some(p) => p.clone(),
                 None => match cli.load_config()?.policy {
-                    crate::policy::PolicySource::File(p) => p,
+                    crate::policy_source::PolicySource::File(p) => p,
                     other => anyhow::bail!(
                         "the configured policy is at {other}; download it and pass --policy FILE"
                     ),

@@ -363,7 +363,7 @@ pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         return Ok(Config::load(path, true)?);
     }
     Ok(Config::from_toml(
-        super::dev::DEV_CONFIG,
+        super::DEV_CONFIG,
         "examples/dev.toml (built in)",
         std::env::vars(),
     )?)

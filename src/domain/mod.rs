@@ -4,12 +4,19 @@
 //! the wire (after percent-encoding) and into a chat message.
 
 mod duration;
+mod hypervisor;
 pub mod lifecycle;
+mod people;
+pub mod ports;
 pub mod request;
 
 pub use duration::ShareDuration;
+pub use hypervisor::Hypervisor;
 pub use lifecycle::{DriftFinding, DriftKind, Lifecycle, Revocation, RevocationCause};
-pub use request::{Approval, Grant, Origin, Outcome, RequestId, RequestState, ShareRequest};
+pub use people::{Action, Identity, PersonName};
+pub use request::{
+    Approval, Grant, NewRequest, Origin, Outcome, RequestId, RequestState, ShareRequest,
+};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

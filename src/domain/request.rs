@@ -1,9 +1,8 @@
 //! A share request and its lifecycle: `Pending → Approved → Executing → Succeeded | Failed`,
 //! `Pending → Denied | Expired | Cancelled`. Transitions only move forward.
 
+use super::{Action, Hypervisor, Identity, PersonName};
 use super::{ImageNo, LoginId, ShareDuration};
-use crate::ncp::Hypervisor;
-use crate::policy::{Action, Identity, PersonName};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -373,6 +372,25 @@ pub struct Grant {
     pub ends_at: Option<DateTime<Utc>>,
     /// When it was revoked or ended, if it has.
     pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// A request as an adapter parsed it from a verified payload.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NewRequest {
+    /// The verified account that asked.
+    pub requester: Identity,
+    /// Where it came from (and where the outcome goes).
+    pub origin: Origin,
+    /// The image.
+    pub image_no: ImageNo,
+    /// What to do.
+    pub action: Action,
+    /// The login IDs.
+    pub targets: Vec<LoginId>,
+    /// `for <duration>`.
+    pub duration: Option<ShareDuration>,
+    /// `because <reason>`.
+    pub reason: Option<String>,
 }
 
 #[cfg(test)]

@@ -3,10 +3,12 @@
 
 pub mod error;
 pub mod jira;
+mod router;
 pub mod slack;
 pub mod webhook;
 
 pub use error::ApiError;
+pub use router::{AppState, MAX_BODY_BYTES, REQUEST_TIMEOUT, app, lambda_service};
 
 use axum::http::StatusCode;
 

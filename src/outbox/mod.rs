@@ -12,8 +12,8 @@ mod dispatch;
 
 pub use dispatch::{Courier, Delivery, DispatchReport, Dispatcher, Pacing};
 
+use crate::domain::ports::notify::Notice;
 use crate::domain::{Approval, DriftFinding, Origin, RequestId, ShareRequest};
-use crate::notify::Notice;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -148,7 +148,7 @@ pub enum Message {
     /// replies on the `response_url`.
     Submit {
         /// The request as parsed from the verified command.
-        new: Box<crate::workflow::NewRequest>,
+        new: Box<crate::domain::NewRequest>,
         /// The command's delivery key (`slack:<signature>`).
         delivery: String,
         /// When the delivery key is remembered until.

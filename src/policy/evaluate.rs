@@ -5,59 +5,10 @@
 //! produces a support ticket.
 
 use super::{PersonName, Policy, Rule};
-use crate::domain::{ImageNo, LoginId, ShareDuration};
+use crate::domain::{Action, ImageNo, LoginId, ShareDuration};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-
-/// What a request does to an image's share list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Add targets to the share list.
-    Share,
-    /// Remove targets from the share list.
-    Unshare,
-    /// Make the share list exactly the targets.
-    Set,
-}
-
-impl Action {
-    /// The lowercase name used in the policy file and in chat.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Share => "share",
-            Self::Unshare => "unshare",
-            Self::Set => "set",
-        }
-    }
-
-    /// Whether the action can give an account access, so time limits apply to it.
-    fn grants_access(self) -> bool {
-        matches!(self, Self::Share | Self::Set)
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Action {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "share" => Ok(Self::Share),
-            "unshare" => Ok(Self::Unshare),
-            "set" => Ok(Self::Set),
-            other => Err(format!(
-                "unknown action {:?} (use share, unshare or set)",
-                crate::domain::truncate_for_display(other)
-            )),
-        }
-    }
-}
 
 /// Everything about a request that the policy looks at, already parsed and validated.
 #[derive(Debug, Clone, Copy)]

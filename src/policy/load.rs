@@ -12,7 +12,6 @@ use crate::domain::ShareDuration;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
-use std::path::Path;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -40,23 +39,6 @@ const RULE_KEYS: &[&str] = &[
 const DEFAULT_REQUEST_TTL_SECS: u64 = 24 * 3600;
 
 impl Policy {
-    /// Reads and validates a policy file; the errors name the file and the line of each problem.
-    pub fn load(path: &Path) -> Result<Policy, Vec<PolicyError>> {
-        let file = path.display().to_string();
-        let fail = |message: String| {
-            vec![PolicyError {
-                file: file.clone(),
-                line: None,
-                message,
-            }]
-        };
-        let bytes =
-            std::fs::read(path).map_err(|e| fail(format!("cannot read the policy: {e}")))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| fail("the policy is not UTF-8 text".to_owned()))?;
-        Self::from_toml_str(&text, &file)
-    }
-
     /// Validates policy text; `source_name` is what error messages call the file.
     pub fn from_toml_str(text: &str, source_name: &str) -> Result<Policy, Vec<PolicyError>> {
         let line_starts = std::iter::once(0)

@@ -9,89 +9,17 @@ mod evaluate;
 mod explain;
 mod load;
 mod pattern;
-pub mod source;
 
-pub use evaluate::{
-    Action, Allowed, ClosestRule, Decision, Denied, RequestFacts, evaluate, may_approve,
-};
+pub use evaluate::{Allowed, ClosestRule, Decision, Denied, RequestFacts, evaluate, may_approve};
 pub use explain::{check_report, explain};
 pub use pattern::{Glob, ImagePattern};
-pub use source::PolicySource;
 
+// Moved to `domain` (the requests speak them too); re-exported for the old paths.
+pub use crate::domain::{Action, Identity, PersonName};
 use crate::domain::{ImageNo, ShareDuration};
-use serde::{Deserialize, Serialize};
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
-
-/// The name of a person in the policy's `[people]` table; approvals are counted per person.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PersonName(String);
-
-impl PersonName {
-    /// The name as written in the policy.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for PersonName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// One account of a person in one system (`slack:U012ALICE`, `jira:5b10ac8d...`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Identity {
-    /// The system, lowercase (`slack`, `jira`, `servicenow`, ...).
-    pub system: String,
-    /// The account id in that system, compared exactly.
-    pub id: String,
-}
-
-impl Identity {
-    /// Builds an identity, lowercasing the system name; both parts must be non-empty and plain.
-    pub fn new(system: &str, id: &str) -> Result<Self, String> {
-        let system = system.to_ascii_lowercase();
-        if system.is_empty()
-            || !system
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return Err(format!(
-                "{system:?} is not a system name (use letters, digits, `_` or `-`, like `slack`)"
-            ));
-        }
-        if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!(
-                "{:?} is not an account id (it must be non-empty, without white space)",
-                crate::domain::truncate_for_display(id)
-            ));
-        }
-        Ok(Self {
-            system,
-            id: id.to_owned(),
-        })
-    }
-
-    /// Parses `SYSTEM:ID`, like `slack:U123`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let (system, id) = s.split_once(':').ok_or_else(|| {
-            format!(
-                "{:?} is not an identity (expected SYSTEM:ID, like slack:U012ALICE)",
-                crate::domain::truncate_for_display(s)
-            )
-        })?;
-        Self::new(system, id)
-    }
-}
-
-impl fmt::Display for Identity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.system, self.id)
-    }
-}
 
 /// Someone named in a rule's `requesters` or `approvers`.
 #[derive(Debug, Clone, PartialEq, Eq)]

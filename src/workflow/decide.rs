@@ -2,8 +2,8 @@
 
 use super::{Record, Workflow, WorkflowError};
 use crate::audit::AuditEvent;
+use crate::domain::ports::notify::Notice;
 use crate::domain::{Approval, Outcome, RequestId, RequestState, ShareRequest};
-use crate::notify::Notice;
 use crate::policy::{Allowed, Identity, PersonName, may_approve};
 use crate::store::{Change, Committed, StoreError};
 

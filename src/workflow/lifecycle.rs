@@ -9,11 +9,11 @@
 
 use super::{NewRequest, Record, Workflow, WorkflowError};
 use crate::audit::{AuditEntry, AuditEvent};
+use crate::domain::ports::notify::Notice;
 use crate::domain::{
     DriftFinding, DriftKind, Grant, ImageNo, Lifecycle, LoginId, Origin, RequestId, RequestState,
     Revocation, RevocationCause, ShareRequest,
 };
-use crate::notify::Notice;
 use crate::policy::{Action, Identity, PersonName, Policy};
 use crate::store::{Change, Committed, DeliveryKey, Inserted, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet};

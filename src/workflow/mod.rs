@@ -16,17 +16,18 @@ pub use checkpoints::{CheckpointError, Checkpointer, Trigger};
 pub use decide::ActOutcome;
 pub use execute::{CrashPoint, ExecOutcome, Worker};
 pub use lifecycle::{DriftReport, RECONCILER, SCHEDULER, SweepReport};
-pub use submit::NewRequest;
+// Moved to `domain` (the outbox carries it); re-exported for the old path.
+pub use crate::domain::NewRequest;
 
 use crate::audit::note::NoteSigner;
 use crate::audit::{AuditEntry, AuditEvent};
 use crate::clock::Clock;
+use crate::domain::ports::notify::{Notice, Notifier};
+use crate::domain::ports::queue::Queue;
 use crate::domain::{RequestState, ShareRequest};
 use crate::ncp::{CloudApi, NcpError};
-use crate::notify::{Notice, Notifier};
 use crate::outbox::{Channels, OutboxEntry};
 use crate::policy::Policy;
-use crate::queue::Queue;
 use crate::store::{Change, Committed, Store, StoreError};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;

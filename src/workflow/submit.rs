@@ -2,33 +2,12 @@
 
 use super::{Record, Workflow, WorkflowError};
 use crate::audit::AuditEvent;
+use crate::domain::ports::notify::Notice;
 use crate::domain::request::fingerprint;
-use crate::domain::{
-    ImageNo, LoginId, Origin, Outcome, RequestId, RequestState, ShareDuration, ShareRequest,
-};
+use crate::domain::{NewRequest, Outcome, RequestId, RequestState, ShareRequest};
 use crate::ncp::NcpError;
-use crate::notify::Notice;
-use crate::policy::{Action, Decision, Identity, RequestFacts, evaluate};
+use crate::policy::{Action, Decision, RequestFacts, evaluate};
 use crate::store::{Change, Committed, Conflict, DeliveryKey};
-
-/// A request as an adapter parsed it from a verified payload.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct NewRequest {
-    /// The verified account that asked.
-    pub requester: Identity,
-    /// Where it came from (and where the outcome goes).
-    pub origin: Origin,
-    /// The image.
-    pub image_no: ImageNo,
-    /// What to do.
-    pub action: Action,
-    /// The login IDs.
-    pub targets: Vec<LoginId>,
-    /// `for <duration>`.
-    pub duration: Option<ShareDuration>,
-    /// `because <reason>`.
-    pub reason: Option<String>,
-}
 
 impl Workflow {
     /// Records a new request and the policy's decision on it.

@@ -2,8 +2,9 @@
 //! stand-in (moto): the bucket the template makes (`CheckpointBucket`).
 
 use crate::aws_helpers::{aws_endpoint, sdk_config, unique};
-use ncp_share_approver::audit::publish::{Publish, PublishError, S3Publisher, checkpoint_name};
-use ncp_share_approver::policy::source::s3_client;
+use ncp_share_approver::audit::publish::{Publish, PublishError, checkpoint_name};
+use ncp_share_approver::aws::s3_client;
+use ncp_share_approver::publish::S3Publisher;
 
 fn note(size: u64, root: &str) -> String {
     format!("ncp-share-approver\n{size}\n{root}\n\n— ncp-share-approver AAAA{root}\n")

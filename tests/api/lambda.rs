@@ -53,7 +53,7 @@ async fn api_gateway_and_function_url_events_verify_on_the_decoded_bytes() {
     )
     .await
     .unwrap();
-    let service = ncp_share_approver::app::lambda_service(built.state);
+    let service = ncp_share_approver::http::lambda_service(built.state);
 
     let body = form(&[
         ("team_id", "T1"),

@@ -4,8 +4,8 @@
 
 use crate::aws_helpers::{aws_endpoint, sdk_config, unique};
 use crate::workflow_helpers::TEST_POLICY;
-use ncp_share_approver::policy::PolicySource;
-use ncp_share_approver::policy::source::s3_client;
+use ncp_share_approver::aws::s3_client;
+use ncp_share_approver::policy_source::PolicySource;
 
 /// The test policy with one unknown key added at the end, on line `broken_line()`.
 fn broken_policy() -> String {

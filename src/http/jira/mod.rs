@@ -20,10 +20,10 @@
 pub mod fields;
 pub mod settings;
 
-use crate::app::AppState;
 use crate::domain::request::fingerprint;
 use crate::domain::{Origin, RequestState, ShareRequest};
 use crate::http::ApiError;
+use crate::http::AppState;
 use crate::notify::jira::render::{clip, plain_text};
 use crate::notify::jira::{JiraApi, is_issue_key};
 use crate::policy::{Action, Identity};

@@ -6,9 +6,9 @@ pub mod form;
 pub mod replies;
 pub mod settings;
 
-use crate::app::AppState;
 use crate::domain::{Origin, RequestId, RequestState};
 use crate::http::ApiError;
+use crate::http::AppState;
 use crate::notify::slack::render;
 use crate::policy::{Action, Identity};
 use crate::store::DeliveryKey;

@@ -14,9 +14,9 @@
 //! 403 and nothing is stored. An approval or denial carries the request's fingerprint as the
 //! approver saw it, and is refused with 409 when the request binds anything else.
 
-use crate::app::AppState;
 use crate::domain::{ImageNo, LoginId, Origin, RequestId, ShareDuration};
 use crate::http::ApiError;
+use crate::http::AppState;
 use crate::notify::webhook::check_callback_url;
 use crate::policy::{Action, Identity};
 use crate::store::DeliveryKey;

@@ -28,7 +28,7 @@ fn request() -> ShareRequest {
         requester_person: Some(person("carol")),
         image_no: ImageNo::parse("1234567").unwrap(),
         image_name: "golden-web".into(),
-        hypervisor: Some(crate::ncp::Hypervisor::Xen),
+        hypervisor: Some(crate::domain::Hypervisor::Xen),
         region: "KR".into(),
         action: Action::Share,
         targets,

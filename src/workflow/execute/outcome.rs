@@ -3,8 +3,8 @@
 //! text needs (the time, the share list read back, the grants ended) is an argument.
 
 use crate::audit::AuditEvent;
+use crate::domain::ports::notify::{GrantsEnded, Notice};
 use crate::domain::{Grant, LoginId, Outcome, ShareRequest};
-use crate::notify::{GrantsEnded, Notice};
 use crate::policy::Action;
 use chrono::{DateTime, Utc};
 

@@ -4,11 +4,12 @@
 //! by copying the file to the object or parameter, without a rebuild: every Lambda cold start
 //! (and every `serve` start) reads the current one.
 
-use super::Policy;
-use crate::aws::{describe_error, shared_config};
+use crate::aws::{describe_error, s3_client, shared_config};
+use crate::policy::{Policy, PolicyError};
 use aws_config::SdkConfig;
 use serde::Deserialize;
 use std::fmt;
+use std::path::Path;
 use std::path::PathBuf;
 
 /// Policy objects and parameters larger than this are refused (a policy is a few kilobytes).
@@ -209,17 +210,6 @@ impl PolicySource {
     }
 }
 
-/// An S3 client; path-style addressing when the endpoint is overridden (a local stand-in such as
-/// moto has no per-bucket host names), virtual-hosted style on AWS.
-pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
-    let overridden = sdk.endpoint_url().is_some()
-        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty());
-    let config = aws_sdk_s3::config::Builder::from(sdk)
-        .force_path_style(overridden)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
 impl fmt::Display for PolicySource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -240,6 +230,27 @@ impl TryFrom<String> for PolicySource {
 impl Default for PolicySource {
     fn default() -> Self {
         Self::File(PathBuf::from("policy.toml"))
+    }
+}
+
+// Reading a policy file is I/O, so it lives here and not in the pure `policy::load`: an
+// inherent `impl` may sit in any module of the crate, which keeps `Policy::load` for callers.
+impl Policy {
+    /// Reads and validates a policy file; the errors name the file and the line of each problem.
+    pub fn load(path: &Path) -> Result<Policy, Vec<PolicyError>> {
+        let file = path.display().to_string();
+        let fail = |message: String| {
+            vec![PolicyError {
+                file: file.clone(),
+                line: None,
+                message,
+            }]
+        };
+        let bytes =
+            std::fs::read(path).map_err(|e| fail(format!("cannot read the policy: {e}")))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| fail("the policy is not UTF-8 text".to_owned()))?;
+        Self::from_toml_str(&text, &file)
     }
 }
 
