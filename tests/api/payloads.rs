@@ -10,7 +10,7 @@
 //! [`check_slack_calls`] and [`check_jira_calls`]. Under CI (`CI` set; `.ci/run` installs both
 //! validators) a missing validator fails the test; elsewhere the check is skipped with a reason.
 
-use crate::jira_fake::JiraCall;
+use crate::harness::fake_jira::JiraCall;
 use chrono::{DateTime, TimeZone, Utc};
 use ncp_share_approver::domain::{
     Approval, DriftFinding, DriftKind, Grant, ImageNo, LoginId, Origin, Outcome, RequestId,
