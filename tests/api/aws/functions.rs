@@ -2,7 +2,7 @@
 //! and a dead-letter queue, the scheduled sweep, and the Secrets Manager source (API and the
 //! Parameters and Secrets extension), including a rotated key picked up after NCP refuses the old.
 
-use crate::harness::aws::{aws_endpoint, dynamo_store, sdk_config, unique};
+use crate::harness::aws::{aws_endpoint, dynamo_store, queue_arn, sdk_config, unique};
 use crate::harness::ncp::test_ncp_config;
 use crate::harness::workflow_app::*;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
@@ -38,16 +38,7 @@ async fn queues(sqs: &aws_sdk_sqs::Client, max_receives: u32) -> (String, String
         .unwrap()
         .queue_url
         .unwrap();
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq)
-        .attribute_names(A::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&A::QueueArn]
-        .clone();
+    let dlq_arn = queue_arn(sqs, &dlq).await;
     let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives});
     let url = sqs
         .create_queue()

@@ -9,11 +9,12 @@
 //! `TEST_LAMBDA_ENFORCE_DELIVERIES=1`) to make them fail the test. `TEST_LAMBDA_NO_FREEZE=1`
 //! runs the same flow without freezing (what `cargo lambda watch` does), where they are enforced.
 
-use crate::harness::aws::{aws_endpoint, sdk_config, unique};
+use crate::harness::aws::{aws_endpoint, queue_arn, sdk_config, unique};
 use crate::harness::fake_jira::FakeJira;
 use crate::harness::fixtures::{ALICE, APPROVALS, BOB, BOT_TOKEN, CAROL, SIGNING_SECRET};
 use crate::harness::fixtures::{
     APP_POLICY as POLICY, J_CAROL, JIRA_EMAIL, JIRA_SECRET, JIRA_TOKEN, WEBHOOK_SECRET,
+    ticket_sections,
 };
 use crate::harness::lambda_emulator::*;
 use crate::harness::ncp::spawn_sim;
@@ -147,26 +148,9 @@ api_base_url = "{slack}/api"
 response_url_hosts = ["127.0.0.1"]
 [worker]
 lease_ttl_secs = 10
-[jira]
-base_url = "{jira}"
-email = "{JIRA_EMAIL}"
-project = "SHARE"
-issue_type = "Image share"
-approved_status = "Approved"
-done_transition = "Done"
-failed_transition = "Reject"
-backoff_base_ms = 5
-[jira.fields]
-image = "customfield_10050"
-targets = "customfield_10051"
-duration = "customfield_10052"
-reason = "customfield_10053"
-[webhook]
-callback_hosts = ["127.0.0.1"]
-backoff_base_ms = 50
-system = "servicenow"
-"#,
+{tickets}"#,
         policy = dir.join("policy.toml").display(),
+        tickets = ticket_sections(jira, false),
         state = tables.state,
         ledger = tables.ledger,
     );
@@ -268,16 +252,7 @@ async fn frozen_between_invocations_the_functions_still_deliver_the_card_updates
         .unwrap()
         .queue_url
         .unwrap();
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(A::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&A::QueueArn]
-        .clone();
+    let queue_arn = queue_arn(&sqs, &queue_url).await;
 
     function_config(
         dir.path(),

@@ -50,3 +50,17 @@ pub async fn dynamo_store(endpoint: &str) -> DynamoStore {
     store.create_tables().await.expect("create the tables");
     store
 }
+
+/// The ARN of the SQS queue at `url` (what a redrive policy or an event source names).
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&A::QueueArn]
+        .clone()
+}

@@ -7,6 +7,7 @@
 //! - `ncp`: the NCP simulator and raw signed calls as the NCP SDKs make them
 //! - `aws`: the local AWS stand-in (`moto_server`)
 //! - fakes: `fake_jira`, `receiver` (webhook callbacks), `lambda_emulator`
+//! - `refused`: what a refused delivery must get (the bad-input tables)
 
 pub mod app;
 pub mod aws;
@@ -15,6 +16,7 @@ pub mod fixtures;
 pub mod lambda_emulator;
 pub mod ncp;
 pub mod receiver;
+pub mod refused;
 pub mod workflow_app;
 
 pub use app::{App, spawn_app};
