@@ -207,15 +207,7 @@ async fn the_scheduled_sweep_expires_pending_requests_and_queues_approved_work_a
     // Approved while the queue was not there (the hint is lost) ...
     let approved = app.auto_share(GOLDEN_WEB, "dev@corp.example").await;
     // ... and one waiting for approvers past its TTL.
-    let pending = app
-        .submit(
-            CAROL,
-            Action::Share,
-            GOLDEN_WEB,
-            &["a@partner.example"],
-            None,
-        )
-        .await;
+    let pending = app.partner_share().await;
     assert_eq!(pending.state, RequestState::Pending);
     app.advance(Duration::from_secs(5 * 3600));
     app.wf.queue = Arc::new(SqsQueue::new(sqs.clone(), &url));

@@ -1,25 +1,11 @@
 //! The binary as a person runs it: exit codes and what it prints.
 
+use crate::harness::bin::run;
 use crate::harness::ncp::{self as helpers, TestNcp};
 use ncp_share_approver::audit::{AuditEntry, AuditEvent};
 use ncp_share_approver::ncp::sim::{DEMO_ACCESS_KEY, DEMO_SECRET_KEY};
 use ncp_share_approver::store::{SqliteStore, Store};
-use std::process::{Command, Output};
-
-const BIN: &str = env!("CARGO_BIN_EXE_ncp-share-approver");
-
-/// Runs the binary in an empty folder with a clean environment (no config file, no stray variables).
-fn run(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run the binary")
-}
+use std::process::Output;
 
 fn text(o: &Output) -> (String, String) {
     (

@@ -2,11 +2,10 @@
 //! the real binary runs a full flow at debug log level, and everything it wrote is searched.
 
 use crate::harness::fixtures::{
-    ALICE, APP_POLICY as POLICY, BOB, BOT_TOKEN, CAROL, SIGNING_SECRET, form,
+    ALICE, APP_POLICY as POLICY, BOB, BOT_TOKEN, CAROL, SIGNING_SECRET, form, slack_signature,
 };
 use ncp_share_approver::ncp::sim::{DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Simulator};
 use ncp_share_approver::notify::slack::FakeSlack;
-use ncp_share_approver::secrets::SecretString;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -82,14 +81,9 @@ async fn a_full_flow_at_debug_level_never_writes_a_secret_anywhere() {
         let http = http.clone();
         let base = base.clone();
         async move {
-            let ts = chrono::Utc::now().timestamp();
-            let sig = ncp_share_approver::verify::slack::sign(
-                &SecretString::from(SIGNING_SECRET.to_string()),
-                ts,
-                body.as_bytes(),
-            );
+            let (ts, sig) = slack_signature(SIGNING_SECRET, body.as_bytes());
             http.post(format!("{base}{path}"))
-                .header("x-slack-request-timestamp", ts.to_string())
+                .header("x-slack-request-timestamp", ts)
                 .header("x-slack-signature", sig)
                 .body(body)
                 .send()

@@ -148,6 +148,17 @@ pub struct Delivery {
     pub signature: String,
 }
 
+impl Delivery {
+    /// The headers Slack sends with it.
+    pub fn headers(&self) -> [(&'static str, &str); 3] {
+        [
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("x-slack-request-timestamp", &self.timestamp),
+            ("x-slack-signature", &self.signature),
+        ]
+    }
+}
+
 impl App {
     /// The store behind the service.
     pub fn store(&self) -> Arc<dyn ncp_share_approver::store::Store> {
@@ -179,15 +190,11 @@ impl App {
 
     /// Sends a delivery as Slack would.
     pub async fn send(&self, d: &Delivery) -> reqwest::Response {
-        self.http
-            .post(format!("{}{}", self.base, d.path))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("x-slack-request-timestamp", &d.timestamp)
-            .header("x-slack-signature", &d.signature)
-            .body(d.body.clone())
-            .send()
-            .await
-            .unwrap()
+        let mut req = self.http.post(format!("{}{}", self.base, d.path));
+        for (name, value) in d.headers() {
+            req = req.header(name, value);
+        }
+        req.body(d.body.clone()).send().await.unwrap()
     }
 
     /// A signed slash command from `user`.

@@ -6,11 +6,13 @@
 //! - `fixtures`: policies (`tests/fixtures/`), people, secrets, keys, configuration, payloads
 //! - `ncp`: the NCP simulator and raw signed calls as the NCP SDKs make them
 //! - `aws`: the local AWS stand-in (`moto_server`)
+//! - `bin`: the real binary, run with a clean environment
 //! - fakes: `fake_jira`, `receiver` (webhook callbacks), `lambda_emulator`
 //! - `refused`: what a refused delivery must get (the bad-input tables)
 
 pub mod app;
 pub mod aws;
+pub mod bin;
 pub mod fake_jira;
 pub mod fixtures;
 pub mod lambda_emulator;

@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use ncp_share_approver::audit::{AuditEvent, AuditRecord, LedgerBroken};
 use ncp_share_approver::clock::ManualClock;
 use ncp_share_approver::domain::{
-    ImageNo, LoginId, Origin, RequestId, ShareDuration, ShareRequest,
+    ImageNo, LoginId, Origin, RequestId, RequestState, ShareDuration, ShareRequest,
 };
 use ncp_share_approver::ncp::sim::{DEMO_SECRET_KEY, RunningSimulator, Simulator};
 use ncp_share_approver::ncp::{CloudApi, ImageView, NcpClient, NcpError};
@@ -16,7 +16,9 @@ use ncp_share_approver::notify::RecordingNotifier;
 use ncp_share_approver::policy::{Action, Identity, Policy};
 use ncp_share_approver::queue::NoQueue;
 use ncp_share_approver::store::{SqliteStore, verify_ledger};
-use ncp_share_approver::workflow::{NewRequest, PolicyHandle, Settings, Worker, Workflow};
+use ncp_share_approver::workflow::{
+    ExecOutcome, NewRequest, PolicyHandle, Settings, Worker, Workflow,
+};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -159,6 +161,33 @@ impl WorkflowApp {
             .submit(new_request(requester, action, image, targets, None, reason))
             .await
             .expect("submit")
+    }
+
+    /// Carol asks to share golden-web with `a@partner.example` (2 admins must approve).
+    pub async fn partner_share(&self) -> ShareRequest {
+        self.submit(
+            CAROL,
+            Action::Share,
+            GOLDEN_WEB,
+            &["a@partner.example"],
+            None,
+        )
+        .await
+    }
+
+    /// A database insider sets `state` to `approved` in the row of `id` (and in its body, with
+    /// `more_json_set` after, like `, '$.min_approvals', 1`); then a worker executes it, which
+    /// must end `Failed`. Returns the outcome's message.
+    pub async fn forced_approved_fails(&self, id: &RequestId, more_json_set: &str) -> String {
+        let sql = format!(
+            "UPDATE requests SET state = 'approved', body = json_set(body, '$.state', 'approved'{more_json_set}) WHERE id = '{id}'"
+        );
+        assert_eq!(self.store.execute_raw(&sql).await.unwrap(), 1);
+        assert_eq!(
+            self.worker().execute(id).await.unwrap(),
+            ExecOutcome::Finished(RequestState::Failed)
+        );
+        self.stored(id).await.outcome.unwrap().message
     }
 
     /// Submits a share that the "inside the company" rule approves at once.

@@ -1,6 +1,7 @@
 //! The ledger against a database insider: what someone who can write the store (but does not
 //! hold LEDGER_SIGNING_KEY) can no longer do, and how each attempt shows.
 
+use crate::harness::bin::run;
 use crate::harness::fixtures::{TEST_LEDGER_KEY, TEST_LEDGER_VKEY, test_signer};
 use crate::harness::workflow_app::*;
 use ncp_share_approver::audit::note::NoteVerifier;
@@ -10,13 +11,12 @@ use ncp_share_approver::domain::{RequestId, RequestState};
 use ncp_share_approver::policy::Action;
 use ncp_share_approver::store::{Inserted, Store};
 use ncp_share_approver::workflow::{ActOutcome, Checkpointer, ExecOutcome, Trigger};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 const PARTNER: &str = "a@partner.example";
 const EVIL: &str = "evil@partner.example";
-const BIN: &str = env!("CARGO_BIN_EXE_ncp-share-approver");
 
 fn verifier() -> NoteVerifier {
     NoteVerifier::from_vkey(TEST_LEDGER_VKEY).unwrap()
@@ -130,16 +130,9 @@ async fn a_lowered_approval_count_in_the_store_does_not_let_one_approval_through
         ActOutcome::Counted { remaining: 1, .. }
     ));
     // One genuine approval; the insider makes the row say one is enough, and approved.
-    let sql = format!(
-        "UPDATE requests SET state = 'approved', body = json_set(body, '$.state', 'approved', '$.min_approvals', 1) WHERE id = '{}'",
-        r.id
-    );
-    assert_eq!(app.store.execute_raw(&sql).await.unwrap(), 1);
-    assert_eq!(
-        app.worker().execute(&r.id).await.unwrap(),
-        ExecOutcome::Finished(RequestState::Failed)
-    );
-    let message = app.stored(&r.id).await.outcome.unwrap().message;
+    let message = app
+        .forced_approved_fails(&r.id, ", '$.min_approvals', 1")
+        .await;
     assert!(
         message.contains("needs 2 approval(s)") && message.contains("has 1"),
         "{message}"
@@ -315,18 +308,6 @@ async fn an_unsigned_record_after_the_last_checkpoint_is_named() {
     let broken = tlog::verify_all(&records, h, &opened(&earlier), &verifier()).unwrap_err();
     assert_eq!(broken.seq, appended.seq);
     assert!(broken.why.contains("no signature"), "{broken}");
-}
-
-fn run(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run the binary")
 }
 
 #[tokio::test]

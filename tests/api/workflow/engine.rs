@@ -809,27 +809,10 @@ async fn a_request_changed_in_the_store_after_approval_is_failed_without_touchin
 #[tokio::test]
 async fn a_request_forced_into_approved_without_a_ledger_decision_is_failed_without_touching_ncp() {
     let app = WorkflowApp::spawn().await;
-    let r = app
-        .submit(
-            CAROL,
-            Action::Share,
-            GOLDEN_WEB,
-            &["a@partner.example"],
-            None,
-        )
-        .await;
+    let r = app.partner_share().await;
     assert_eq!(r.state, RequestState::Pending);
     // Someone with write access to the database skips the approvals.
-    let sql = format!(
-        "UPDATE requests SET state = 'approved', body = json_set(body, '$.state', 'approved') WHERE id = '{}'",
-        r.id
-    );
-    assert_eq!(app.store.execute_raw(&sql).await.unwrap(), 1);
-    assert_eq!(
-        app.worker().execute(&r.id).await.unwrap(),
-        ExecOutcome::Finished(RequestState::Failed)
-    );
-    let message = app.stored(&r.id).await.outcome.unwrap().message;
+    let message = app.forced_approved_fails(&r.id, "").await;
     assert!(
         message.contains("refused") && message.contains("needs 2 approval(s)"),
         "{message}"
