@@ -163,16 +163,14 @@ impl WorkflowApp {
             .expect("submit")
     }
 
+    /// Carol asks for `action` on golden-web with `targets`, giving no reason.
+    pub async fn carol_asks(&self, action: Action, targets: &[&str]) -> ShareRequest {
+        self.submit(CAROL, action, GOLDEN_WEB, targets, None).await
+    }
+
     /// Carol asks to share golden-web with `a@partner.example` (2 admins must approve).
     pub async fn partner_share(&self) -> ShareRequest {
-        self.submit(
-            CAROL,
-            Action::Share,
-            GOLDEN_WEB,
-            &["a@partner.example"],
-            None,
-        )
-        .await
+        self.carol_asks(Action::Share, &["a@partner.example"]).await
     }
 
     /// A database insider sets `state` to `approved` in the row of `id` (and in its body, with

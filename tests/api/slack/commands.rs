@@ -2,11 +2,24 @@
 //! and a fake Slack that records every call.
 
 use crate::harness::fixtures::*;
-use crate::harness::spawn_app;
+use crate::harness::{App, spawn_app};
 use ncp_share_approver::domain::{RequestId, RequestState};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
+
+/// Whether the fake Slack gets a `chat.postMessage` to `channel` within [`WAIT`].
+async fn posted_to(t: &App, channel: &str) -> bool {
+    t.slack
+        .wait_for(
+            |c| {
+                c.iter()
+                    .any(|c| c.method == "chat.postMessage" && c.body["channel"] == channel)
+            },
+            WAIT,
+        )
+        .await
+}
 
 fn text_of(reply: &serde_json::Value) -> String {
     // The fallback text plus any blocks, as one string to search.
@@ -35,16 +48,7 @@ async fn a_two_of_m_request_goes_from_command_to_shared_to_final_card() {
     );
 
     // The card goes to the rule's approval channel with Approve and Deny buttons.
-    assert!(
-        t.slack
-            .wait_for(
-                |c| c
-                    .iter()
-                    .any(|c| c.method == "chat.postMessage" && c.body["channel"] == APPROVALS),
-                WAIT
-            )
-            .await
-    );
+    assert!(posted_to(&t, APPROVALS).await);
     let card = t
         .slack
         .calls_to("chat.postMessage")
@@ -83,17 +87,7 @@ async fn a_two_of_m_request_goes_from_command_to_shared_to_final_card() {
     assert_eq!(t.sim.shared_with("1234567"), vec!["a@partner.example"]);
 
     // The card ends as shared, and the requester is told.
-    assert!(
-        t.slack
-            .wait_for(
-                |c| c
-                    .iter()
-                    .any(|c| c.method == "chat.postMessage" && c.body["channel"] == CAROL),
-                WAIT
-            )
-            .await,
-        "the requester gets the outcome"
-    );
+    assert!(posted_to(&t, CAROL).await, "the requester gets the outcome");
     let last_update = t
         .slack
         .calls_to("chat.update")
@@ -128,16 +122,7 @@ async fn a_denial_rewrites_the_card_and_tells_the_requester() {
     let answer = t.click(ALICE, "deny", &id).await;
     assert!(answer.contains("denied"), "{answer}");
     assert!(t.wait_state(&id, RequestState::Denied).await);
-    assert!(
-        t.slack
-            .wait_for(
-                |c| c
-                    .iter()
-                    .any(|c| c.method == "chat.postMessage" && c.body["channel"] == CAROL),
-                WAIT
-            )
-            .await
-    );
+    assert!(posted_to(&t, CAROL).await);
     let last_update = t
         .slack
         .calls_to("chat.update")
@@ -241,16 +226,7 @@ async fn an_auto_approved_request_skips_the_card_and_reports_the_result() {
     );
     assert!(t.wait_state(&id, RequestState::Succeeded).await);
     assert_eq!(t.sim.shared_with("3456789"), vec!["dev@corp.example"]);
-    assert!(
-        t.slack
-            .wait_for(
-                |c| c
-                    .iter()
-                    .any(|c| c.method == "chat.postMessage" && c.body["channel"] == CAROL),
-                WAIT
-            )
-            .await
-    );
+    assert!(posted_to(&t, CAROL).await);
     assert!(
         !t.slack
             .calls_to("chat.postMessage")

@@ -24,9 +24,7 @@ fn verifier() -> NoteVerifier {
 
 /// A 2-of-3 partner share, approved by alice and bob and executed.
 async fn genuine_share(app: &WorkflowApp) -> ncp_share_approver::domain::ShareRequest {
-    let r = app
-        .submit(CAROL, Action::Share, GOLDEN_WEB, &[PARTNER], None)
-        .await;
+    let r = app.carol_asks(Action::Share, &[PARTNER]).await;
     assert_eq!(r.state, RequestState::Pending);
     for approver in [ALICE, BOB] {
         app.wf.approve(&r.id, &who(approver)).await.unwrap();
@@ -122,9 +120,7 @@ async fn a_forged_approved_row_with_another_requests_records_is_refused_and_the_
 #[tokio::test]
 async fn a_lowered_approval_count_in_the_store_does_not_let_one_approval_through() {
     let app = WorkflowApp::spawn().await;
-    let r = app
-        .submit(CAROL, Action::Share, GOLDEN_WEB, &[PARTNER], None)
-        .await;
+    let r = app.carol_asks(Action::Share, &[PARTNER]).await;
     assert!(matches!(
         app.wf.approve(&r.id, &who(ALICE)).await.unwrap(),
         ActOutcome::Counted { remaining: 1, .. }
@@ -143,9 +139,7 @@ async fn a_lowered_approval_count_in_the_store_does_not_let_one_approval_through
 #[tokio::test]
 async fn a_record_signed_by_another_key_does_not_count_as_an_approval() {
     let app = WorkflowApp::spawn().await;
-    let r = app
-        .submit(CAROL, Action::Share, GOLDEN_WEB, &[PARTNER], None)
-        .await;
+    let r = app.carol_asks(Action::Share, &[PARTNER]).await;
     app.wf.approve(&r.id, &who(ALICE)).await.unwrap();
     // The insider has a key of their own and signs bob's "approval" with it.
     let own = ncp_share_approver::audit::note::NoteSigner::generate("ncp-share-approver").unwrap();

@@ -15,9 +15,7 @@ const PARTNER: &str = "a@partner.example";
 
 /// Submits carol's 2-of-3 partner share of golden-web.
 async fn pending_partner_share(app: &WorkflowApp) -> ncp_share_approver::domain::ShareRequest {
-    let r = app
-        .submit(CAROL, Action::Share, GOLDEN_WEB, &[PARTNER], None)
-        .await;
+    let r = app.carol_asks(Action::Share, &[PARTNER]).await;
     assert_eq!(r.state, RequestState::Pending, "{:?}", r.outcome);
     r
 }
@@ -318,13 +316,7 @@ async fn the_same_approver_twice_or_through_a_second_account_is_counted_once() {
 async fn a_request_no_rule_allows_is_denied_naming_the_closest_rule() {
     let app = WorkflowApp::spawn().await;
     let r = app
-        .submit(
-            CAROL,
-            Action::Share,
-            GOLDEN_WEB,
-            &["x@elsewhere.example"],
-            None,
-        )
+        .carol_asks(Action::Share, &["x@elsewhere.example"])
         .await;
     assert_eq!(r.state, RequestState::Denied);
     let stored = app.stored(&r.id).await;
@@ -615,23 +607,11 @@ async fn a_restarted_process_on_the_same_database_file_finishes_interrupted_work
 async fn a_set_without_interference_makes_the_list_exact_in_one_call() {
     let app = WorkflowApp::spawn().await;
     let first = app
-        .submit(
-            CAROL,
-            Action::Share,
-            GOLDEN_WEB,
-            &["a@corp.example", "b@corp.example"],
-            None,
-        )
+        .carol_asks(Action::Share, &["a@corp.example", "b@corp.example"])
         .await;
     app.worker().execute(&first.id).await.unwrap();
     let set = app
-        .submit(
-            CAROL,
-            Action::Set,
-            GOLDEN_WEB,
-            &["b@corp.example", "c@corp.example"],
-            None,
-        )
+        .carol_asks(Action::Set, &["b@corp.example", "c@corp.example"])
         .await;
     assert_eq!(set.state, RequestState::Approved);
     assert_eq!(
@@ -656,23 +636,11 @@ async fn a_set_without_interference_makes_the_list_exact_in_one_call() {
 async fn a_set_keeps_a_target_another_request_shared_between_its_approval_and_execution() {
     let app = WorkflowApp::spawn().await;
     let first = app
-        .submit(
-            CAROL,
-            Action::Share,
-            GOLDEN_WEB,
-            &["a@corp.example", "b@corp.example"],
-            None,
-        )
+        .carol_asks(Action::Share, &["a@corp.example", "b@corp.example"])
         .await;
     app.worker().execute(&first.id).await.unwrap();
     let set = app
-        .submit(
-            CAROL,
-            Action::Set,
-            GOLDEN_WEB,
-            &["b@corp.example", "c@corp.example"],
-            None,
-        )
+        .carol_asks(Action::Set, &["b@corp.example", "c@corp.example"])
         .await;
     assert_eq!(
         set.shared_with_when_asked,
