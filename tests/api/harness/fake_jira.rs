@@ -270,6 +270,20 @@ fn comment_event(issue: &Value, c: &Value, text: &str) -> Value {
            "issue": {"id": issue["id"], "key": issue["key"], "fields": issue["fields"]}})
 }
 
+/// Records a call to `/rest/api/3/issue/{key}{rest}`; the 401 to answer when its credentials
+/// are wrong.
+fn refuse(
+    s: &Shared,
+    method: &str,
+    key: &str,
+    rest: &str,
+    body: Value,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let path = format!("/rest/api/3/issue/{key}{rest}");
+    (!record(s, method, path, body, headers)).then(|| StatusCode::UNAUTHORIZED.into_response())
+}
+
 fn record(s: &Shared, method: &str, path: String, body: Value, headers: &HeaderMap) -> bool {
     let authorized =
         headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(s.auth.as_str());
@@ -287,14 +301,8 @@ async fn get_issue(
     Path(key): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if !record(
-        &s,
-        "GET",
-        format!("/rest/api/3/issue/{key}"),
-        Value::Null,
-        &headers,
-    ) {
-        return StatusCode::UNAUTHORIZED.into_response();
+    if let Some(r) = refuse(&s, "GET", &key, "", Value::Null, &headers) {
+        return r;
     }
     match s.lock().issues.get(&key) {
         Some(i) => axum::Json(i.clone()).into_response(),
@@ -307,14 +315,15 @@ async fn get_comment(
     Path((key, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if !record(
+    if let Some(r) = refuse(
         &s,
         "GET",
-        format!("/rest/api/3/issue/{key}/comment/{id}"),
+        &key,
+        &format!("/comment/{id}"),
         Value::Null,
         &headers,
     ) {
-        return StatusCode::UNAUTHORIZED.into_response();
+        return r;
     }
     let inner = s.lock();
     match inner
@@ -335,14 +344,8 @@ async fn list_comments(
     axum::extract::RawQuery(query): axum::extract::RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if !record(
-        &s,
-        "GET",
-        format!("/rest/api/3/issue/{key}/comment"),
-        Value::Null,
-        &headers,
-    ) {
-        return StatusCode::UNAUTHORIZED.into_response();
+    if let Some(r) = refuse(&s, "GET", &key, "/comment", Value::Null, &headers) {
+        return r;
     }
     let query = query.unwrap_or_default();
     let inner = s.lock();
@@ -372,14 +375,8 @@ async fn post_comment(
     body: Bytes,
 ) -> Response {
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if !record(
-        &s,
-        "POST",
-        format!("/rest/api/3/issue/{key}/comment"),
-        v.clone(),
-        &headers,
-    ) {
-        return StatusCode::UNAUTHORIZED.into_response();
+    if let Some(r) = refuse(&s, "POST", &key, "/comment", v.clone(), &headers) {
+        return r;
     }
     let mut inner = s.lock();
     if !inner.issues.contains_key(&key) {
@@ -404,14 +401,8 @@ async fn get_transitions(
     Path(key): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if !record(
-        &s,
-        "GET",
-        format!("/rest/api/3/issue/{key}/transitions"),
-        Value::Null,
-        &headers,
-    ) {
-        return StatusCode::UNAUTHORIZED.into_response();
+    if let Some(r) = refuse(&s, "GET", &key, "/transitions", Value::Null, &headers) {
+        return r;
     }
     let list: Vec<Value> = TRANSITIONS
         .iter()
@@ -427,14 +418,8 @@ async fn post_transition(
     body: Bytes,
 ) -> Response {
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if !record(
-        &s,
-        "POST",
-        format!("/rest/api/3/issue/{key}/transitions"),
-        v.clone(),
-        &headers,
-    ) {
-        return StatusCode::UNAUTHORIZED.into_response();
+    if let Some(r) = refuse(&s, "POST", &key, "/transitions", v.clone(), &headers) {
+        return r;
     }
     let Some((_, _, to)) = TRANSITIONS
         .iter()

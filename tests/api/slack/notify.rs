@@ -1,12 +1,12 @@
 //! The Slack notifier against the fake Slack: cards posted, updated in place and closed,
 //! requesters told, failures retried, order kept, and the bot token kept out of every body.
 
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use ncp_share_approver::domain::{
     Approval, ImageNo, LoginId, Origin, Outcome, RequestId, RequestState, ShareDuration,
     ShareRequest,
 };
-use ncp_share_approver::ncp::RetryPolicy;
+use ncp_share_approver::ncp::{Hypervisor, RetryPolicy};
 use ncp_share_approver::notify::slack::{
     CARD_REF_KIND, FakeSlack, MessageRef, SlackApi, SlackCourier, SlackError,
 };
@@ -27,42 +27,15 @@ fn person(name: &str) -> PersonName {
     serde_json::from_value(json!(name)).unwrap()
 }
 
+include!("../../fixtures/sample_request.rs");
+
 fn request(id: &str) -> ShareRequest {
     let now = Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, 0).unwrap();
-    let mut r = ShareRequest {
-        id: RequestId::parse(id).unwrap(),
-        version: 1,
-        state: RequestState::Pending,
-        origin: Origin::Slack {
-            team_id: "T1".into(),
-            channel_id: "C0ASK".into(),
-            response_url: None,
-        },
-        requester: Identity::new("slack", "U056CAROL").unwrap(),
-        requester_person: Some(person("carol")),
-        image_no: ImageNo::parse("1234567").unwrap(),
-        image_name: "golden-web".into(),
-        hypervisor: None,
-        region: "KR".into(),
-        action: Action::Share,
-        targets: vec![LoginId::parse("a@partner.example").unwrap()],
-        duration: Some(ShareDuration::parse("7d").unwrap()),
-        reason: Some("partner onboarding".into()),
-        shared_with_when_asked: vec![],
-        fingerprint: String::new(),
-        policy_hash: "p".into(),
-        rule: Some("golden images to partners".into()),
-        approvers: vec![person("alice"), person("bob")],
-        min_approvals: 2,
-        allow_self_approval: false,
-        approval_channel: Some(CHANNEL.into()),
-        created_at: now,
-        updated_at: now,
-        expires_at: now + chrono::Duration::hours(24),
-        attempts: 0,
-        outcome: None,
-        lifecycle: Default::default(),
-    };
+    let targets = vec![LoginId::parse("a@partner.example").unwrap()];
+    let mut r = sample_request(id, now, targets);
+    r.hypervisor = None;
+    r.approvers = vec![person("alice"), person("bob")];
+    r.approval_channel = Some(CHANNEL.into());
     r.fingerprint = r.computed_fingerprint();
     r
 }
