@@ -22,13 +22,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+/// A change to the configuration before the start.
+type ConfigChange = Box<dyn FnOnce(&mut Config)>;
+
 /// What to start: [`spawn_app`] gives the Slack-only service; each method adds to it.
 #[must_use]
 pub struct AppSpec {
     tickets: bool,
     policy: &'static str,
     secrets: Option<Arc<StaticSecrets>>,
-    change: Option<Box<dyn FnOnce(&mut Config)>>,
+    change: Option<ConfigChange>,
 }
 
 /// The service with the NCP simulator and the fake Slack, the app policy, a SQLite store in a
