@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 mod common;
-use common::entry;
+use common::{entry, runtime, slow_group};
 
 const RECORDS: usize = 100_000;
 
@@ -61,13 +61,6 @@ fn pure(c: &mut Criterion) {
     g.finish();
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// Appends every entry in order, one `append_audit` call each, as the service does.
 async fn append_all(store: &SqliteStore, entries: Vec<AuditEntry>) {
     for e in entries {
@@ -85,11 +78,12 @@ fn store(c: &mut Criterion) {
     let rt = runtime();
     let entries = entries();
 
-    let mut g = c.benchmark_group("ledger in SQLite (100,000 records, temp file)");
-    g.throughput(Throughput::Elements(RECORDS as u64));
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(30));
+    let mut g = slow_group(
+        c,
+        "ledger in SQLite (100,000 records, temp file)",
+        RECORDS,
+        Duration::from_secs(30),
+    );
 
     // The last database the append benchmark filled is kept for the verify benchmark, which
     // saves building another 100,000-record ledger (about ten seconds).

@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo bench --bench trust` (`-- --test` runs each benchmark once, as CI does).
 
-use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
+use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use ncp_share_approver::audit::checkpoint::Checkpoint;
 use ncp_share_approver::audit::merkle::Frontier;
 use ncp_share_approver::audit::note::NoteSigner;
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::entry;
+use common::{entry, runtime, slow_group};
 
 const MILLION: usize = 1_000_000;
 const APPENDS: usize = 1_000;
@@ -78,11 +78,12 @@ fn verify_million(c: &mut Criterion) {
     let (records, checkpoints) = million(&signer);
     let head = records.last().map(|r| (r.seq, r.hash.clone()));
     let verifier = signer.verifier();
-    let mut g = c.benchmark_group("trust: verify 1,000,000 records");
-    g.throughput(Throughput::Elements(MILLION as u64));
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(20));
+    let mut g = slow_group(
+        c,
+        "trust: verify 1,000,000 records",
+        MILLION,
+        Duration::from_secs(20),
+    );
     g.bench_function("tlog::verify_all against a signed checkpoint", |b| {
         b.iter(|| {
             let v = tlog::verify_all(
@@ -96,13 +97,6 @@ fn verify_million(c: &mut Criterion) {
         })
     });
     g.finish();
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// How appends are signed in each variant.
@@ -136,11 +130,12 @@ async fn appends(variant: Variant, signer: Arc<NoteSigner>) -> Duration {
 fn append_cost(c: &mut Criterion) {
     let rt = runtime();
     let signer = signer();
-    let mut g = c.benchmark_group("trust: 1,000 appends to SQLite (temp file)");
-    g.throughput(Throughput::Elements(APPENDS as u64));
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(15));
+    let mut g = slow_group(
+        c,
+        "trust: 1,000 appends to SQLite (temp file)",
+        APPENDS,
+        Duration::from_secs(15),
+    );
     for (name, variant) in [
         ("unsigned records, no checkpoints", Variant::Plain),
         ("signed records, no checkpoints", Variant::Sealed),

@@ -1,7 +1,10 @@
 //! What the ledger and trust benchmarks share: the audit entries they chain, append and verify.
 
 use chrono::{DateTime, Utc};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput};
 use ncp_share_approver::audit::{AuditEntry, AuditEvent};
+use std::time::Duration;
 
 pub const EVENTS: [AuditEvent; 5] = [
     AuditEvent::Requested,
@@ -27,4 +30,28 @@ pub fn entry(i: usize) -> AuditEntry {
         detail: format!("image 1234567 target a{request}@partner.example"),
         sig: None,
     }
+}
+
+/// A multi-threaded runtime for the store's async calls.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A group of benchmarks that take seconds an iteration: `elements` per iteration, ten samples,
+/// half a second of warm-up, then `measure` of measuring.
+pub fn slow_group<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+    elements: usize,
+    measure: Duration,
+) -> BenchmarkGroup<'a, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Elements(elements as u64));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(measure);
+    g
 }

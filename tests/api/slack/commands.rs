@@ -123,6 +123,19 @@ async fn a_denial_rewrites_the_card_and_tells_the_requester() {
     assert!(answer.contains("denied"), "{answer}");
     assert!(t.wait_state(&id, RequestState::Denied).await);
     assert!(posted_to(&t, CAROL).await);
+    // The card and the requester's DM go out on separate lanes: the DM can come first.
+    assert!(
+        t.slack
+            .wait_for(
+                |c| c
+                    .iter()
+                    .rev()
+                    .find(|c| c.method == "chat.update")
+                    .is_some_and(|c| c.body.to_string().to_lowercase().contains("denied")),
+                WAIT
+            )
+            .await
+    );
     let last_update = t
         .slack
         .calls_to("chat.update")
