@@ -51,10 +51,7 @@ ours_cmd="$bin --config $tmp/config.toml serve --listen 127.0.0.1:{port}"
 peer_cmd="$venv/bin/gunicorn --chdir $root/bench/peer --no-control-socket -w $PEER_WORKERS -k gthread --threads $PEER_THREADS -b 127.0.0.1:{port} app:api"
 
 echo "== starting the NCP simulator and the fake Slack (for ours)"
-bench_spawn sim "$bin" ncp-sim --listen "127.0.0.1:$sim_port"; sim_pid=$spawned_pid
-bench_spawn slack "$loadgen" fake-slack --listen "127.0.0.1:$slack_port"; slack_pid=$spawned_pid
-bench_wait_any "http://127.0.0.1:$sim_port/" "$sim_pid" sim
-bench_wait_any "http://127.0.0.1:$slack_port/" "$slack_pid" slack
+bench_start_peers "$sim_port" "$slack_port"
 
 echo "== cold start, $COLD_RUNS each, alternating"
 : >"$tmp/cold-ours.jsonl"; : >"$tmp/cold-peer.jsonl"; : >"$tmp/cold-peer-sync.jsonl"

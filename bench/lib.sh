@@ -16,6 +16,9 @@
 #          bench_serve_env LABEL SIM SLACK PORT DB   the environment and $tmp/config.toml of
 #                                              `serve` on an SQLite store at DB, the simulator on
 #                                              port SIM and the fake Slack on port SLACK
+#          bench_start_peers SIM SLACK         the NCP simulator (demo seed) on port SIM and the load
+#                                              generator's fake Slack on port SLACK, both answering;
+#                                              sets `sim_pid` and `slack_pid`
 #          bench_marker                        a file in `marker` whose time is now: criterion
 #                                              results older than it were not run now
 # Ready:   bench_wait_any URL PID NAME         until URL answers anything (PID must stay alive)
@@ -134,6 +137,14 @@ response_url_hosts = ["127.0.0.1"]
 [secrets]
 source = "env"
 TOML
+}
+
+bench_start_peers() { # SIM-PORT SLACK-PORT
+    bench_spawn sim "$bin" ncp-sim --listen "127.0.0.1:$1"; sim_pid=$spawned_pid
+    bench_spawn slack "$loadgen" fake-slack --listen "127.0.0.1:$2"; slack_pid=$spawned_pid
+    # The simulator answers unsigned requests with an NCP error, which is enough to know it is up.
+    bench_wait_any "http://127.0.0.1:$1/" "$sim_pid" sim
+    bench_wait_any "http://127.0.0.1:$2/" "$slack_pid" slack
 }
 
 bench_marker() {

@@ -47,11 +47,7 @@ db="$tmp/store.db"
 bench_serve_env load "$sim_port" "$slack_port" "$port" "$db"
 
 echo "== starting the NCP simulator (demo seed) and the fake Slack"
-bench_spawn sim "$bin" ncp-sim --listen "127.0.0.1:$sim_port"; sim_pid=$spawned_pid
-bench_spawn slack "$loadgen" fake-slack --listen "127.0.0.1:$slack_port"; slack_pid=$spawned_pid
-# The simulator answers unsigned requests with an NCP error, which is enough to know it is up.
-bench_wait_any "http://127.0.0.1:$sim_port/" "$sim_pid" sim
-bench_wait_any "http://127.0.0.1:$slack_port/" "$slack_pid" slack
+bench_start_peers "$sim_port" "$slack_port"
 
 echo "== cold start on a new store, $COLD_RUNS runs"
 mkdir -p "$tmp/cold"
