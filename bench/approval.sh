@@ -7,6 +7,7 @@
 #
 # Usage: bench/approval.sh         (under a minute after the build; honours CARGO_TARGET_DIR)
 # Knobs (environment): RUNS=20 LATENCIES="0 150"
+#                      BIN=path LOADGEN=path (prebuilt server and load generator; no build)
 # Writes bench/results/approval.md (and prints it); raw JSON in bench/results/approval.json.
 # `loadgen approval` (examples/loadgen/approval.rs) does the work: the simulator and the fake
 # Slack run inside it, `serve` in its own process; only 127.0.0.1.
@@ -15,13 +16,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-20}"
 LATENCIES="${LATENCIES:-0 150}"
-target_dir="${CARGO_TARGET_DIR:-target}"
 command_line="${APPROVAL_SH_COMMAND:-CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target} bench/approval.sh}"
 
-echo "== building (release, once)"
-cargo build --release --locked --bin ncp-share-approver --example loadgen
-bin="$target_dir/release/ncp-share-approver"
-loadgen="$target_dir/release/examples/loadgen"
+. bench/lib.sh
+bench_build
 
 lat_args=()
 for l in $LATENCIES; do lat_args+=(--latency-ms "$l"); done
@@ -30,11 +28,7 @@ mkdir -p bench/results
 timeout 600 "$loadgen" approval --bin "$bin" --policy examples/policy.toml --runs "$RUNS" \
     "${lat_args[@]}" >bench/results/approval.json
 
-export MACHINE_NPROC="$(nproc)"
-export MACHINE_CPU="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
-export MACHINE_MEM="$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
-export RUSTC_VERSION="$(rustc -V)"
-export GIT_REV="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock examples || echo '+dirty')"
+bench_machine_env src Cargo.toml Cargo.lock examples
 export COMMAND_LINE="$command_line"
 python3 - bench/results/approval.json >bench/results/approval.md <<'PY'
 import json, os, sys

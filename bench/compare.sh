@@ -29,16 +29,10 @@ WARMUP="${WARMUP:-2}"
 COLD_RUNS="${COLD_RUNS:-10}"
 PEER_WORKERS="${PEER_WORKERS:-2}"
 PEER_THREADS="${PEER_THREADS:-4}"
-target_dir="${CARGO_TARGET_DIR:-target}"
 command_line="${COMPARE_SH_COMMAND:-CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target} bench/compare.sh}"
 
-missing=()
-for tool in python3 curl jq; do command -v "$tool" >/dev/null || missing+=("$tool"); done
-python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
-if [ "${#missing[@]}" -gt 0 ]; then
-    echo "== installing ${missing[*]}"
-    apt-get update -qq && apt-get install -y -qq "${missing[@]}"
-fi
+. bench/lib.sh
+bench_need python3 curl jq python3-venv
 
 echo "== the peer's virtualenv (bench/peer/.venv)"
 venv="$root/bench/peer/.venv"
@@ -46,78 +40,18 @@ venv="$root/bench/peer/.venv"
 "$venv/bin/pip" install -q --disable-pip-version-check -r bench/peer/requirements.txt
 peer_versions="$("$venv/bin/python" -c 'import importlib.metadata as m, sys; print("Python", sys.version.split()[0] + ", slack-bolt", m.version("slack-bolt") + ", slack-sdk", m.version("slack-sdk") + ", gunicorn", m.version("gunicorn"))')"
 
-if [ -n "${BIN:-}" ] && [ -n "${LOADGEN:-}" ]; then
-    echo "== prebuilt: $BIN, $LOADGEN"
-    bin="$BIN"; loadgen="$LOADGEN"
-else
-    echo "== building (release, once)"
-    cargo build --release --locked --bin ncp-share-approver --example loadgen
-    bin="$root/$target_dir/release/ncp-share-approver"
-    [ -x "$bin" ] || bin="$target_dir/release/ncp-share-approver"
-    loadgen="$target_dir/release/examples/loadgen"
-fi
+bench_build
 
-tmp="$(mktemp -d)"
-pids=()
-groups=()
-cleanup() {
-    local p
-    for p in "${groups[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}" "${groups[@]}"; do
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    done
-    for p in "${groups[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_tmp
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-wait_up() { # URL PID NAME: any HTTP answer
-    for _ in $(seq 400); do
-        curl -s -o /dev/null "$1" 2>/dev/null && return 0
-        kill -0 "$2" 2>/dev/null || { echo "$3 exited; log:" >&2; cat "$tmp/$3.log" >&2; exit 1; }
-        sleep 0.05
-    done
-    echo "$3 did not answer $1" >&2
-    exit 1
-}
-
-sim_port="$(free_port)"; slack_port="$(free_port)"; port="$(free_port)"; peer_port="$(free_port)"
-sync_port="$(free_port)"
-export NCP_ACCESS_KEY=NCPSIMACCESSKEY00001
-export NCP_SECRET_KEY=ncp-sim-demo-secret-key-000000000000001
-export SLACK_SIGNING_SECRET="compare-bench-signing-secret-$(date +%s)"
-export SLACK_BOT_TOKEN=xoxb-compare-bench-0000000000
-export LEDGER_SIGNING_KEY="$("$bin" audit key --generate --origin ncp-share-approver 2>/dev/null)"
-export NCP_API_ENDPOINT="http://127.0.0.1:$sim_port"
-export NSA_STORE__PATH="$tmp/store.db"
-export NSA_LISTEN="127.0.0.1:$port"
-export NSA_SLACK__API_BASE_URL="http://127.0.0.1:$slack_port/api"
-export RUST_LOG="${RUST_LOG:-info}"
-cat >"$tmp/config.toml" <<TOML
-policy = "$root/examples/policy.toml"
-[store]
-kind = "sqlite"
-[slack]
-response_url_hosts = ["127.0.0.1"]
-[secrets]
-source = "env"
-TOML
+sim_port="$(bench_free_port)"; slack_port="$(bench_free_port)"; port="$(bench_free_port)"; peer_port="$(bench_free_port)"
+sync_port="$(bench_free_port)"
+bench_serve_env compare "$sim_port" "$slack_port" "$port" "$tmp/store.db"
 ours_cmd="$bin --config $tmp/config.toml serve --listen 127.0.0.1:{port}"
 peer_cmd="$venv/bin/gunicorn --chdir $root/bench/peer --no-control-socket -w $PEER_WORKERS -k gthread --threads $PEER_THREADS -b 127.0.0.1:{port} app:api"
 
 echo "== starting the NCP simulator and the fake Slack (for ours)"
-"$bin" ncp-sim --listen "127.0.0.1:$sim_port" >"$tmp/sim.log" 2>&1 &
-sim_pid=$!; pids+=("$sim_pid")
-"$loadgen" fake-slack --listen "127.0.0.1:$slack_port" >"$tmp/slack.log" 2>&1 &
-slack_pid=$!; pids+=("$slack_pid")
-wait_up "http://127.0.0.1:$sim_port/" "$sim_pid" sim
-wait_up "http://127.0.0.1:$slack_port/" "$slack_pid" slack
+bench_start_peers "$sim_port" "$slack_port"
 
 echo "== cold start, $COLD_RUNS each, alternating"
 : >"$tmp/cold-ours.jsonl"; : >"$tmp/cold-peer.jsonl"; : >"$tmp/cold-peer-sync.jsonl"
@@ -133,15 +67,12 @@ for i in $(seq "$COLD_RUNS"); do
 done
 
 echo "== starting ours on 127.0.0.1:$port and the peer on 127.0.0.1:$peer_port"
-"$bin" --config "$tmp/config.toml" serve >"$tmp/serve.log" 2>&1 &
-serve_pid=$!; pids+=("$serve_pid")
-setsid ${peer_cmd//\{port\}/$peer_port} >"$tmp/peer.log" 2>&1 &
-peer_pid=$!; groups+=("$peer_pid")
-PEER_PROCESS_BEFORE_RESPONSE=1 setsid ${peer_cmd//\{port\}/$sync_port} >"$tmp/peer-sync.log" 2>&1 &
-sync_pid=$!; groups+=("$sync_pid")
-wait_up "http://127.0.0.1:$port/healthz" "$serve_pid" serve
-wait_up "http://127.0.0.1:$peer_port/" "$peer_pid" peer
-wait_up "http://127.0.0.1:$sync_port/" "$sync_pid" peer-sync
+bench_spawn serve "$bin" --config "$tmp/config.toml" serve; serve_pid=$spawned_pid
+bench_spawn_group peer ${peer_cmd//\{port\}/$peer_port}; peer_pid=$spawned_pid
+PEER_PROCESS_BEFORE_RESPONSE=1 bench_spawn_group peer-sync ${peer_cmd//\{port\}/$sync_port}; sync_pid=$spawned_pid
+bench_wait_any "http://127.0.0.1:$port/healthz" "$serve_pid" serve
+bench_wait_any "http://127.0.0.1:$peer_port/" "$peer_pid" peer
+bench_wait_any "http://127.0.0.1:$sync_port/" "$sync_pid" peer-sync
 # gunicorn answers once its master binds; give its workers a moment to import Bolt.
 sleep 2
 peer_procs="$(pgrep -c -g "$peer_pid" || true)"
@@ -169,12 +100,7 @@ jq -n --slurpfile runs "$tmp/runs.jsonl" --slurpfile co "$tmp/cold-ours.jsonl" \
     --slurpfile cp "$tmp/cold-peer.jsonl" --slurpfile cs "$tmp/cold-peer-sync.jsonl" \
     '{runs: $runs, cold_ours: $co, cold_peer: $cp, cold_peer_sync: $cs}' >bench/results/compare.json
 
-export MACHINE_NPROC="$(nproc)"
-export MACHINE_CPU="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
-export MACHINE_MEM="$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
-export MACHINE_KERNEL="$(uname -r)"
-export RUSTC_VERSION="$(rustc -V)"
-export GIT_REV="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock examples bench/peer || echo '+dirty')"
+bench_machine_env src Cargo.toml Cargo.lock examples bench/peer
 export COMMAND_LINE="$command_line" PEER_VERSIONS="$peer_versions" PEER_PROCS="$peer_procs"
 export PEER_WORKERS PEER_THREADS
 python3 - bench/results/compare.json >bench/results/compare.md <<'PY'

@@ -22,33 +22,22 @@ ROUNDS=${ROUNDS:-20}
 PER_ROUND=${PER_ROUND:-5}
 RESULTS=${RESULTS:-bench/results/faults.md}
 SLACK_LATENCY_MS=${SLACK_LATENCY_MS:-30}
-TARGET_DIR=${CARGO_TARGET_DIR:-target}
 # debug (default) or release (bench/all.sh reuses the release build of the other benchmarks).
 PROFILE=${FAULTS_PROFILE:-debug}
-LOADAVG_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+. bench/lib.sh
+LOADAVG_BEFORE=$(bench_loadavg)
 
 if [ "$PROFILE" = release ]; then
     cargo build --quiet --release --locked --bin ncp-share-approver
 else
     cargo build --quiet
 fi
-BIN="$TARGET_DIR/$PROFILE/ncp-share-approver"
-WORK=$(mktemp -d)
-SIM_PID=""
-SLACK_PID=""
-SERVE_PID=""
-cleanup() {
-    [ -n "$SERVE_PID" ] && kill -9 "$SERVE_PID" 2>/dev/null || true
-    [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null || true
-    [ -n "$SLACK_PID" ] && kill "$SLACK_PID" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-SIM_PORT=$(free_port)
-SLACK_PORT=$(free_port)
-PORT=$(free_port)
+BIN="$target_dir/$PROFILE/ncp-share-approver"
+bench_tmp
+WORK=$tmp
+SIM_PORT=$(bench_free_port)
+SLACK_PORT=$(bench_free_port)
+PORT=$(bench_free_port)
 
 # The demo seed with 40 ms of latency on every NCP call, so that kills land mid-execution.
 sed 's/^latency_ms = .*/latency_ms = 40/' examples/ncp-sim-seed.toml > "$WORK/seed.toml"
@@ -103,23 +92,17 @@ backoff_max_secs = 1
 lane_lease_secs = 2
 TOML
 
-"$BIN" ncp-sim --listen "127.0.0.1:$SIM_PORT" --seed "$WORK/seed.toml" > "$WORK/sim.log" 2>&1 &
-SIM_PID=$!
-"$BIN" slack-fake --listen "127.0.0.1:$SLACK_PORT" --token "$BOT_TOKEN" --latency-ms "$SLACK_LATENCY_MS" > "$WORK/slack.log" 2>&1 &
-SLACK_PID=$!
-for _ in $(seq 1 200); do
-    curl -sf "http://127.0.0.1:$SLACK_PORT/_fake/calls" > /dev/null 2>&1 && break
-    sleep 0.05
-done
+bench_spawn sim "$BIN" ncp-sim --listen "127.0.0.1:$SIM_PORT" --seed "$WORK/seed.toml"; SIM_PID=$spawned_pid
+bench_spawn slack "$BIN" slack-fake --listen "127.0.0.1:$SLACK_PORT" --token "$BOT_TOKEN" --latency-ms "$SLACK_LATENCY_MS"
+SLACK_PID=$spawned_pid
+bench_wait_ok "http://127.0.0.1:$SLACK_PORT/_fake/calls" "$SLACK_PID" slack
 
+# Not bench_spawn: the server is killed with -9 and restarted, and appends to one log.
 start_serve() {
     RUST_LOG=warn "$BIN" --config "$WORK/config.toml" serve >> "$WORK/serve.log" 2>&1 &
     SERVE_PID=$!
-    for _ in $(seq 1 200); do
-        curl -sf "http://127.0.0.1:$PORT/healthz" > /dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    echo "serve did not start; log:" >&2; tail -20 "$WORK/serve.log" >&2; exit 1
+    bench_pids+=("$SERVE_PID")
+    bench_wait_ok "http://127.0.0.1:$PORT/healthz" "$SERVE_PID" serve
 }
 
 : > "$WORK/acked"
@@ -170,7 +153,7 @@ curl -sf "http://127.0.0.1:$SLACK_PORT/_fake/calls" > "$WORK/slack_calls.json"
 curl -sf "http://127.0.0.1:$SLACK_PORT/_fake/messages" > "$WORK/slack_messages.json"
 
 mkdir -p "$(dirname "$RESULTS")"
-LOADAVG_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+LOADAVG_AFTER=$(bench_loadavg)
 export PROFILE LOADAVG_BEFORE LOADAVG_AFTER DRAIN_SECS SLACK_LATENCY_MS
 python3 - "$WORK" "$ROUNDS" "$VERIFIED" "$PER_ROUND" <<'PY' | tee "$RESULTS"
 import json, sys, collections, platform, os, re, sqlite3

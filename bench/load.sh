@@ -26,7 +26,6 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-root="$PWD"
 HELP_RATE="${HELP_RATE:-200}"
 SHARE_RATE="${SHARE_RATE:-50}"
 CONNECTIONS="${CONNECTIONS:-32}"
@@ -35,89 +34,20 @@ WARMUP="${WARMUP:-2}"
 COLD_RUNS="${COLD_RUNS:-10}"
 LOADGEN_THREADS="${LOADGEN_THREADS:-1}"
 NAME="${NAME:-load}"
-target_dir="${CARGO_TARGET_DIR:-target}"
 command_line="${LOAD_SH_COMMAND:-CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target} bench/load.sh}"
 
-# Tools (Debian package = command name); installed only if missing.
-missing=()
-for tool in python3 sqlite3 curl jq; do
-    command -v "$tool" >/dev/null || missing+=("$tool")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    echo "== installing ${missing[*]}"
-    apt-get update -qq && apt-get install -y -qq "${missing[@]}"
-fi
+. bench/lib.sh
+bench_need python3 sqlite3 curl jq
+bench_build
+bench_tmp
 
-if [ -n "${BIN:-}" ] && [ -n "${LOADGEN:-}" ]; then
-    echo "== prebuilt: $BIN, $LOADGEN"
-else
-    echo "== building (release, once)"
-    cargo build --release --locked --bin ncp-share-approver --example loadgen
-fi
-bin="${BIN:-$target_dir/release/ncp-share-approver}"
-loadgen="${LOADGEN:-$target_dir/release/examples/loadgen}"
-
-tmp="$(mktemp -d)"
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null || true
-    done
-    if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-wait_http() { # URL PID NAME
-    for _ in $(seq 200); do
-        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-        kill -0 "$2" 2>/dev/null || { echo "$3 exited; log:" >&2; cat "$tmp/$3.log" >&2; exit 1; }
-        sleep 0.05
-    done
-    echo "$3 did not answer $1" >&2
-    exit 1
-}
-
-sim_port="$(free_port)"; slack_port="$(free_port)"; port="$(free_port)"
+sim_port="$(bench_free_port)"; slack_port="$(bench_free_port)"; port="$(bench_free_port)"
 db="$tmp/store.db"
 
-# Secrets from the environment ([secrets] source = "env"); the NCP keys are the simulator's
-# published demo keys, the Slack ones are made up for this run.
-export NCP_ACCESS_KEY=NCPSIMACCESSKEY00001
-export NCP_SECRET_KEY=ncp-sim-demo-secret-key-000000000000001
-export SLACK_SIGNING_SECRET="load-bench-signing-secret-$(date +%s)"
-export SLACK_BOT_TOKEN=xoxb-load-bench-0000000000
-export LEDGER_SIGNING_KEY="$("$bin" audit key --generate --origin ncp-share-approver 2>/dev/null)"
-# Where things are: NSA_* overrides on top of a small config file.
-export NCP_API_ENDPOINT="http://127.0.0.1:$sim_port"
-export NSA_STORE__PATH="$db"
-export NSA_LISTEN="127.0.0.1:$port"
-export NSA_SLACK__API_BASE_URL="http://127.0.0.1:$slack_port/api"
-export RUST_LOG="${RUST_LOG:-info}"
-cat >"$tmp/config.toml" <<EOF
-policy = "$root/examples/policy.toml"
-[store]
-kind = "sqlite"
-[slack]
-response_url_hosts = ["127.0.0.1"]
-[secrets]
-source = "env"
-EOF
+bench_serve_env load "$sim_port" "$slack_port" "$port" "$db"
 
 echo "== starting the NCP simulator (demo seed) and the fake Slack"
-"$bin" ncp-sim --listen "127.0.0.1:$sim_port" >"$tmp/sim.log" 2>&1 &
-sim_pid=$!; pids+=("$sim_pid")
-"$loadgen" fake-slack --listen "127.0.0.1:$slack_port" >"$tmp/slack.log" 2>&1 &
-slack_pid=$!; pids+=("$slack_pid")
-# The simulator answers unsigned requests with an NCP error, which is enough to know it is up.
-for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$sim_port/" && break; sleep 0.05; done
-for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$slack_port/" && break; sleep 0.05; done
+bench_start_peers "$sim_port" "$slack_port"
 
 echo "== cold start on a new store, $COLD_RUNS runs"
 mkdir -p "$tmp/cold"
@@ -126,9 +56,8 @@ timeout 120 "$loadgen" cold-start --healthz-first --bin "$bin" --config "$tmp/co
 cat "$tmp/cold-empty.json"
 
 echo "== starting serve on 127.0.0.1:$port"
-"$bin" --config "$tmp/config.toml" serve >"$tmp/serve.log" 2>&1 &
-serve_pid=$!; pids+=("$serve_pid")
-wait_http "http://127.0.0.1:$port/healthz" "$serve_pid" serve
+bench_spawn serve "$bin" --config "$tmp/config.toml" serve; serve_pid=$spawned_pid
+bench_wait_ok "http://127.0.0.1:$port/healthz" "$serve_pid" serve
 startup_rss_kib="$(awk '/VmRSS:/ {print $2}' "/proc/$serve_pid/status")"
 
 q() { sqlite3 -cmd '.timeout 5000' "$db" "$1"; }
@@ -181,8 +110,7 @@ final_hwm_kib="$(awk '/VmHWM:/ {print $2}' "/proc/$serve_pid/status")"
 final_rss_kib="$(awk '/VmRSS:/ {print $2}' "/proc/$serve_pid/status")"
 
 echo "== stopping serve; checking the store"
-kill -INT "$serve_pid"
-for _ in $(seq 100); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.1; done
+bench_stop "$serve_pid"
 listed="$("$bin" --config "$tmp/config.toml" requests list --state pending --limit 1000000 --json | wc -l)"
 store_counts="$(q "SELECT json_object(
     'requests', (SELECT count(*) FROM requests),
@@ -206,12 +134,7 @@ jq -n --slurpfile runs "$tmp/runs.jsonl" --slurpfile ce "$tmp/cold-empty.json" \
     --slurpfile cl "$tmp/cold-loaded.json" --argjson store "$store_counts" \
     '{runs: $runs, cold_start: ($ce + $cl), store: $store}' >"bench/results/$NAME.json"
 
-export MACHINE_NPROC="$(nproc)"
-export MACHINE_CPU="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
-export MACHINE_MEM="$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
-export MACHINE_KERNEL="$(uname -r)"
-export RUSTC_VERSION="$(rustc -V)"
-export GIT_REV="${REV:-$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo '+dirty')}"
+bench_machine_env src Cargo.toml Cargo.lock
 export COMMAND_LINE="$command_line" LISTED="$listed" AUDIT_OK="$audit_ok" DB_KIB="$db_kib"
 export STARTUP_RSS_KIB="$startup_rss_kib" FINAL_HWM_KIB="$final_hwm_kib" FINAL_RSS_KIB="$final_rss_kib"
 export CARDS_AT_END="$cards_at_end" CARDS_AFTER="$cards_after" CATCHUP_S="$catchup_s"

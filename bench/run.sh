@@ -8,18 +8,13 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-target_dir="${CARGO_TARGET_DIR:-target}"
-marker="$(mktemp)"
-trap 'rm -f "$marker"' EXIT
+. bench/lib.sh
+bench_marker
 
-loadavg_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+loadavg_before="$(bench_loadavg)"
 cargo bench --bench ncp --bench policy --bench ledger --bench verify --bench sweep -- "$@"
-export LOADAVG_BEFORE="$loadavg_before" LOADAVG_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
-export MACHINE_NPROC="$(nproc)"
-export MACHINE_CPU="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
-export MACHINE_MEM="$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
-export RUSTC_VERSION="$(rustc -V)"
-export GIT_REV="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src benches Cargo.toml Cargo.lock || echo '+dirty')"
+export LOADAVG_BEFORE="$loadavg_before" LOADAVG_AFTER="$(bench_loadavg)"
+bench_machine_env src benches Cargo.toml Cargo.lock
 export WRITE_MD="$([ $# -eq 0 ] && echo bench/results/criterion.md || true)"
 
 echo

@@ -9,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PAIRS="${PAIRS:-2}"
+. bench/lib.sh
+bench_tmp
 : "${A_BIN:?}" "${A_REV:?}" "${B_BIN:?}" "${B_REV:?}" "${LOADGEN:?}"
 mkdir -p bench/results/side
 names=()
@@ -16,10 +18,10 @@ for i in $(seq "$PAIRS"); do
     for who in A B; do
         bin_var="${who}_BIN"; rev_var="${who}_REV"
         name="side/load-${!rev_var}-$i"
-        echo "== pair $i: ${!rev_var} (${!bin_var}); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+        echo "== pair $i: ${!rev_var} (${!bin_var}); load average $(bench_loadavg)"
         BIN="${!bin_var}" LOADGEN="$LOADGEN" REV="${!rev_var}" NAME="$name" \
             LOAD_SH_COMMAND="BIN=${!bin_var} LOADGEN=$LOADGEN REV=${!rev_var} NAME=$name bench/load.sh (run by bench/sidebyside.sh)" \
-            bench/load.sh >"/tmp/sidebyside-${!rev_var}-$i.log" 2>&1 || { cat "/tmp/sidebyside-${!rev_var}-$i.log"; exit 1; }
+            bench/load.sh >"$tmp/sidebyside-${!rev_var}-$i.log" 2>&1 || { cat "$tmp/sidebyside-${!rev_var}-$i.log"; exit 1; }
         names+=("$name")
     done
 done

@@ -7,18 +7,13 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-target_dir="${CARGO_TARGET_DIR:-target}"
-marker="$(mktemp)"
-trap 'rm -f "$marker"' EXIT
+. bench/lib.sh
+bench_marker
 
 export UPTIME_BEFORE="$(uptime)"
 cargo bench --bench sweep
 export UPTIME_AFTER="$(uptime)"
-export MACHINE_NPROC="$(nproc)"
-export MACHINE_CPU="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
-export MACHINE_MEM="$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
-export RUSTC_VERSION="$(rustc -V)"
-export GIT_REV="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src benches Cargo.toml Cargo.lock || echo '+dirty')"
+bench_machine_env src benches Cargo.toml Cargo.lock
 
 python3 - "$target_dir/criterion" "$marker" <<'PY'
 import json, os, sys

@@ -9,41 +9,17 @@
 //!
 //! Run: `cargo bench --bench ledger` (`-- --test` runs each benchmark once, as CI does).
 
-use chrono::{DateTime, Utc};
 use criterion::{BatchSize, Criterion, Throughput, black_box, criterion_group, criterion_main};
 use ncp_share_approver::audit::merkle::{self, Frontier, Hash};
-use ncp_share_approver::audit::{self, AuditEntry, AuditEvent, AuditRecord};
+use ncp_share_approver::audit::{self, AuditEntry, AuditRecord};
 use ncp_share_approver::store::{SqliteStore, Store, verify_ledger};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
+mod common;
+use common::{entry, runtime, slow_group};
+
 const RECORDS: usize = 100_000;
-
-const EVENTS: [AuditEvent; 5] = [
-    AuditEvent::Requested,
-    AuditEvent::Decided,
-    AuditEvent::Approved,
-    AuditEvent::Executing,
-    AuditEvent::Succeeded,
-];
-
-/// Entry `i`: five events per request, with the fields a real record carries.
-fn entry(i: usize) -> AuditEntry {
-    let request = i / EVENTS.len();
-    AuditEntry {
-        at: DateTime::<Utc>::from_timestamp(1_700_000_000 + i as i64, 123_456_789).unwrap(),
-        event: EVENTS[i % EVENTS.len()],
-        actor: format!("slack:U{:08}", request % 10_000),
-        request_id: Some(format!("SR-{request:08}")),
-        fingerprint: Some(format!("{:064x}", request)),
-        rule: Some("golden images to partners".to_owned()),
-        policy_hash: Some(
-            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
-        ),
-        detail: format!("image 1234567 target a{request}@partner.example"),
-        sig: None,
-    }
-}
 
 fn entries() -> Vec<AuditEntry> {
     (0..RECORDS).map(entry).collect()
@@ -85,13 +61,6 @@ fn pure(c: &mut Criterion) {
     g.finish();
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// Appends every entry in order, one `append_audit` call each, as the service does.
 async fn append_all(store: &SqliteStore, entries: Vec<AuditEntry>) {
     for e in entries {
@@ -109,11 +78,12 @@ fn store(c: &mut Criterion) {
     let rt = runtime();
     let entries = entries();
 
-    let mut g = c.benchmark_group("ledger in SQLite (100,000 records, temp file)");
-    g.throughput(Throughput::Elements(RECORDS as u64));
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(30));
+    let mut g = slow_group(
+        c,
+        "ledger in SQLite (100,000 records, temp file)",
+        RECORDS,
+        Duration::from_secs(30),
+    );
 
     // The last database the append benchmark filled is kept for the verify benchmark, which
     // saves building another 100,000-record ledger (about ten seconds).

@@ -4,47 +4,40 @@
 //!
 //! Run: `cargo bench --bench trust` (`-- --test` runs each benchmark once, as CI does).
 
-use chrono::{DateTime, Utc};
-use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
+use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use ncp_share_approver::audit::checkpoint::Checkpoint;
 use ncp_share_approver::audit::merkle::Frontier;
 use ncp_share_approver::audit::note::NoteSigner;
 use ncp_share_approver::audit::tlog::{self, OpenedCheckpoint};
-use ncp_share_approver::audit::{self, AuditEntry, AuditEvent, AuditRecord, seal};
+use ncp_share_approver::audit::{self, AuditEntry, AuditRecord, seal};
 use ncp_share_approver::clock::SystemClock;
 use ncp_share_approver::store::{SqliteStore, Store};
 use ncp_share_approver::workflow::{Checkpointer, Trigger};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{entry, runtime, slow_group};
+
 const MILLION: usize = 1_000_000;
 const APPENDS: usize = 1_000;
 const EVERY: usize = 100;
 
-const EVENTS: [AuditEvent; 5] = [
-    AuditEvent::Requested,
-    AuditEvent::Decided,
-    AuditEvent::Approved,
-    AuditEvent::Executing,
-    AuditEvent::Succeeded,
-];
-
-/// Entry `i`: five events per request, with the fields a real record carries.
-fn entry(i: usize) -> AuditEntry {
-    let request = i / EVENTS.len();
-    AuditEntry {
-        at: DateTime::<Utc>::from_timestamp(1_700_000_000 + i as i64, 123_456_789).unwrap(),
-        event: EVENTS[i % EVENTS.len()],
-        actor: format!("slack:U{:08}", request % 10_000),
-        request_id: Some(format!("SR-{request:08}")),
-        fingerprint: Some(format!("{request:064x}")),
-        rule: Some("golden images to partners".to_owned()),
-        policy_hash: Some(
-            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
-        ),
-        detail: format!("image 1234567 target a{request}@partner.example"),
-        sig: None,
-    }
+/// A SQLite ledger on a fresh temporary file (kept while the `TempDir` lives) and a
+/// checkpointer over it signing every [`EVERY`] records.
+fn store_with_checkpointer(
+    signer: &Arc<NoteSigner>,
+) -> (tempfile::TempDir, Arc<dyn Store>, Checkpointer) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("ledger.db")).unwrap());
+    let checkpoints = Checkpointer::new(
+        store.clone(),
+        signer.clone(),
+        Arc::new(SystemClock),
+        EVERY as u64,
+        Duration::from_secs(3600),
+    );
+    (dir, store, checkpoints)
 }
 
 fn signer() -> Arc<NoteSigner> {
@@ -85,11 +78,12 @@ fn verify_million(c: &mut Criterion) {
     let (records, checkpoints) = million(&signer);
     let head = records.last().map(|r| (r.seq, r.hash.clone()));
     let verifier = signer.verifier();
-    let mut g = c.benchmark_group("trust: verify 1,000,000 records");
-    g.throughput(Throughput::Elements(MILLION as u64));
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(20));
+    let mut g = slow_group(
+        c,
+        "trust: verify 1,000,000 records",
+        MILLION,
+        Duration::from_secs(20),
+    );
     g.bench_function("tlog::verify_all against a signed checkpoint", |b| {
         b.iter(|| {
             let v = tlog::verify_all(
@@ -105,13 +99,6 @@ fn verify_million(c: &mut Criterion) {
     g.finish();
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// How appends are signed in each variant.
 #[derive(Clone, Copy)]
 enum Variant {
@@ -124,15 +111,7 @@ enum Variant {
 }
 
 async fn appends(variant: Variant, signer: Arc<NoteSigner>) -> Duration {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("ledger.db")).unwrap());
-    let checkpoints = Checkpointer::new(
-        store.clone(),
-        signer.clone(),
-        Arc::new(SystemClock),
-        EVERY as u64,
-        Duration::from_secs(3600),
-    );
+    let (_dir, store, checkpoints) = store_with_checkpointer(&signer);
     let start = Instant::now();
     for i in 0..APPENDS {
         let e = match variant {
@@ -151,11 +130,12 @@ async fn appends(variant: Variant, signer: Arc<NoteSigner>) -> Duration {
 fn append_cost(c: &mut Criterion) {
     let rt = runtime();
     let signer = signer();
-    let mut g = c.benchmark_group("trust: 1,000 appends to SQLite (temp file)");
-    g.throughput(Throughput::Elements(APPENDS as u64));
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(15));
+    let mut g = slow_group(
+        c,
+        "trust: 1,000 appends to SQLite (temp file)",
+        APPENDS,
+        Duration::from_secs(15),
+    );
     for (name, variant) in [
         ("unsigned records, no checkpoints", Variant::Plain),
         ("signed records, no checkpoints", Variant::Sealed),
@@ -211,16 +191,7 @@ fn checkpoint_parts(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let dir = tempfile::tempdir().unwrap();
-                    let store: Arc<dyn Store> =
-                        Arc::new(SqliteStore::open(&dir.path().join("ledger.db")).unwrap());
-                    let checkpoints = Checkpointer::new(
-                        store.clone(),
-                        signer.clone(),
-                        Arc::new(SystemClock),
-                        EVERY as u64,
-                        Duration::from_secs(3600),
-                    );
+                    let (_dir, store, checkpoints) = store_with_checkpointer(&signer);
                     rt.block_on(async {
                         for e in &entries {
                             store.append_audit(e.clone()).await.unwrap();

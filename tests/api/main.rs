@@ -1,32 +1,15 @@
 //! The one integration-test binary: the app and its peers, spawned on 127.0.0.1:0.
+//!
+//! `harness` starts things (`spawn_app` and its fakes) and holds every fixture; the other
+//! folders are the tests, by subject.
 
 mod aws;
-mod aws_helpers;
-mod checkpoint_publish;
 mod cli;
-mod dev;
-mod faults;
-mod helpers;
-mod jira;
-mod jira_fake;
-mod lambda;
-mod lambda_emulator;
-mod lambda_freeze;
-mod ledger_trust;
-mod lifecycle;
-mod ncp_client;
-mod ncp_sim;
+mod harness;
+mod ncp;
 mod payloads;
-mod policy_source;
 mod props;
-mod secrets_in_logs;
 mod slack;
-mod slack_bad_input;
-mod slack_helpers;
-mod slack_notify;
 mod store;
-mod tickets_bad_input;
-mod tickets_helpers;
-mod webhook;
+mod tickets;
 mod workflow;
-mod workflow_helpers;

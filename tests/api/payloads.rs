@@ -10,7 +10,7 @@
 //! [`check_slack_calls`] and [`check_jira_calls`]. Under CI (`CI` set; `.ci/run` installs both
 //! validators) a missing validator fails the test; elsewhere the check is skipped with a reason.
 
-use crate::jira_fake::JiraCall;
+use crate::harness::fake_jira::JiraCall;
 use chrono::{DateTime, TimeZone, Utc};
 use ncp_share_approver::domain::{
     Approval, DriftFinding, DriftKind, Grant, ImageNo, LoginId, Origin, Outcome, RequestId,
@@ -201,41 +201,12 @@ struct Shape {
     request: ShareRequest,
 }
 
+include!("../fixtures/sample_request.rs");
+
 fn base() -> ShareRequest {
-    let mut r = ShareRequest {
-        id: RequestId::parse("SR-7K3M9Q2X").unwrap(),
-        version: 3,
-        state: RequestState::Pending,
-        origin: Origin::Slack {
-            team_id: "T1".into(),
-            channel_id: "C0ASK".into(),
-            response_url: None,
-        },
-        requester: Identity::new("slack", "U056CAROL").unwrap(),
-        requester_person: Some(person("carol")),
-        image_no: ImageNo::parse("1234567").unwrap(),
-        image_name: "golden-web".into(),
-        hypervisor: Some(Hypervisor::Xen),
-        region: "KR".into(),
-        action: Action::Share,
-        targets: vec![login("a@partner.example"), login("b@partner.example")],
-        duration: Some(ShareDuration::parse("7d").unwrap()),
-        reason: Some("partner onboarding".into()),
-        shared_with_when_asked: vec![],
-        fingerprint: String::new(),
-        policy_hash: "p".into(),
-        rule: Some("golden images to partners".into()),
-        approvers: vec![person("alice"), person("bob"), person("carol")],
-        min_approvals: 2,
-        allow_self_approval: false,
-        approval_channel: Some("C0APPROVALS".into()),
-        created_at: at(10),
-        updated_at: at(10),
-        expires_at: at(10) + chrono::Duration::hours(24),
-        attempts: 0,
-        outcome: None,
-        lifecycle: Default::default(),
-    };
+    let targets = vec![login("a@partner.example"), login("b@partner.example")];
+    let mut r = sample_request("SR-7K3M9Q2X", at(10), targets);
+    r.version = 3;
     r.fingerprint = r.computed_fingerprint();
     r
 }

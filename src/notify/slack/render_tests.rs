@@ -1,5 +1,6 @@
 use super::*;
 use crate::domain::{ImageNo, LoginId, Origin, Outcome, RequestId, ShareDuration};
+use crate::ncp::Hypervisor;
 use chrono::TimeZone;
 
 fn person(name: &str) -> PersonName {
@@ -10,47 +11,14 @@ fn at(h: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 3, 1, h, 0, 0).unwrap()
 }
 
+include!("../../../tests/fixtures/sample_request.rs");
+
 fn request() -> ShareRequest {
     let targets = vec![
         LoginId::parse("a@partner.example").unwrap(),
         LoginId::parse("b@partner.example").unwrap(),
     ];
-    let mut r = ShareRequest {
-        id: RequestId::parse("SR-7K3M9Q2X").unwrap(),
-        version: 1,
-        state: RequestState::Pending,
-        origin: Origin::Slack {
-            team_id: "T1".into(),
-            channel_id: "C0ASK".into(),
-            response_url: None,
-        },
-        requester: Identity::new("slack", "U056CAROL").unwrap(),
-        requester_person: Some(person("carol")),
-        image_no: ImageNo::parse("1234567").unwrap(),
-        image_name: "golden-web".into(),
-        hypervisor: Some(crate::domain::Hypervisor::Xen),
-        region: "KR".into(),
-        action: Action::Share,
-        targets,
-        duration: Some(ShareDuration::parse("7d").unwrap()),
-        reason: Some("partner onboarding".into()),
-        shared_with_when_asked: vec![],
-        fingerprint: String::new(),
-        policy_hash: "p".into(),
-        rule: Some("golden images to partners".into()),
-        approvers: vec![person("alice"), person("bob"), person("carol")],
-        min_approvals: 2,
-        allow_self_approval: false,
-        approval_channel: Some("C0APPROVALS".into()),
-        created_at: at(10),
-        updated_at: at(10),
-        expires_at: at(10) + chrono::Duration::hours(24),
-        attempts: 0,
-        outcome: None,
-        lifecycle: Default::default(),
-    };
-    r.fingerprint = r.computed_fingerprint();
-    r
+    sample_request("SR-7K3M9Q2X", at(10), targets)
 }
 
 fn approval(name: &str, slack_id: &str, approve: bool, comment: Option<&str>) -> Approval {

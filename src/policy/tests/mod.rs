@@ -8,68 +8,9 @@ use super::*;
 use crate::domain::{ImageNo, LoginId, ShareDuration};
 use chrono::{DateTime, TimeZone, Utc};
 
-/// A policy that exercises every rule feature; the comments say which test leans on what.
-const FIXTURE: &str = r#"
-[defaults]
-request_ttl = "24h"
-allow_self_approval = false
-
-[people]
-alice = { slack = "UALICE", jira = "acc-alice" }
-bob = { slack = "UBOB" }
-carol = { slack = "UCAROL" }
-dave = { slack = "UDAVE" }
-erin = { slack = "UERIN" }    # in no group
-
-[groups]
-admins = ["alice", "bob"]
-engineers = ["carol", "dave"]
-
-[[rules]]
-name = "golden to partners"
-images = ["no:1234567", "name:golden-*"]
-targets = ["*@partner.example"]
-requesters = ["group:engineers"]
-approvers = ["group:admins"]
-min_approvals = 2
-max_duration = "30d"
-require_reason = true
-approval_channel = "C0APPROVALS"
-
-[[rules]]
-name = "sandbox inside"
-images = ["name:sandbox-*"]
-targets = ["*@corp.example"]
-requesters = ["group:engineers", "group:admins"]
-auto_approve = true
-max_duration = "7d"
-
-[[rules]]
-name = "admins unshare tools"
-actions = ["unshare"]
-images = ["no:7777777"]
-targets = ["*"]
-requesters = ["group:admins"]
-approvers = ["group:admins"]
-allow_self_approval = true
-request_ttl = "4h"
-
-[[rules]]
-name = "tools anywhere known"
-images = ["no:7777777"]
-targets = ["*@corp.example", "*@partner.example"]
-requesters = ["*"]
-approvers = ["alice", "dave"]
-
-[[rules]]
-name = "golden inside by admins"
-images = ["name:golden-*"]
-targets = ["*@corp.example"]
-requesters = ["group:admins"]
-approvers = ["group:admins"]
-min_approvals = 2
-allow_self_approval = false
-"#;
+/// A policy that exercises every rule feature; the comments say which test leans on what. One
+/// file with the other policy fixtures of the tests, `tests/fixtures/`.
+const FIXTURE: &str = include_str!("../../../tests/fixtures/policy-rules.toml");
 
 fn fixture() -> Policy {
     Policy::from_toml_str(FIXTURE, "fixture.toml").unwrap_or_else(|errors| {

@@ -1,0 +1,5 @@
+//! The binary as a person runs it.
+
+mod commands;
+mod dev;
+mod secrets_in_logs;

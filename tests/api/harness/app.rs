@@ -1,0 +1,405 @@
+//! `App`: the whole service started on 127.0.0.1:0 by [`spawn_app`] with the NCP simulator, a
+//! fake Slack, a stateful fake Jira and a fake callback receiver; clients that sign requests
+//! exactly as Slack, Jira and a Standard Webhooks sender do.
+
+#![allow(dead_code)] // Each test module uses a different part.
+
+use super::fake_jira::FakeJira;
+use super::fixtures::{
+    APP_POLICY, APPROVALS, BOT_TOKEN, JIRA_EMAIL, JIRA_SECRET, JIRA_TOKEN, Peers, SIGNING_SECRET,
+    WEBHOOK_SECRET, app_config, form, slack_secrets, slack_signature, ticket_secrets,
+};
+use super::receiver::Receiver;
+use ncp_share_approver::clock::SystemClock;
+use ncp_share_approver::config::Config;
+use ncp_share_approver::domain::{RequestId, RequestState};
+use ncp_share_approver::ncp::sim::{RunningSimulator, Simulator};
+use ncp_share_approver::notify::slack::FakeSlack;
+use ncp_share_approver::secrets::{SecretString, StaticSecrets};
+use ncp_share_approver::startup::Application;
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// A change to the configuration before the start.
+type ConfigChange = Box<dyn FnOnce(&mut Config)>;
+
+/// What to start: [`spawn_app`] gives the Slack-only service; each method adds to it.
+#[must_use]
+pub struct AppSpec {
+    tickets: bool,
+    policy: &'static str,
+    secrets: Option<Arc<StaticSecrets>>,
+    change: Option<ConfigChange>,
+}
+
+/// The service with the NCP simulator and the fake Slack, the app policy, a SQLite store in a
+/// temp dir and the Slack secrets; `.start().await` starts it.
+pub fn spawn_app() -> AppSpec {
+    AppSpec {
+        tickets: false,
+        policy: APP_POLICY,
+        secrets: None,
+        change: None,
+    }
+}
+
+impl AppSpec {
+    /// Also speaks to the fake Jira and the webhook systems (`[jira]`, `[webhook]` and their
+    /// secrets).
+    pub fn with_tickets(mut self) -> Self {
+        self.tickets = true;
+        self
+    }
+
+    /// Another policy text.
+    pub fn policy(mut self, text: &'static str) -> Self {
+        self.policy = text;
+        self
+    }
+
+    /// These secrets instead of the default ones.
+    pub fn secrets(mut self, secrets: StaticSecrets) -> Self {
+        self.secrets = Some(Arc::new(secrets));
+        self
+    }
+
+    /// Changes the configuration (the store kind, a section's knobs) before the start.
+    pub fn configure(mut self, change: impl FnOnce(&mut Config) + 'static) -> Self {
+        self.change = Some(Box::new(change));
+        self
+    }
+
+    /// Starts the peers and the service.
+    pub async fn start(self) -> App {
+        let sim = Simulator::demo();
+        let sim_running = sim.spawn("127.0.0.1:0").await.unwrap();
+        let slack = FakeSlack::start(BOT_TOKEN).await;
+        let jira = FakeJira::start(JIRA_EMAIL, JIRA_TOKEN).await;
+        let receiver = Receiver::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let slack_api = slack.api_base_url();
+        let peers = Peers {
+            sim: &sim_running.base_url,
+            slack_api: &slack_api,
+            jira: self.tickets.then_some(jira.base_url.as_str()),
+        };
+        let mut cfg = app_config(dir.path(), self.policy, &peers);
+        if let Some(change) = self.change {
+            change(&mut cfg);
+        }
+        let secrets = self.secrets.unwrap_or_else(|| {
+            Arc::new(if self.tickets {
+                ticket_secrets()
+            } else {
+                slack_secrets()
+            })
+        });
+        let app = Application::start(&cfg, "127.0.0.1:0", secrets, Arc::new(SystemClock))
+            .await
+            .unwrap();
+        App {
+            base: format!("http://{}", app.addr()),
+            app,
+            sim,
+            _sim_running: sim_running,
+            slack,
+            jira,
+            receiver,
+            http: reqwest::Client::new(),
+            seq: AtomicUsize::new(0),
+            replies: Default::default(),
+            _dir: dir,
+        }
+    }
+}
+
+/// The running service and its peers.
+pub struct App {
+    /// The service.
+    pub app: Application,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The NCP simulator.
+    pub sim: Simulator,
+    _sim_running: RunningSimulator,
+    /// The fake Slack Web API.
+    pub slack: FakeSlack,
+    /// The fake Jira (configured only [`AppSpec::with_tickets`]).
+    pub jira: FakeJira,
+    /// The fake callback receiver.
+    pub receiver: Receiver,
+    http: reqwest::Client,
+    seq: AtomicUsize,
+    /// Every reply to a slash command so far, for `payloads::check_slack_calls`.
+    replies: std::sync::Mutex<Vec<Value>>,
+    /// Keeps the database and policy files.
+    _dir: tempfile::TempDir,
+}
+
+/// A signed delivery, kept so that a test can send the very same bytes again.
+#[derive(Clone)]
+pub struct Delivery {
+    /// The route.
+    pub path: &'static str,
+    /// The form body.
+    pub body: String,
+    /// `X-Slack-Request-Timestamp`.
+    pub timestamp: String,
+    /// `X-Slack-Signature`.
+    pub signature: String,
+}
+
+impl Delivery {
+    /// The headers Slack sends with it.
+    pub fn headers(&self) -> [(&'static str, &str); 3] {
+        [
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("x-slack-request-timestamp", &self.timestamp),
+            ("x-slack-signature", &self.signature),
+        ]
+    }
+}
+
+impl App {
+    /// The store behind the service.
+    pub fn store(&self) -> Arc<dyn ncp_share_approver::store::Store> {
+        self.app.state.workflow.store.clone()
+    }
+
+    /// Waits until the store holds `id` in `state`.
+    pub async fn wait_state(&self, id: &str, state: RequestState) -> bool {
+        let id = RequestId::parse(id).unwrap();
+        for _ in 0..400 {
+            if self.store().request(&id).await.unwrap().map(|r| r.state) == Some(state) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        false
+    }
+
+    /// Signs a body for `path` now.
+    pub fn sign(&self, path: &'static str, body: String) -> Delivery {
+        let (timestamp, signature) = slack_signature(SIGNING_SECRET, body.as_bytes());
+        Delivery {
+            path,
+            body,
+            timestamp,
+            signature,
+        }
+    }
+
+    /// Sends a delivery as Slack would.
+    pub async fn send(&self, d: &Delivery) -> reqwest::Response {
+        let mut req = self.http.post(format!("{}{}", self.base, d.path));
+        for (name, value) in d.headers() {
+            req = req.header(name, value);
+        }
+        req.body(d.body.clone()).send().await.unwrap()
+    }
+
+    /// A signed slash command from `user`.
+    pub fn command_delivery(&self, user: &str, text: &str) -> Delivery {
+        let n = self.seq.fetch_add(1, Ordering::SeqCst);
+        let body = form(&[
+            ("token", "legacy-ignored"),
+            ("team_id", "T0TEST"),
+            ("channel_id", "C0REQUESTS"),
+            ("user_id", user),
+            ("user_name", "ignored"),
+            ("command", "/share-image"),
+            ("text", text),
+            (
+                "response_url",
+                &self.slack.response_url(&format!("cmd-{n}")),
+            ),
+            ("trigger_id", "1.2.3"),
+        ]);
+        self.sign("/slack/commands", body)
+    }
+
+    /// Sends `/share-image <text>` as `user` and returns the ephemeral reply's JSON.
+    pub async fn command(&self, user: &str, text: &str) -> serde_json::Value {
+        let res = self.send(&self.command_delivery(user, text)).await;
+        assert_eq!(res.status(), 200, "slash command answered {}", res.status());
+        let reply: serde_json::Value = res.json().await.unwrap();
+        self.replies.lock().unwrap().push(reply.clone());
+        reply
+    }
+
+    /// Checks every Slack payload of this test so far (the fake's calls and the slash command
+    /// replies) with Slack's own SDK (`payloads::check_slack_calls`).
+    pub fn check_payloads(&self) {
+        let replies = self.replies.lock().unwrap().clone();
+        crate::payloads::check_slack_calls(&self.slack.calls(), &replies);
+    }
+
+    /// A signed button click.
+    pub fn click_delivery(&self, user: &str, action: &str, request_id: &str) -> Delivery {
+        let n = self.seq.fetch_add(1, Ordering::SeqCst);
+        let payload = serde_json::json!({
+            "type": "block_actions",
+            "user": {"id": user, "username": "someone", "team_id": "T0TEST"},
+            "api_app_id": "A0TEST",
+            "container": {"type": "message", "message_ts": "1.0", "channel_id": APPROVALS, "is_ephemeral": false},
+            "channel": {"id": APPROVALS, "name": "approvals"},
+            "response_url": self.slack.response_url(&format!("click-{n}")),
+            "actions": [{"type": "button", "action_id": action, "block_id": "b", "value": request_id,
+                         "text": {"type": "plain_text", "text": "x"}, "action_ts": "1.1"}]
+        });
+        self.sign(
+            "/slack/interactions",
+            form(&[("payload", &payload.to_string())]),
+        )
+    }
+
+    /// Clicks a button and returns the private answer posted to the click's response_url.
+    pub async fn click(&self, user: &str, action: &str, request_id: &str) -> String {
+        let d = self.click_delivery(user, action, request_id);
+        let name = response_name(&d);
+        let res = self.send(&d).await;
+        assert_eq!(res.status(), 200);
+        assert!(
+            self.slack
+                .wait_for(
+                    |calls| calls.iter().any(|c| c.method == format!("response/{name}")),
+                    Duration::from_secs(5)
+                )
+                .await,
+            "no answer to the click"
+        );
+        self.slack.calls_to(&format!("response/{name}"))[0].body["text"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Clicks a Slack button as `user` (a bare payload); returns the HTTP status.
+    pub async fn slack_click(&self, user: &str, action: &str, request_id: &str) -> u16 {
+        let payload = serde_json::json!({
+            "type": "block_actions",
+            "user": {"id": user, "username": "someone", "team_id": "T0TEST"},
+            "container": {"type": "message", "message_ts": "1.0", "channel_id": "C0APPROVALS"},
+            "channel": {"id": "C0APPROVALS", "name": "approvals"},
+            "response_url": self.slack.response_url("click"),
+            "actions": [{"type": "button", "action_id": action, "block_id": "b", "value": request_id}]
+        });
+        let d = self.sign(
+            "/slack/interactions",
+            form(&[("payload", &payload.to_string())]),
+        );
+        self.send(&d).await.status().as_u16()
+    }
+
+    /// Sends a Jira webhook body with a fresh delivery id; returns the status and the text.
+    pub async fn jira_send(&self, event: &Value) -> (u16, String) {
+        let id = format!("delivery-{}", self.seq.fetch_add(1, Ordering::SeqCst));
+        self.jira_send_as(event.to_string().as_bytes(), &id).await
+    }
+
+    /// Sends raw bytes as Jira does, with `id` as `X-Atlassian-Webhook-Identifier`.
+    pub async fn jira_send_as(&self, body: &[u8], id: &str) -> (u16, String) {
+        let sig = ncp_share_approver::verify::jira::sign(&SecretString::from(JIRA_SECRET), body);
+        let res = self
+            .http
+            .post(format!("{}/jira/webhook", self.base))
+            .header("content-type", "application/json")
+            .header("x-hub-signature", sig)
+            .header("x-atlassian-webhook-identifier", id)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.text().await.unwrap())
+    }
+
+    /// Waits until the Jira notifier has posted everything queued so far.
+    pub async fn jira_idle(&self) {
+        let (_, all_out) = self
+            .app
+            .state
+            .dispatcher
+            .drain(std::time::Duration::from_secs(20))
+            .await;
+        assert!(all_out, "every message owed was delivered or given up");
+    }
+
+    /// Sends a generic webhook event signed now with a fresh `webhook-id`.
+    pub async fn webhook_send(&self, body: &Value) -> (u16, Value) {
+        let id = format!("msg_{}", self.seq.fetch_add(1, Ordering::SeqCst));
+        self.webhook_send_as(body.to_string().as_bytes(), &id).await
+    }
+
+    /// Sends raw bytes signed now with `id` as `webhook-id`.
+    pub async fn webhook_send_as(&self, body: &[u8], id: &str) -> (u16, Value) {
+        self.webhook_post("/webhook", WEBHOOK_SECRET, body, id)
+            .await
+    }
+
+    /// Sends an event to `path` (like `/webhook/zendesk`) signed now with `secret` and a fresh
+    /// `webhook-id`.
+    pub async fn webhook_send_to(&self, path: &str, secret: &str, body: &Value) -> (u16, Value) {
+        let id = format!("msg_{}", self.seq.fetch_add(1, Ordering::SeqCst));
+        self.webhook_post(path, secret, body.to_string().as_bytes(), &id)
+            .await
+    }
+
+    async fn webhook_post(&self, path: &str, secret: &str, body: &[u8], id: &str) -> (u16, Value) {
+        let ts = chrono::Utc::now().timestamp();
+        let sig = ncp_share_approver::verify::standard_webhooks::sign(
+            &SecretString::from(secret),
+            id,
+            ts,
+            body,
+        )
+        .unwrap();
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", sig)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// The one request the store holds for a Jira issue.
+    pub async fn request_of_issue(
+        &self,
+        key: &str,
+    ) -> Option<ncp_share_approver::domain::ShareRequest> {
+        self.store()
+            .requests(None, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| matches!(&r.origin, ncp_share_approver::domain::Origin::Jira { issue_key } if issue_key == key))
+    }
+}
+
+fn response_name(d: &Delivery) -> String {
+    let payload = form_urlencoded::parse(d.body.as_bytes())
+        .find(|(k, _)| k == "payload")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    v["response_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string()
+}

@@ -1,0 +1,4 @@
+//! Our NCP client and the NCP simulator.
+
+mod client;
+mod sim;

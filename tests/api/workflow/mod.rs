@@ -1,0 +1,6 @@
+//! The workflow driven directly (the `WorkflowApp` harness): requests, the lifecycle, and NCP
+//! misbehaving.
+
+mod engine;
+mod faults;
+mod lifecycle;
