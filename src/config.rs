@@ -361,7 +361,7 @@ impl OutboxConfig {
         crate::outbox::Pacing {
             slack_interval: std::time::Duration::from_millis(self.slack_interval_ms),
             max_attempts: self.max_attempts.max(1),
-            backoff: crate::ncp::RetryPolicy {
+            backoff: crate::domain::RetryPolicy {
                 max_attempts: u32::MAX,
                 base: std::time::Duration::from_millis(self.backoff_base_ms),
                 max_delay: std::time::Duration::from_secs(self.backoff_max_secs),

@@ -251,7 +251,7 @@ async fn build_jira(
         );
         return Ok((None, false));
     };
-    let api = JiraApi::new(&jc.base_url, &jc.email, token).with_retry(crate::ncp::RetryPolicy {
+    let api = JiraApi::new(&jc.base_url, &jc.email, token).with_retry(crate::domain::RetryPolicy {
         max_attempts: 5,
         base: Duration::from_millis(jc.backoff_base_ms),
         max_delay: Duration::from_secs(10),

@@ -5,7 +5,6 @@
 
 pub mod client;
 pub mod read_only;
-pub mod retry;
 pub mod settings;
 pub mod signature;
 pub mod sim;
@@ -13,7 +12,8 @@ pub mod wire;
 
 pub use client::NcpClient;
 pub use read_only::ReadOnly;
-pub use retry::RetryPolicy;
+// Moved to `domain` (the notifiers use it too); re-exported for the old path.
+pub use crate::domain::RetryPolicy;
 pub use settings::{NcpConfig, NcpSite};
 
 // Moved to `domain` (requests record it); re-exported for the old path.

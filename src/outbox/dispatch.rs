@@ -18,7 +18,7 @@
 
 use super::{Message, OutboxEntry, OutboxStatus, Peer};
 use crate::clock::Clock;
-use crate::ncp::RetryPolicy;
+use crate::domain::RetryPolicy;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap, HashSet};
