@@ -56,13 +56,10 @@ const LAYERS: &[(&str, &[&str])] = &[
 /// live in their adapter modules, so the core reaches outward through these edges. Each one goes
 /// when its port moves into the core; nothing may be added here.
 const PENDING_PORT_EDGES: &[(&str, &str)] = &[
-    ("notify", "ncp"),
     ("notify", "store"),
-    ("outbox", "ncp"),
     ("outbox", "notify"),
     ("outbox", "store"),
     ("publish", "store"),
-    ("workflow", "ncp"),
     ("workflow", "store"),
 ];
 

@@ -107,7 +107,7 @@ struct RevocationSpec {
     origin: Origin,
     image_no: ImageNo,
     image_name: String,
-    hypervisor: Option<crate::ncp::Hypervisor>,
+    hypervisor: Option<crate::domain::Hypervisor>,
     targets: Vec<LoginId>,
     rule: Option<String>,
     reason: String,
@@ -526,7 +526,7 @@ impl Workflow {
             }
         }
         let mut report = DriftReport::default();
-        let mut unmanaged: Vec<(crate::ncp::ImageView, Vec<LoginId>)> = Vec::new();
+        let mut unmanaged: Vec<(crate::domain::ports::cloud::ImageView, Vec<LoginId>)> = Vec::new();
         for image in &images {
             if !policy.covers_image(&image.no, Some(&image.name)) {
                 continue;

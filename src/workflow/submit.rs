@@ -2,10 +2,10 @@
 
 use super::{Record, Workflow, WorkflowError};
 use crate::audit::AuditEvent;
+use crate::domain::ports::cloud::NcpError;
 use crate::domain::ports::notify::Notice;
 use crate::domain::request::fingerprint;
 use crate::domain::{NewRequest, Outcome, RequestId, RequestState, ShareRequest};
-use crate::ncp::NcpError;
 use crate::policy::{Action, Decision, RequestFacts, evaluate};
 use crate::store::{Change, Committed, Conflict, DeliveryKey};
 
