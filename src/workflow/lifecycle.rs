@@ -15,7 +15,7 @@ use crate::domain::{
     Revocation, RevocationCause, ShareRequest,
 };
 use crate::policy::{Action, Identity, PersonName, Policy};
-use crate::store::{Change, Committed, DeliveryKey, Inserted, StoreError};
+use crate::workflow::ports::store::{Change, Committed, DeliveryKey, Inserted, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The actor of revocations the sweep makes.
@@ -599,8 +599,8 @@ impl Workflow {
             if let Some(channel) = &self.channels.slack_drift_channel
                 && self.channels.slack
             {
-                let entry = crate::outbox::OutboxEntry::new(
-                    crate::outbox::Message::SlackDrift {
+                let entry = crate::workflow::outbox::OutboxEntry::new(
+                    crate::workflow::outbox::Message::SlackDrift {
                         channel: channel.clone(),
                         findings: report.findings.clone(),
                     },
@@ -609,7 +609,7 @@ impl Workflow {
                     0,
                 );
                 let id = entry.id.clone();
-                crate::store::enqueue(self.store.as_ref(), vec![entry]).await?;
+                crate::workflow::ports::store::enqueue(self.store.as_ref(), vec![entry]).await?;
                 self.queue.deliver(&[id]).await;
             }
         }
