@@ -357,11 +357,11 @@ impl Default for OutboxConfig {
 
 impl OutboxConfig {
     /// The dispatcher's pacing.
-    pub fn pacing(&self) -> crate::outbox::Pacing {
-        crate::outbox::Pacing {
+    pub fn pacing(&self) -> crate::workflow::outbox::Pacing {
+        crate::workflow::outbox::Pacing {
             slack_interval: std::time::Duration::from_millis(self.slack_interval_ms),
             max_attempts: self.max_attempts.max(1),
-            backoff: crate::ncp::RetryPolicy {
+            backoff: crate::domain::RetryPolicy {
                 max_attempts: u32::MAX,
                 base: std::time::Duration::from_millis(self.backoff_base_ms),
                 max_delay: std::time::Duration::from_secs(self.backoff_max_secs),

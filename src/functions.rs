@@ -109,7 +109,7 @@ fn delivery_hints(event: &SqsEvent) -> Vec<String> {
 
 /// Delivers the due outbox entries (and those `hints` names) for at most `budget`.
 pub async fn deliver(
-    dispatcher: &Arc<crate::outbox::Dispatcher>,
+    dispatcher: &Arc<crate::workflow::outbox::Dispatcher>,
     budget: std::time::Duration,
     hints: &[String],
 ) {

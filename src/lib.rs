@@ -12,7 +12,6 @@ pub mod functions;
 pub mod http;
 pub mod ncp;
 pub mod notify;
-pub mod outbox;
 pub mod policy;
 pub mod policy_source;
 pub mod publish;

@@ -282,13 +282,13 @@ impl Publish for S3Publisher {
 /// Posts checkpoints to a Slack channel, through the outbox (so they are paced and retried like
 /// every other message, and delivered by whichever process delivers next).
 pub struct SlackPublisher {
-    store: Arc<dyn crate::store::Store>,
+    store: Arc<dyn crate::workflow::ports::store::Store>,
     channel: String,
 }
 
 impl SlackPublisher {
     /// Posts to `channel`.
-    pub fn new(store: Arc<dyn crate::store::Store>, channel: &str) -> Self {
+    pub fn new(store: Arc<dyn crate::workflow::ports::store::Store>, channel: &str) -> Self {
         Self {
             store,
             channel: channel.to_string(),
@@ -299,8 +299,8 @@ impl SlackPublisher {
 #[async_trait::async_trait]
 impl Publish for SlackPublisher {
     async fn publish(&self, size: u64, note: &str) -> Result<(), PublishError> {
-        let entry = crate::outbox::OutboxEntry::new(
-            crate::outbox::Message::SlackCheckpoint {
+        let entry = crate::workflow::outbox::OutboxEntry::new(
+            crate::workflow::outbox::Message::SlackCheckpoint {
                 channel: self.channel.clone(),
                 size,
                 note: note.to_string(),
@@ -309,7 +309,7 @@ impl Publish for SlackPublisher {
             size,
             0,
         );
-        crate::store::enqueue(self.store.as_ref(), vec![entry])
+        crate::workflow::ports::store::enqueue(self.store.as_ref(), vec![entry])
             .await
             .map_err(|e| PublishError::Failed {
                 location: format!("Slack channel {}", self.channel),

@@ -14,9 +14,9 @@ use crate::notify::LogNotifier;
 use crate::notify::jira::{JiraApi, JiraCourier, JiraOutcomes};
 use crate::notify::slack::{SlackApi, SlackCourier};
 use crate::notify::webhook::WebhookCourier;
-use crate::outbox::{Channels, Dispatcher, Peer};
 use crate::queue::LocalQueue;
 use crate::secrets::{ExposeSecret, SecretName, SecretSource, SecretString};
+use crate::workflow::outbox::{Channels, Dispatcher, Peer};
 use crate::workflow::{Checkpointer, PolicyHandle, Settings, Trigger, Worker, Workflow};
 use anyhow::Context as _;
 use std::net::SocketAddr;
@@ -251,7 +251,7 @@ async fn build_jira(
         );
         return Ok((None, false));
     };
-    let api = JiraApi::new(&jc.base_url, &jc.email, token).with_retry(crate::ncp::RetryPolicy {
+    let api = JiraApi::new(&jc.base_url, &jc.email, token).with_retry(crate::domain::RetryPolicy {
         max_attempts: 5,
         base: Duration::from_millis(jc.backoff_base_ms),
         max_delay: Duration::from_secs(10),

@@ -20,11 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("pure core: the ledger", &["audit"]),
     (
-        "orchestration: the outbox model and dispatcher",
-        &["outbox"],
-    ),
-    (
-        "orchestration: the use cases and the worker; the ports",
+        "orchestration: the use cases, the worker, the outbox; the ports that speak the ledger",
         &["workflow"],
     ),
     ("shared AWS SDK configuration", &["aws"]),
@@ -49,21 +45,6 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("wiring", &["startup"]),
     ("Lambda functions", &["functions"]),
     ("command line", &["cli"]),
-];
-
-/// TEMPORARY (issue 13, item 1, not done yet in this step): the ports (`Store`, `CloudApi`,
-/// `Notifier`, `Queue`, `SecretSource`, `Courier`, `RetryPolicy`) and the types they speak still
-/// live in their adapter modules, so the core reaches outward through these edges. Each one goes
-/// when its port moves into the core; nothing may be added here.
-const PENDING_PORT_EDGES: &[(&str, &str)] = &[
-    ("notify", "ncp"),
-    ("notify", "store"),
-    ("outbox", "ncp"),
-    ("outbox", "notify"),
-    ("outbox", "store"),
-    ("publish", "store"),
-    ("workflow", "ncp"),
-    ("workflow", "store"),
 ];
 
 /// Modules that must do no I/O, and what counts as I/O in them.
@@ -92,7 +73,6 @@ const IO_MACROS: &[&str] = &["println", "eprintln", "print", "eprint", "dbg"];
 #[test]
 fn top_level_modules_form_no_cycle_and_respect_the_layers() {
     let graph = graph_of(&source_files());
-    let graph = without_pending(graph);
     let mut failures = Vec::new();
     if let Some(cycle) = find_cycle(&graph) {
         failures.push(format!("import cycle: {}", cycle.join(" -> ")));
@@ -102,20 +82,6 @@ fn top_level_modules_form_no_cycle_and_respect_the_layers() {
         failures.is_empty(),
         "{}\n\ngraph: {graph:#?}",
         failures.join("\n")
-    );
-}
-
-#[test]
-fn the_pending_edges_still_exist() {
-    // An allowlisted edge that is gone must leave the list, so that it cannot come back unseen.
-    let graph = graph_of(&source_files());
-    let stale: Vec<_> = PENDING_PORT_EDGES
-        .iter()
-        .filter(|(from, to)| !graph.get(*from).is_some_and(|edges| edges.contains(*to)))
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "edges no longer in the code, remove them: {stale:?}"
     );
 }
 
@@ -274,15 +240,6 @@ fn graph_of(files: &[(PathBuf, String, String)]) -> Graph {
                     edges.insert(target.to_string());
                 }
             }
-        }
-    }
-    graph
-}
-
-fn without_pending(mut graph: Graph) -> Graph {
-    for (from, to) in PENDING_PORT_EDGES {
-        if let Some(edges) = graph.get_mut(*from) {
-            edges.remove(*to);
         }
     }
     graph

@@ -15,7 +15,9 @@ pub struct ReconcileArgs {
     pub revoke_unmanaged: bool,
 }
 
-async fn workflow(cli: &Cli) -> anyhow::Result<(Workflow, Arc<crate::outbox::Dispatcher>)> {
+async fn workflow(
+    cli: &Cli,
+) -> anyhow::Result<(Workflow, Arc<crate::workflow::outbox::Dispatcher>)> {
     let config = cli.load_config()?;
     let secrets = config.secrets.source.open();
     let built =
@@ -48,7 +50,7 @@ async fn drain(wf: &Workflow) -> anyhow::Result<()> {
 
 /// Waits (at most a minute) for queued chat, ticket and callback messages to go out, so that a
 /// command does not exit before telling people what it did.
-async fn settle(dispatcher: &Arc<crate::outbox::Dispatcher>) {
+async fn settle(dispatcher: &Arc<crate::workflow::outbox::Dispatcher>) {
     let (_, all_out) = dispatcher.drain(std::time::Duration::from_secs(60)).await;
     if !all_out {
         eprintln!(

@@ -1,8 +1,8 @@
 //! `outbox list|retry`: the messages the service owes people, and sending a failed one again.
 
 use super::Cli;
-use crate::outbox::{OutboxEntry, OutboxStatus};
 use crate::store::OutboxQuery;
+use crate::workflow::outbox::{OutboxEntry, OutboxStatus};
 use std::process::ExitCode;
 
 /// `outbox` subcommands.

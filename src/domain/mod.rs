@@ -9,6 +9,7 @@ pub mod lifecycle;
 mod people;
 pub mod ports;
 pub mod request;
+pub mod retry;
 
 pub use duration::ShareDuration;
 pub use hypervisor::Hypervisor;
@@ -17,6 +18,7 @@ pub use people::{Action, Identity, PersonName};
 pub use request::{
     Approval, Grant, NewRequest, Origin, Outcome, RequestId, RequestState, ShareRequest,
 };
+pub use retry::RetryPolicy;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -30,7 +30,7 @@ pub struct AppState {
     /// The time (signature windows, de-duplication).
     pub clock: Arc<dyn Clock>,
     /// Delivers the outbox (run by `serve`, and by the Lambda worker before it answers).
-    pub dispatcher: Arc<crate::outbox::Dispatcher>,
+    pub dispatcher: Arc<crate::workflow::outbox::Dispatcher>,
     /// Signs and publishes ledger checkpoints (after executions, and on the schedule).
     pub checkpoints: Arc<crate::workflow::Checkpointer>,
 }

@@ -10,15 +10,12 @@
 //! 429, 5xx and connection errors, re-signed with a fresh timestamp per attempt and with the same
 //! `webhook-id`, so the receiver can de-duplicate.
 
-use super::Notice;
-use crate::domain::{Origin, ShareRequest};
-use crate::outbox::{Courier, Delivery, Message, OutboxEntry};
+use crate::workflow::outbox::{Courier, Delivery, Message, OutboxEntry};
 use secrecy::SecretString;
-use serde_json::{Value, json};
 use std::time::Duration;
 
-/// The callback's `type`.
-pub const CALLBACK_EVENT: &str = "share.updated";
+// The callback's body is rendered by the outbox plan; re-exported for the old paths.
+pub use crate::workflow::outbox::callback::{CALLBACK_EVENT, callback_body};
 
 /// Checks a callback URL: `https` (or `http` to 127.0.0.1 or localhost), no credentials in it,
 /// and a host in `hosts` (exact, ignoring ASCII case). The error says which rule it broke.
@@ -48,46 +45,6 @@ pub fn check_callback_url(url: &str, hosts: &[String]) -> Result<reqwest::Url, S
         ));
     }
     Ok(u)
-}
-
-/// The JSON body of a callback about `notice`.
-pub fn callback_body(
-    request: &ShareRequest,
-    notice: &Notice,
-    at: chrono::DateTime<chrono::Utc>,
-) -> Value {
-    let (system, ticket_id) = match &request.origin {
-        Origin::Webhook {
-            system, ticket_id, ..
-        } => (system.as_str(), ticket_id.as_str()),
-        _ => ("", ""),
-    };
-    let outcome = request.outcome.clone().unwrap_or_default();
-    let mut body = json!({
-        "type": CALLBACK_EVENT,
-        "notice": notice.name(),
-        "request_id": request.id.as_str(),
-        "ticket": {"system": system, "id": ticket_id},
-        "state": request.state.as_str(),
-        "image_no": request.image_no.as_str(),
-        "action": request.action.as_str(),
-        "targets": request.targets.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
-        "duration": request.duration.map(|d| d.to_string()),
-        "fingerprint": request.fingerprint,
-        "rule": request.rule,
-        "min_approvals": request.min_approvals,
-        "message": outcome.message,
-        "ncp_code": outcome.ncp_code,
-        "shared_with_after": outcome.shared_with_after,
-        "at": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    });
-    if let Notice::ApprovalAdded(a) | Notice::Denied(a) = notice {
-        body["by"] = json!(a.person.as_str());
-        if let Some(c) = &a.comment {
-            body["reason"] = json!(c);
-        }
-    }
-    body
 }
 
 /// Delivers the outbox's callbacks: one signed POST per attempt, with the entry's id as the

@@ -36,7 +36,7 @@ use crate::audit::tlog::StoredCheckpoint;
 use crate::audit::{self, AuditEntry, AuditRecord};
 use crate::aws::{LazyClient, describe_error};
 use crate::domain::{Approval, Grant, ImageNo, RequestId, RequestState, ShareRequest};
-use crate::outbox::{OutboxEntry, OutboxStatus};
+use crate::workflow::outbox::{OutboxEntry, OutboxStatus};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;

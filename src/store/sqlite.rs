@@ -9,7 +9,7 @@ use super::{Change, Committed, Conflict, Inserted, OutboxQuery, Store, StoreErro
 use crate::audit::tlog::StoredCheckpoint;
 use crate::audit::{self, AuditEntry, AuditRecord};
 use crate::domain::{Approval, Grant, ImageNo, RequestId, RequestState, ShareRequest};
-use crate::outbox::{OutboxEntry, OutboxStatus};
+use crate::workflow::outbox::{OutboxEntry, OutboxStatus};
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};

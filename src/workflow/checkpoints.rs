@@ -13,7 +13,7 @@ use crate::audit::publish::Publish;
 use crate::audit::tlog::StoredCheckpoint;
 use crate::audit::{GENESIS_HASH, LedgerBroken, hash_of, leaf_data, seal};
 use crate::clock::Clock;
-use crate::store::{Inserted, Store, StoreError};
+use crate::workflow::ports::store::{Inserted, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 

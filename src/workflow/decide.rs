@@ -5,7 +5,7 @@ use crate::audit::AuditEvent;
 use crate::domain::ports::notify::Notice;
 use crate::domain::{Approval, Outcome, RequestId, RequestState, ShareRequest};
 use crate::policy::{Allowed, Identity, PersonName, may_approve};
-use crate::store::{Change, Committed, StoreError};
+use crate::workflow::ports::store::{Change, Committed, StoreError};
 
 /// What an approve, deny or cancel did, for the adapter to tell the person who clicked.
 #[derive(Debug, Clone, PartialEq, Eq)]

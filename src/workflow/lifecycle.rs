@@ -15,7 +15,7 @@ use crate::domain::{
     Revocation, RevocationCause, ShareRequest,
 };
 use crate::policy::{Action, Identity, PersonName, Policy};
-use crate::store::{Change, Committed, DeliveryKey, Inserted, StoreError};
+use crate::workflow::ports::store::{Change, Committed, DeliveryKey, Inserted, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The actor of revocations the sweep makes.
@@ -107,7 +107,7 @@ struct RevocationSpec {
     origin: Origin,
     image_no: ImageNo,
     image_name: String,
-    hypervisor: Option<crate::ncp::Hypervisor>,
+    hypervisor: Option<crate::domain::Hypervisor>,
     targets: Vec<LoginId>,
     rule: Option<String>,
     reason: String,
@@ -526,7 +526,7 @@ impl Workflow {
             }
         }
         let mut report = DriftReport::default();
-        let mut unmanaged: Vec<(crate::ncp::ImageView, Vec<LoginId>)> = Vec::new();
+        let mut unmanaged: Vec<(crate::domain::ports::cloud::ImageView, Vec<LoginId>)> = Vec::new();
         for image in &images {
             if !policy.covers_image(&image.no, Some(&image.name)) {
                 continue;
@@ -599,8 +599,8 @@ impl Workflow {
             if let Some(channel) = &self.channels.slack_drift_channel
                 && self.channels.slack
             {
-                let entry = crate::outbox::OutboxEntry::new(
-                    crate::outbox::Message::SlackDrift {
+                let entry = crate::workflow::outbox::OutboxEntry::new(
+                    crate::workflow::outbox::Message::SlackDrift {
                         channel: channel.clone(),
                         findings: report.findings.clone(),
                     },
@@ -609,7 +609,7 @@ impl Workflow {
                     0,
                 );
                 let id = entry.id.clone();
-                crate::store::enqueue(self.store.as_ref(), vec![entry]).await?;
+                crate::workflow::ports::store::enqueue(self.store.as_ref(), vec![entry]).await?;
                 self.queue.deliver(&[id]).await;
             }
         }

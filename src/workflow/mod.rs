@@ -10,6 +10,8 @@ mod checkpoints;
 mod decide;
 mod execute;
 mod lifecycle;
+pub mod outbox;
+pub mod ports;
 mod submit;
 
 pub use checkpoints::{CheckpointError, Checkpointer, Trigger};
@@ -22,13 +24,13 @@ pub use crate::domain::NewRequest;
 use crate::audit::note::NoteSigner;
 use crate::audit::{AuditEntry, AuditEvent};
 use crate::clock::Clock;
+use crate::domain::ports::cloud::{CloudApi, NcpError};
 use crate::domain::ports::notify::{Notice, Notifier};
 use crate::domain::ports::queue::Queue;
 use crate::domain::{RequestState, ShareRequest};
-use crate::ncp::{CloudApi, NcpError};
-use crate::outbox::{Channels, OutboxEntry};
 use crate::policy::Policy;
-use crate::store::{Change, Committed, Store, StoreError};
+use crate::workflow::outbox::{Channels, OutboxEntry};
+use crate::workflow::ports::store::{Change, Committed, Store, StoreError};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -272,7 +274,10 @@ impl Workflow {
 
     /// Owes `messages` (not caused by a state change, like a front door's answer on a ticket):
     /// written to the outbox and handed to delivery.
-    pub async fn owe(&self, messages: Vec<crate::outbox::Message>) -> Result<(), StoreError> {
+    pub async fn owe(
+        &self,
+        messages: Vec<crate::workflow::outbox::Message>,
+    ) -> Result<(), StoreError> {
         let now = self.clock.now();
         let entries: Vec<OutboxEntry> = messages
             .into_iter()
@@ -280,7 +285,7 @@ impl Workflow {
             .map(|(i, m)| OutboxEntry::new(m, now, 0, i))
             .collect();
         let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
-        crate::store::enqueue(self.store.as_ref(), entries).await?;
+        crate::workflow::ports::store::enqueue(self.store.as_ref(), entries).await?;
         self.queue.deliver(&ids).await;
         Ok(())
     }
@@ -290,7 +295,7 @@ impl Workflow {
         let now = self.clock.now();
         notices
             .iter()
-            .flat_map(|(r, n)| crate::outbox::entries(&self.channels, r, n, now))
+            .flat_map(|(r, n)| crate::workflow::outbox::entries(&self.channels, r, n, now))
             .collect()
     }
 

@@ -2,12 +2,12 @@
 
 use super::{Record, Workflow, WorkflowError};
 use crate::audit::AuditEvent;
+use crate::domain::ports::cloud::NcpError;
 use crate::domain::ports::notify::Notice;
 use crate::domain::request::fingerprint;
 use crate::domain::{NewRequest, Outcome, RequestId, RequestState, ShareRequest};
-use crate::ncp::NcpError;
 use crate::policy::{Action, Decision, RequestFacts, evaluate};
-use crate::store::{Change, Committed, Conflict, DeliveryKey};
+use crate::workflow::ports::store::{Change, Committed, Conflict, DeliveryKey};
 
 impl Workflow {
     /// Records a new request and the policy's decision on it.

@@ -289,7 +289,7 @@ impl Ctx<'_> {
 
     /// Owes the issue a comment: an outbox entry, delivered after the answer.
     async fn say(&self, key: &str, paragraphs: Vec<String>) {
-        let message = crate::outbox::Message::JiraSay {
+        let message = crate::workflow::outbox::Message::JiraSay {
             issue_key: key.to_string(),
             paragraphs,
         };

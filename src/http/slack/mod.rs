@@ -286,9 +286,12 @@ impl SubmitCourier {
 }
 
 #[async_trait::async_trait]
-impl crate::outbox::Courier for SubmitCourier {
-    async fn deliver(&self, entry: &crate::outbox::OutboxEntry) -> crate::outbox::Delivery {
-        use crate::outbox::{Delivery, Message};
+impl crate::workflow::outbox::Courier for SubmitCourier {
+    async fn deliver(
+        &self,
+        entry: &crate::workflow::outbox::OutboxEntry,
+    ) -> crate::workflow::outbox::Delivery {
+        use crate::workflow::outbox::{Delivery, Message};
         let Message::Submit {
             new,
             delivery,
@@ -376,7 +379,7 @@ async fn submit(
     match tokio::time::timeout(ACK_BUDGET, wf.submit_once(new.clone(), Some(key.clone()))).await {
         Ok(result) => Ok(ephemeral_rich(submission_reply(result))),
         Err(_) => {
-            wf.owe(vec![crate::outbox::Message::Submit {
+            wf.owe(vec![crate::workflow::outbox::Message::Submit {
                 new: Box::new(new),
                 delivery: key.key,
                 until: key.until,
@@ -413,7 +416,7 @@ pub async fn interactions(
     if let Some(url) = click.response_url.as_deref()
         && slack.allowed_response_url(url)
     {
-        wf.owe(vec![crate::outbox::Message::SlackResponse {
+        wf.owe(vec![crate::workflow::outbox::Message::SlackResponse {
             url: url.to_string(),
             body: response_body((replies::act_outcome(&outcome), serde_json::Value::Null)),
         }])

@@ -7,7 +7,7 @@
 //! 5xx, connection errors) are retried with full-jitter backoff; callers see one result per
 //! logical call. Issue keys and comment ids are checked before they are put into a path.
 
-use crate::ncp::RetryPolicy;
+use crate::domain::RetryPolicy;
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};

@@ -13,7 +13,7 @@ pub use api::{COMMENT_PROPERTY, JiraApi, JiraError, is_issue_key};
 
 use super::Notice;
 use crate::domain::Origin;
-use crate::outbox::{Courier, Delivery, Message, OutboxEntry};
+use crate::workflow::outbox::{Courier, Delivery, Message, OutboxEntry};
 
 /// Where results go and which transitions to take.
 #[derive(Debug, Clone, Default)]

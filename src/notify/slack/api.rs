@@ -7,7 +7,7 @@
 //! The bot token is exposed only to build the `Authorization` header: it is never logged and
 //! never part of an error. A `response_url` is a credential too, so it never appears in errors.
 
-use crate::ncp::RetryPolicy;
+use crate::domain::RetryPolicy;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};

@@ -15,8 +15,8 @@ pub use fake::{FakeSlack, SlackCall};
 
 use super::Notice;
 use crate::domain::{Approval, ShareRequest};
-use crate::outbox::{Courier, Delivery, Message, OutboxEntry};
-use crate::store::Store;
+use crate::workflow::outbox::{Courier, Delivery, Message, OutboxEntry};
+use crate::workflow::ports::store::Store;
 use std::sync::Arc;
 
 /// The `kind` under which the approval card's `"<channel> <ts>"` is kept in the store.
@@ -239,7 +239,7 @@ impl SlackCourier {
         request: &ShareRequest,
         posted: &MessageRef,
         entry: &OutboxEntry,
-    ) -> Result<(), crate::store::StoreError> {
+    ) -> Result<(), crate::workflow::ports::store::StoreError> {
         self.store
             .save_message_ref(&request.id, CARD_REF_KIND, &posted.to_stored())
             .await?;
@@ -251,7 +251,7 @@ impl SlackCourier {
     async fn card_ref(
         &self,
         id: &crate::domain::RequestId,
-    ) -> Result<Option<MessageRef>, crate::store::StoreError> {
+    ) -> Result<Option<MessageRef>, crate::workflow::ports::store::StoreError> {
         Ok(match self.store.message_ref(id, CARD_REF_KIND).await? {
             Some(s) => {
                 let parsed = MessageRef::from_stored(&s);
@@ -270,7 +270,7 @@ impl SlackCourier {
         &self,
         request: &ShareRequest,
         denial: Option<&Approval>,
-    ) -> Result<Vec<Approval>, crate::store::StoreError> {
+    ) -> Result<Vec<Approval>, crate::workflow::ports::store::StoreError> {
         let mut approvals = self.store.approvals(&request.id).await?;
         if let Some(d) = denial
             && !approvals.iter().any(|a| !a.approve && a.person == d.person)

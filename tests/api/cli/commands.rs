@@ -432,7 +432,7 @@ async fn reconcile_prints_drift_and_removes_it_only_when_the_configuration_allow
 
 #[tokio::test]
 async fn outbox_lists_what_is_owed_and_sends_a_failed_message_again() {
-    use ncp_share_approver::outbox::{Message, OutboxEntry, OutboxStatus};
+    use ncp_share_approver::workflow::outbox::{Message, OutboxEntry, OutboxStatus};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.db");
     let store = SqliteStore::open(&db).unwrap();

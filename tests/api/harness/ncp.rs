@@ -354,8 +354,8 @@ pub fn xen_image(no: &str, name: &str) -> ncp_share_approver::ncp::sim::SimImage
 }
 
 /// Outbox pacing for tests: no per-channel wait, short backoff, quick polls.
-pub fn test_pacing() -> ncp_share_approver::outbox::Pacing {
-    ncp_share_approver::outbox::Pacing {
+pub fn test_pacing() -> ncp_share_approver::workflow::outbox::Pacing {
+    ncp_share_approver::workflow::outbox::Pacing {
         slack_interval: std::time::Duration::ZERO,
         max_attempts: 5,
         backoff: ncp_share_approver::ncp::RetryPolicy {

@@ -11,10 +11,10 @@ use ncp_share_approver::notify::slack::{
     CARD_REF_KIND, FakeSlack, MessageRef, SlackApi, SlackCourier, SlackError,
 };
 use ncp_share_approver::notify::{Fanout, Notice, Notifier, RecordingNotifier};
-use ncp_share_approver::outbox::{self, Channels, Dispatcher, OutboxStatus, Peer};
 use ncp_share_approver::policy::{Action, Identity, PersonName};
 use ncp_share_approver::store::OutboxQuery;
 use ncp_share_approver::store::{SqliteStore, Store};
+use ncp_share_approver::workflow::outbox::{self, Channels, Dispatcher, OutboxStatus, Peer};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::sync::Arc;

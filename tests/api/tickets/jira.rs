@@ -382,7 +382,7 @@ async fn slack_clicks_on_a_jira_request_count_with_jira_approvals_and_the_outcom
 #[tokio::test]
 async fn a_comment_delivered_but_not_recorded_is_not_posted_again() {
     use ncp_share_approver::notify::jira::{JiraApi, JiraCourier, JiraOutcomes};
-    use ncp_share_approver::outbox::{Courier, Delivery, Message, OutboxEntry};
+    use ncp_share_approver::workflow::outbox::{Courier, Delivery, Message, OutboxEntry};
     let jira = crate::harness::fake_jira::FakeJira::start(JIRA_EMAIL, JIRA_TOKEN).await;
     jira.create_issue("SHARE-9", "5b10ac8d82e05b22cc7d4ef5", json!({}));
     let api = JiraApi::new(

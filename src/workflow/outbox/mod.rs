@@ -8,6 +8,7 @@
 //! the messages, which entries a notice makes ([`plan`]) and the lanes they are delivered in.
 //! Delivery itself (`dispatch.rs`) talks to the couriers of `notify`.
 
+pub mod callback;
 mod dispatch;
 
 pub use dispatch::{Courier, Delivery, DispatchReport, Dispatcher, Pacing};
@@ -377,7 +378,7 @@ pub fn plan(
     {
         out.push(Message::Callback {
             url: url.clone(),
-            body: crate::notify::webhook::callback_body(request, notice, now),
+            body: callback::callback_body(request, notice, now),
         });
     }
     out

@@ -18,8 +18,8 @@
 
 use super::{Message, OutboxEntry, OutboxStatus, Peer};
 use crate::clock::Clock;
-use crate::ncp::RetryPolicy;
-use crate::store::Store;
+use crate::domain::RetryPolicy;
+use crate::workflow::ports::store::Store;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};

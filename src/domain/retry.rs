@@ -1,4 +1,5 @@
-//! When to try an NCP call again: jittered exponential backoff, bounded by attempts and by time.
+//! When to try a call to a remote service again (NCP, Slack, Jira, a callback): jittered
+//! exponential backoff, bounded by attempts and by time.
 
 use std::time::Duration;
 
