@@ -1,5 +1,7 @@
-//! The only place that knows HTTP status codes. Every failure becomes a clear 4xx, or a 503
-//! when a dependency is down; a 500 is opaque to the caller and logs its cause once.
+//! The only place that maps failures to HTTP status codes (a front picks only the status of the
+//! outcomes it answers itself: a 200 with its reply, the webhook's 404 for an unknown request).
+//! Every failure becomes a clear 4xx, or a 503 when a dependency is down; a 500 is opaque to the
+//! caller and logs its cause once.
 
 use crate::workflow::WorkflowError;
 use axum::http::StatusCode;

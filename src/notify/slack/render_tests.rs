@@ -1,6 +1,6 @@
 use super::*;
+use crate::domain::Hypervisor;
 use crate::domain::{ImageNo, LoginId, Origin, Outcome, RequestId, ShareDuration};
-use crate::ncp::Hypervisor;
 use chrono::TimeZone;
 
 fn person(name: &str) -> PersonName {
