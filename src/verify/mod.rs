@@ -1,15 +1,17 @@
-//! Signature checks for inbound deliveries: Slack (v0), Jira (`X-Hub-Signature`) and Standard
-//! Webhooks (`v1`). See `reference/webhooks.md` sections 1.4, 2.2 and 4.
+//! Signature checks for inbound deliveries: Slack (v0), Jira (`X-Hub-Signature`), Standard
+//! Webhooks (`v1`) and NAVER WORKS (`X-WORKS-Signature`). See `reference/webhooks.md` sections
+//! 1.4, 2.2 and 4, and `reference/naver-works.md` section 1.2.
 //!
 //! Every scheme has the same shape: `verify_at(secrets, headers, body, now_unix)` runs over the
 //! raw bytes of the body, before anything parses them, with the clock passed in so tests can pin
-//! it. Several secrets mean a rotation in progress: a delivery signed with any one of them passes.
+//! it (NAVER WORKS also takes the bot id its `X-WORKS-BotId` must name). Several secrets mean a rotation in progress: a delivery signed with any one of them passes.
 //! Comparisons are constant-time, and no error ever carries a secret, a header value or the MAC
 //! we expected, so errors are safe to log.
 
 pub mod jira;
 pub mod slack;
 pub mod standard_webhooks;
+pub mod works;
 
 use axum::http::HeaderMap;
 use hmac::{Hmac, Mac};
