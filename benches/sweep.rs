@@ -58,6 +58,7 @@ fn request(i: usize) -> ShareRequest {
         min_approvals: 2,
         allow_self_approval: false,
         approval_channel: None,
+        works_channel: None,
         created_at: created,
         updated_at: created,
         expires_at: expires,

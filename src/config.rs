@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 pub use crate::http::jira::{JiraConfig, JiraFields};
 pub use crate::http::slack::settings::StatusFor;
 pub use crate::ncp::{NcpConfig, NcpSite};
+pub use crate::notify::works::WorksConfig;
 pub use crate::secrets::SourceSpec;
 pub use crate::store::{StoreConfig, StoreKind};
 
@@ -85,6 +86,8 @@ pub struct Config {
     pub worker: WorkerConfig,
     /// Jira Cloud (absent: `/jira/webhook` answers 404).
     pub jira: Option<JiraConfig>,
+    /// The NAVER WORKS bot (absent: `/works/callback` answers 404).
+    pub works: Option<WorksConfig>,
     /// The generic signed webhook.
     pub webhook: WebhookConfig,
     /// Time-boxed shares, revocation and drift.
@@ -111,6 +114,7 @@ impl Default for Config {
             slack: SlackConfig::default(),
             worker: WorkerConfig::default(),
             jira: None,
+            works: None,
             webhook: WebhookConfig::default(),
             lifecycle: LifecycleConfig::default(),
             queue: QueueConfig::default(),
@@ -465,6 +469,11 @@ impl Config {
         self.queue.validate(at)?;
         if let Some(jira) = &self.jira {
             validate_jira(jira, at)?;
+        }
+        if let Some(works) = &self.works
+            && let Some((key, why)) = works.problem()
+        {
+            return Err(at.error(key, why));
         }
         self.ledger.validate(at)?;
         self.webhook.validate(at)?;
@@ -1024,12 +1033,37 @@ mod tests {
                 vec![("NSA_LAMBDA__FUNCTION", "cron")],
                 "lambda.function",
             ),
+            ("[works]\nbot_id = \"bot\"", vec![], "works.bot_id"),
+            (
+                "[works]\nbot_id = \"1\"\nauth_url = \"x\"",
+                vec![],
+                "works.auth_url",
+            ),
+            ("[works]\nbotid = \"1\"", vec![], "botid"),
         ] {
             let e = Config::from_toml(text, "t.toml", env(&envs))
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(needle), "{e} should name {needle}");
         }
+    }
+
+    #[test]
+    fn the_works_section_is_optional_and_its_hosts_default_to_the_public_service() {
+        assert!(
+            Config::from_toml("", "t", env(&[]))
+                .unwrap()
+                .works
+                .is_none()
+        );
+        let c = Config::from_toml("[works]\nbot_id = \"2000001\"", "t", env(&[])).unwrap();
+        let works = c.works.unwrap();
+        assert_eq!(works.bot_id, "2000001");
+        assert_eq!(works.api_base_url, "https://www.worksapis.com/v1.0");
+        assert_eq!(
+            works.auth_url,
+            "https://auth.worksmobile.com/oauth2/v2.0/token"
+        );
     }
 
     #[test]

@@ -257,6 +257,10 @@ pub struct ShareRequest {
     pub allow_self_approval: bool,
     /// Where the Slack approval card goes.
     pub approval_channel: Option<String>,
+    /// Where the NAVER WORKS approval message goes (a room's channel id). Absent from the stored
+    /// form when unset, so requests stored before it existed read and hash the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub works_channel: Option<String>,
     /// When it was asked.
     pub created_at: DateTime<Utc>,
     /// Last stored change.

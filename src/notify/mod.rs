@@ -6,6 +6,7 @@
 pub mod jira;
 pub mod slack;
 pub mod webhook;
+pub mod works;
 
 // The port lives in the core; re-exported for the old paths.
 pub use crate::domain::ports::notify::{GrantsEnded, Notice, Notifier};

@@ -59,6 +59,8 @@ pub struct Allowed {
     pub expires_at: DateTime<Utc>,
     /// Where the Slack approval card goes, if the rule names a channel.
     pub approval_channel: Option<String>,
+    /// Where the NAVER WORKS approval message goes, if the rule names a room.
+    pub works_channel: Option<String>,
     /// The person who asked.
     pub requester: PersonName,
 }
@@ -303,6 +305,7 @@ fn decide(
         request_ttl,
         expires_at: now + request_ttl.to_chrono(),
         approval_channel: rule.approval_channel.clone(),
+        works_channel: rule.works_channel.clone(),
         requester: requester.clone(),
     })
 }

@@ -89,6 +89,9 @@ pub fn explain(policy: &Policy, facts: &RequestFacts, now: DateTime<Utc>) -> Str
             if let Some(c) = &a.approval_channel {
                 let _ = writeln!(out, "  approval card: Slack channel {c}");
             }
+            if let Some(c) = &a.works_channel {
+                let _ = writeln!(out, "  approval card: NAVER WORKS room {c}");
+            }
         }
         Decision::Denied(d) => {
             match &d.closest {

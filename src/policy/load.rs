@@ -31,6 +31,7 @@ const RULE_KEYS: &[&str] = &[
     "max_duration",
     "require_reason",
     "approval_channel",
+    "works_channel",
     "auto_approve",
     "allow_self_approval",
     "request_ttl",
@@ -338,6 +339,7 @@ impl Loader<'_> {
             max_duration: None,
             require_reason: false,
             approval_channel: None,
+            works_channel: None,
             auto_approve: false,
             allow_self_approval: None,
             request_ttl: None,
@@ -409,6 +411,23 @@ impl Loader<'_> {
                             );
                         } else {
                             rule.approval_channel = Some(c.to_owned());
+                        }
+                    }
+                }
+                "works_channel" => {
+                    if let Some(c) = self.string(v, &what) {
+                        if c.trim().is_empty()
+                            || c.len() > 128
+                            || c.chars().any(|ch| ch.is_whitespace() || ch.is_control())
+                        {
+                            self.err(
+                                &v.span(),
+                                format!(
+                                    "{what} must be a NAVER WORKS channel id (the room's menu shows it as Channel ID)"
+                                ),
+                            );
+                        } else {
+                            rule.works_channel = Some(c.to_owned());
                         }
                     }
                 }

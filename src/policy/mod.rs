@@ -76,6 +76,8 @@ pub struct Rule {
     pub require_reason: bool,
     /// The Slack channel for the approval card, if the rule names one.
     pub approval_channel: Option<String>,
+    /// The NAVER WORKS room (channel id) for the approval message, if the rule names one.
+    pub works_channel: Option<String>,
     /// Whether a matching request is approved without anyone approving it.
     pub auto_approve: bool,
     /// The rule's own self-approval setting; `None` falls back to the defaults.

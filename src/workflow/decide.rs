@@ -49,6 +49,7 @@ fn allowed_of(request: &ShareRequest) -> Option<Allowed> {
         .ok()?,
         expires_at: request.expires_at,
         approval_channel: request.approval_channel.clone(),
+        works_channel: request.works_channel.clone(),
         requester: request.requester_person.clone()?,
     })
 }

@@ -147,6 +147,7 @@ impl Workflow {
             min_approvals: 0,
             allow_self_approval: false,
             approval_channel: None,
+            works_channel: None,
             created_at: now,
             updated_at: now,
             expires_at: now + chrono::Duration::days(REVOCATION_TTL_DAYS),

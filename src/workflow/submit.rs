@@ -118,6 +118,7 @@ impl Workflow {
             min_approvals: 0,
             allow_self_approval: false,
             approval_channel: None,
+            works_channel: None,
             created_at: now,
             updated_at: now,
             expires_at: now,
@@ -170,6 +171,7 @@ impl Workflow {
                 request.min_approvals = allowed.min_approvals;
                 request.allow_self_approval = allowed.allow_self_approval;
                 request.approval_channel = allowed.approval_channel.clone();
+                request.works_channel = allowed.works_channel.clone();
                 request.expires_at = allowed.expires_at;
                 if allowed.auto_approve {
                     // Stored as pending first: it becomes approved only after the ledger says so.

@@ -24,6 +24,17 @@ pub enum SecretName {
     WebhookSecret,
     /// The audit ledger's Ed25519 signing key, a C2SP signed-note key (`PRIVATE+KEY+...`).
     LedgerSigningKey,
+    /// NAVER WORKS app Client ID (the service-account JWT's `iss`, and the token request's).
+    WorksClientId,
+    /// NAVER WORKS app Client Secret (the token request).
+    WorksClientSecret,
+    /// NAVER WORKS service account id (`...serviceaccount@...`, the JWT's `sub`).
+    WorksServiceAccount,
+    /// NAVER WORKS app private key (PKCS#8 PEM; literal `\n` in the value are read as line breaks).
+    WorksPrivateKey,
+    /// NAVER WORKS Bot Secret, the `X-WORKS-Signature` HMAC key (a second one may follow after a
+    /// comma, for rotation).
+    WorksBotSecret,
     /// A secret named by the configuration (a ticket system's `[webhook.systems.<name>] secret`);
     /// made with [`SecretName::named`], so it stays `Copy`.
     Named(&'static str),
@@ -31,7 +42,7 @@ pub enum SecretName {
 
 impl SecretName {
     /// Every secret name, in the order the documentation lists them.
-    pub const ALL: [SecretName; 8] = [
+    pub const ALL: [SecretName; 13] = [
         SecretName::NcpAccessKey,
         SecretName::NcpSecretKey,
         SecretName::SlackSigningSecret,
@@ -40,6 +51,11 @@ impl SecretName {
         SecretName::JiraApiToken,
         SecretName::WebhookSecret,
         SecretName::LedgerSigningKey,
+        SecretName::WorksClientId,
+        SecretName::WorksClientSecret,
+        SecretName::WorksServiceAccount,
+        SecretName::WorksPrivateKey,
+        SecretName::WorksBotSecret,
     ];
 
     /// The environment variable or JSON key that holds it.
@@ -53,6 +69,11 @@ impl SecretName {
             SecretName::JiraApiToken => "JIRA_API_TOKEN",
             SecretName::WebhookSecret => "WEBHOOK_SECRET",
             SecretName::LedgerSigningKey => "LEDGER_SIGNING_KEY",
+            SecretName::WorksClientId => "WORKS_CLIENT_ID",
+            SecretName::WorksClientSecret => "WORKS_CLIENT_SECRET",
+            SecretName::WorksServiceAccount => "WORKS_SERVICE_ACCOUNT",
+            SecretName::WorksPrivateKey => "WORKS_PRIVATE_KEY",
+            SecretName::WorksBotSecret => "WORKS_BOT_SECRET",
             SecretName::Named(key) => key,
         }
     }

@@ -86,7 +86,7 @@ fn an_unknown_key_in_a_rule_names_the_rule_and_line() {
     check_errors(
         &with_rule("min_aprovals = 2\n"),
         &[
-            r#"policy.toml:14: rule "r": unknown key "min_aprovals" (a rule can have: name, images, targets, requesters, approvers, min_approvals, max_duration, require_reason, approval_channel, auto_approve, allow_self_approval, request_ttl, actions)"#,
+            r#"policy.toml:14: rule "r": unknown key "min_aprovals" (a rule can have: name, images, targets, requesters, approvers, min_approvals, max_duration, require_reason, approval_channel, works_channel, auto_approve, allow_self_approval, request_ttl, actions)"#,
         ],
     );
 }
@@ -279,7 +279,7 @@ colour = "blue"
             r#"policy.toml:10: rule "x": image pattern "no:12a": `no:` must be followed by digits"#,
             r#"policy.toml:12: rule "x": unknown group "nope""#,
             r#"policy.toml:14: rule "x": `max_duration`: `forever` is not a duration (use a number and a unit: 30m, 24h, 7d, 2w)"#,
-            r#"policy.toml:15: rule "x": unknown key "colour" (a rule can have: name, images, targets, requesters, approvers, min_approvals, max_duration, require_reason, approval_channel, auto_approve, allow_self_approval, request_ttl, actions)"#,
+            r#"policy.toml:15: rule "x": unknown key "colour" (a rule can have: name, images, targets, requesters, approvers, min_approvals, max_duration, require_reason, approval_channel, works_channel, auto_approve, allow_self_approval, request_ttl, actions)"#,
         ],
     );
 }
@@ -308,5 +308,40 @@ fn an_unreadable_file_is_one_error_without_a_line() {
             .starts_with("/nonexistent/policy.toml: cannot read the policy: "),
         "{}",
         errors[0]
+    );
+}
+
+#[test]
+fn a_works_room_and_works_accounts_load() {
+    let text = "[people]\nalice = { slack = \"UALICE\", works = \"c72af563-0f21-4736-11e4-045237113344\" }\nbob = { works = \"0c9d8e7f-aaaa-bbbb-cccc-111122223333\" }\n\n[groups]\nadmins = [\"alice\", \"bob\"]\n\n[[rules]]\nname = \"r\"\nimages = [\"no:1\"]\ntargets = [\"*@x.example\"]\nrequesters = [\"*\"]\napprovers = [\"group:admins\"]\nworks_channel = \"3f1e9c0a-approvers\"\n";
+    let policy = Policy::from_toml_str(text, "p.toml").unwrap();
+    assert_eq!(
+        policy.rules()[0].works_channel.as_deref(),
+        Some("3f1e9c0a-approvers")
+    );
+    assert_eq!(policy.rules()[0].approval_channel, None);
+    let works = |id: &str| Identity::parse(&format!("works:{id}")).unwrap();
+    assert_eq!(
+        policy
+            .person_for(&works("c72af563-0f21-4736-11e4-045237113344"))
+            .map(PersonName::as_str),
+        Some("alice")
+    );
+    assert_eq!(
+        policy
+            .person_for(&works("0c9d8e7f-aaaa-bbbb-cccc-111122223333"))
+            .map(PersonName::as_str),
+        Some("bob")
+    );
+    assert_eq!(policy.person_for(&works("UALICE")), None);
+}
+
+#[test]
+fn a_works_room_must_be_a_plain_channel_id() {
+    check_errors(
+        &with_rule("works_channel = \"two words\"\n"),
+        &[
+            r#"policy.toml:14: rule "r": `works_channel` must be a NAVER WORKS channel id (the room's menu shows it as Channel ID)"#,
+        ],
     );
 }

@@ -52,6 +52,7 @@ pub fn request(action: Action, targets: &str, when_asked: &str) -> ShareRequest 
         min_approvals: 1,
         allow_self_approval: false,
         approval_channel: None,
+        works_channel: None,
         created_at: at(10),
         updated_at: at(10),
         expires_at: at(11),

@@ -37,6 +37,7 @@ fn request(origin: Origin, channel: Option<&str>, requester: &str) -> ShareReque
         min_approvals: 1,
         allow_self_approval: false,
         approval_channel: channel.map(str::to_owned),
+        works_channel: None,
         created_at: now,
         updated_at: now,
         expires_at: now,

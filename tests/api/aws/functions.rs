@@ -561,6 +561,7 @@ fn app_request() -> ncp_share_approver::domain::ShareRequest {
         min_approvals: 1,
         allow_self_approval: false,
         approval_channel: None,
+        works_channel: None,
         created_at: now,
         updated_at: now,
         expires_at: now,

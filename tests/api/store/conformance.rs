@@ -80,6 +80,7 @@ fn request(state: RequestState, created_at: DateTime<Utc>) -> ShareRequest {
         min_approvals: 2,
         allow_self_approval: false,
         approval_channel: None,
+        works_channel: None,
         created_at,
         updated_at: created_at,
         expires_at: created_at + secs(3600),
