@@ -1,0 +1,537 @@
+//! What the service sends to NAVER WORKS, as typed content objects (pure): the approval message
+//! (a `button_template` whose Approve and Deny are message actions carrying a versioned
+//! `postback`), the room's messages after each press and at the end, and plain texts for the
+//! requester. NAVER WORKS shows text as typed (no markup, so nothing is escaped) and cannot edit
+//! a sent message, so every change is a new message. Every text is cut to the limits of
+//! `reference/naver-works.md` section 2.2 on a character boundary; [`check_content`] holds any
+//! content to those limits and is what the fake NAVER WORKS enforces.
+
+use crate::domain::{Action, Approval, RequestId, RequestState, ShareRequest};
+use serde_json::{Value, json};
+
+/// `text.text`, in characters.
+pub const MAX_TEXT: usize = 2000;
+/// `button_template.contentText`, in characters.
+pub const MAX_CONTENT_TEXT: usize = 1000;
+/// An action's `label`, in characters.
+pub const MAX_LABEL: usize = 20;
+/// A message action's `postback`, in characters.
+pub const MAX_POSTBACK: usize = 1000;
+/// Actions in one button template.
+pub const MAX_ACTIONS: usize = 10;
+
+/// Cuts `s` to at most `max` characters, ending with `…` when it was cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// A text message, cut to [`MAX_TEXT`].
+pub fn text(s: &str) -> Value {
+    json!({"type": "text", "text": truncate(s, MAX_TEXT)})
+}
+
+/// What a button press asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Press {
+    /// `true` for Approve, `false` for Deny.
+    pub approve: bool,
+    /// The request.
+    pub request_id: String,
+    /// The short fingerprint the card showed (the press counts only while it still matches).
+    pub fingerprint: String,
+}
+
+/// The `postback` of a button: `v1|approve|<request id>|<short fingerprint>` (or `deny`).
+pub fn postback(approve: bool, r: &ShareRequest) -> String {
+    format!(
+        "v1|{}|{}|{}",
+        if approve { "approve" } else { "deny" },
+        r.id,
+        r.short_fingerprint()
+    )
+}
+
+/// Reads a `postback` back; `None` for anything that is not exactly what [`postback`] writes.
+pub fn parse_postback(s: &str) -> Option<Press> {
+    if s.len() > MAX_POSTBACK {
+        return None;
+    }
+    let mut parts = s.split('|');
+    let (Some("v1"), Some(verb), Some(id), Some(fp), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    let approve = match verb {
+        "approve" => true,
+        "deny" => false,
+        _ => return None,
+    };
+    let plain = |x: &str| {
+        !x.is_empty()
+            && x.len() <= 64
+            && x.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if !plain(id) || !plain(fp) {
+        return None;
+    }
+    Some(Press {
+        approve,
+        request_id: id.to_owned(),
+        fingerprint: fp.to_owned(),
+    })
+}
+
+fn verb(a: Action) -> &'static str {
+    match a {
+        Action::Share => "share",
+        Action::Unshare => "unshare",
+        Action::Set => "set the share list of",
+    }
+}
+
+fn requester(r: &ShareRequest) -> String {
+    match &r.requester_person {
+        Some(p) => format!("{p} ({})", r.requester),
+        None => r.requester.to_string(),
+    }
+}
+
+fn image(r: &ShareRequest) -> String {
+    if r.image_name.trim().is_empty() {
+        format!("image {}", r.image_no)
+    } else {
+        format!("image {} \"{}\"", r.image_no, r.image_name.trim())
+    }
+}
+
+fn targets(r: &ShareRequest) -> String {
+    let all: Vec<&str> = r.targets.iter().map(|t| t.as_str()).collect();
+    truncate(&all.join(", "), 400)
+}
+
+/// "share image 1234567 "golden-web" with a@x, b@x for 7d".
+fn subject(r: &ShareRequest) -> String {
+    let duration = match (r.action, r.duration) {
+        (Action::Unshare, _) => String::new(),
+        (_, Some(d)) => format!(" for {d}"),
+        (_, None) => " with no end".to_owned(),
+    };
+    let with = match r.action {
+        Action::Set => "to",
+        _ => "with",
+    };
+    format!(
+        "{} {} {with} {}{duration}",
+        verb(r.action),
+        image(r),
+        targets(r)
+    )
+}
+
+/// Approvals counted so far: one per approver person, in order.
+fn counted<'a>(r: &ShareRequest, approvals: &'a [Approval]) -> Vec<&'a Approval> {
+    let mut out: Vec<&Approval> = Vec::new();
+    for a in approvals {
+        if a.approve && r.approvers.contains(&a.person) && !out.iter().any(|o| o.person == a.person)
+        {
+            out.push(a);
+        }
+    }
+    out
+}
+
+fn approvals_line(r: &ShareRequest, approvals: &[Approval]) -> String {
+    let got = counted(r, approvals);
+    let mut s = format!("Approvals: {} of {}", got.len(), r.min_approvals);
+    if !got.is_empty() {
+        let names: Vec<&str> = got.iter().map(|a| a.person.as_str()).collect();
+        s.push_str(&format!(" ({})", names.join(", ")));
+    }
+    s
+}
+
+/// The approval message for the rule's NAVER WORKS room: the request as the Slack card shows it
+/// (requester, what, reason, rule, approvals, fingerprint, expiry) and Approve / Deny.
+pub fn approval_card(r: &ShareRequest, approvals: &[Approval]) -> Value {
+    let mut lines = vec![
+        format!("Image share request {}", r.id),
+        format!("From: {}", requester(r)),
+        format!("Asks to {}", subject(r)),
+    ];
+    if let Some(reason) = r.reason.as_deref().filter(|s| !s.trim().is_empty()) {
+        lines.push(format!("Because: {}", truncate(reason.trim(), 200)));
+    }
+    if let Some(rule) = &r.rule {
+        lines.push(format!("Rule: {}", truncate(rule, 100)));
+    }
+    lines.push(approvals_line(r, approvals));
+    lines.push(format!(
+        "Fingerprint {} · expires {}",
+        r.short_fingerprint(),
+        r.expires_at.format("%Y-%m-%d %H:%M UTC")
+    ));
+    json!({
+        "type": "button_template",
+        "contentText": truncate(&lines.join("\n"), MAX_CONTENT_TEXT),
+        "actions": [
+            {"type": "message", "label": "Approve", "postback": postback(true, r)},
+            {"type": "message", "label": "Deny", "postback": postback(false, r)},
+        ],
+    })
+}
+
+/// The room's message after a press that counted: who, and how many more are needed.
+pub fn progress_text(r: &ShareRequest, approvals: &[Approval]) -> Value {
+    let got = counted(r, approvals).len();
+    let needed = (r.min_approvals as usize).saturating_sub(got);
+    let last = approvals
+        .last()
+        .map(|a| {
+            format!(
+                "{} {}",
+                a.person,
+                if a.approve { "approved" } else { "denied" }
+            )
+        })
+        .unwrap_or_else(|| "Nobody has approved yet".into());
+    let tail = match (r.state, needed) {
+        (RequestState::Pending, 0) | (RequestState::Approved, _) => {
+            "approved; the change is under way".to_owned()
+        }
+        (RequestState::Pending, n) => format!("{n} more approval(s) needed"),
+        (s, _) => format!("now {}", state_word(s)),
+    };
+    text(&format!(
+        "Request {}: {last} ({}). {tail}.",
+        r.id,
+        approvals_line(r, approvals)
+    ))
+}
+
+fn state_word(s: RequestState) -> &'static str {
+    match s {
+        RequestState::Pending => "pending",
+        RequestState::Approved => "approved",
+        RequestState::Executing => "being carried out",
+        RequestState::Succeeded => "done",
+        RequestState::Failed => "failed",
+        RequestState::Denied => "denied",
+        RequestState::Expired => "expired",
+        RequestState::Cancelled => "cancelled",
+    }
+}
+
+fn outcome_message(r: &ShareRequest) -> String {
+    r.outcome
+        .as_ref()
+        .map(|o| o.message.trim().to_owned())
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| "no details were recorded".to_owned())
+}
+
+/// The end of a request, for the room and for the requester (a new message: nothing is edited).
+pub fn outcome_text(r: &ShareRequest) -> Value {
+    let s = match r.state {
+        RequestState::Succeeded => {
+            let mut s = format!("Request {} done: {}.", r.id, outcome_message(r));
+            if let Some(list) = r
+                .outcome
+                .as_ref()
+                .and_then(|o| o.shared_with_after.as_ref())
+            {
+                s.push_str(&format!(
+                    "\nNCP now shares image {} with: {}",
+                    r.image_no,
+                    if list.is_empty() {
+                        "nobody".to_owned()
+                    } else {
+                        truncate(&list.join(", "), 1500)
+                    }
+                ));
+            }
+            s
+        }
+        RequestState::Failed => format!(
+            "Request {} to {} failed: {}. It stays on record; ask again once the cause is fixed.",
+            r.id,
+            subject(r),
+            outcome_message(r)
+        ),
+        RequestState::Denied => format!(
+            "Request {} to {} was denied: {}. Nothing was shared.",
+            r.id,
+            subject(r),
+            outcome_message(r)
+        ),
+        RequestState::Expired => format!(
+            "Request {} to {} expired without enough approvals. Nothing was shared.",
+            r.id,
+            subject(r)
+        ),
+        RequestState::Cancelled => format!(
+            "Request {} to {} was cancelled. Nothing was shared.",
+            r.id,
+            subject(r)
+        ),
+        RequestState::Pending | RequestState::Approved | RequestState::Executing => {
+            return submitted_text(r);
+        }
+    };
+    text(&s)
+}
+
+/// The requester's answer when a request is stored.
+pub fn submitted_text(r: &ShareRequest) -> Value {
+    let s = match r.state {
+        RequestState::Pending => format!(
+            "Request {} to {} is waiting for {} approval(s). Fingerprint {}.",
+            r.id,
+            subject(r),
+            r.min_approvals,
+            r.short_fingerprint()
+        ),
+        RequestState::Approved | RequestState::Executing => format!(
+            "Request {} to {} is approved; the change is under way.",
+            r.id,
+            subject(r)
+        ),
+        _ => return outcome_text(r),
+    };
+    text(&s)
+}
+
+/// The short answer to a press on a request that is no longer pending (a sent card stays
+/// clickable forever): what already happened.
+pub fn late_press_text(id: &RequestId, state: RequestState) -> Value {
+    text(&format!(
+        "Request {id} is already {}; this press changes nothing.",
+        state_word(state)
+    ))
+}
+
+/// Holds a content object to what NAVER WORKS accepts: a `text` or a `button_template` with
+/// only documented properties, every text within its limit; the error says what is wrong.
+pub fn check_content(content: &Value) -> Result<(), String> {
+    let obj = content.as_object().ok_or("content is not an object")?;
+    let chars = |v: &Value| v.as_str().map(|s| s.chars().count());
+    let only = |allowed: &[&str], o: &serde_json::Map<String, Value>, what: &str| match o
+        .keys()
+        .find(|k| !allowed.contains(&k.as_str()))
+    {
+        Some(k) => Err(format!("{what} has an undocumented property {k:?}")),
+        None => Ok(()),
+    };
+    match obj.get("type").and_then(Value::as_str) {
+        Some("text") => {
+            only(&["type", "text"], obj, "text")?;
+            match chars(&obj["text"]) {
+                Some(1..=MAX_TEXT) => Ok(()),
+                _ => Err(format!("text must be 1 to {MAX_TEXT} characters")),
+            }
+        }
+        Some("button_template") => {
+            only(&["type", "contentText", "actions"], obj, "button_template")?;
+            match chars(&obj["contentText"]) {
+                Some(1..=MAX_CONTENT_TEXT) => {}
+                _ => {
+                    return Err(format!(
+                        "contentText must be 1 to {MAX_CONTENT_TEXT} characters"
+                    ));
+                }
+            }
+            let actions = obj["actions"].as_array().ok_or("actions is not a list")?;
+            if actions.is_empty() || actions.len() > MAX_ACTIONS {
+                return Err(format!("a button template has 1 to {MAX_ACTIONS} actions"));
+            }
+            for a in actions {
+                let a = a.as_object().ok_or("an action is not an object")?;
+                match chars(&a["label"]) {
+                    Some(1..=MAX_LABEL) => {}
+                    _ => return Err(format!("a label must be 1 to {MAX_LABEL} characters")),
+                }
+                match a.get("type").and_then(Value::as_str) {
+                    Some("message") => {
+                        only(
+                            &["type", "label", "text", "postback"],
+                            a,
+                            "a message action",
+                        )?;
+                        if chars(&a["postback"]).is_some_and(|n| n > MAX_POSTBACK) {
+                            return Err(format!("a postback is at most {MAX_POSTBACK} characters"));
+                        }
+                    }
+                    Some("uri") => only(&["type", "label", "uri"], a, "a uri action")?,
+                    Some(other) => {
+                        return Err(format!(
+                            "a {other:?} action is not allowed in a button template"
+                        ));
+                    }
+                    None => return Err("an action has no type".into()),
+                }
+            }
+            Ok(())
+        }
+        Some(other) => Err(format!("content type {other:?} is not one we send")),
+        None => Err("content has no type".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{LoginId, PersonName};
+
+    fn request() -> ShareRequest {
+        let mut r: ShareRequest = serde_json::from_value(json!({
+            "id": "SR-7K3M9Q2X", "version": 1, "state": "pending",
+            "origin": {"kind": "cli"},
+            "requester": {"system": "works", "id": "c72af563"},
+            "requester_person": "carol",
+            "image_no": "1234567", "image_name": "golden-web", "hypervisor": null,
+            "region": "KR", "action": "share",
+            "targets": ["partner@partner.example"], "duration": null, "reason": "demo",
+            "shared_with_when_asked": [],
+            "fingerprint": "0123456789abcdef0123456789abcdef",
+            "policy_hash": "h", "rule": "golden images to partners",
+            "approvers": ["alice", "bob", "dave"], "min_approvals": 2,
+            "allow_self_approval": false, "approval_channel": null,
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+            "expires_at": "2026-01-02T00:00:00Z",
+            "attempts": 0, "outcome": null
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        r.works_channel = Some("room-1".into());
+        r
+    }
+
+    #[test]
+    fn the_approval_card_is_a_button_template_within_the_limits() {
+        let r = request();
+        let card = approval_card(&r, &[]);
+        assert_eq!(check_content(&card), Ok(()));
+        let text = card["contentText"].as_str().unwrap();
+        assert!(
+            text.contains("SR-7K3M9Q2X") && text.contains("0123456789ab"),
+            "{text}"
+        );
+        assert!(text.contains("Approvals: 0 of 2"), "{text}");
+        assert_eq!(
+            card["actions"][0]["postback"],
+            "v1|approve|SR-7K3M9Q2X|0123456789ab"
+        );
+        assert_eq!(
+            card["actions"][1]["postback"],
+            "v1|deny|SR-7K3M9Q2X|0123456789ab"
+        );
+    }
+
+    #[test]
+    fn long_texts_are_cut_on_a_character_boundary() {
+        let mut r = request();
+        r.reason = Some("한".repeat(5000));
+        r.targets = (0..200)
+            .map(|i| LoginId::parse(&format!("someone-{i}@partner.example")).unwrap())
+            .collect();
+        let card = approval_card(&r, &[]);
+        assert_eq!(check_content(&card), Ok(()));
+        assert_eq!(check_content(&text(&"가".repeat(3000))), Ok(()));
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("한국어", 3), "한국어");
+        for state in [
+            RequestState::Succeeded,
+            RequestState::Failed,
+            RequestState::Denied,
+            RequestState::Expired,
+            RequestState::Cancelled,
+            RequestState::Pending,
+        ] {
+            r.state = state;
+            assert_eq!(check_content(&outcome_text(&r)), Ok(()), "{state:?}");
+        }
+    }
+
+    #[test]
+    fn postbacks_round_trip_and_nothing_else_parses() {
+        let r = request();
+        assert_eq!(
+            parse_postback(&postback(true, &r)),
+            Some(Press {
+                approve: true,
+                request_id: "SR-7K3M9Q2X".into(),
+                fingerprint: "0123456789ab".into()
+            })
+        );
+        assert_eq!(
+            parse_postback(&postback(false, &r)).map(|p| p.approve),
+            Some(false)
+        );
+        for bad in [
+            "",
+            "Approve",
+            "v1|approve|SR-7K3M9Q2X",
+            "v2|approve|SR-7K3M9Q2X|ab",
+            "v1|APPROVE|SR-7K3M9Q2X|ab",
+            "v1|approve|req 8f2c|ab",
+            "v1|approve|SR-7K3M9Q2X|ab|x",
+            "v1|approve||ab",
+            "v1|new",
+        ] {
+            assert_eq!(parse_postback(bad), None, "{bad}");
+        }
+        assert_eq!(
+            parse_postback(&format!("v1|approve|{}|ab", "a".repeat(2000))),
+            None
+        );
+    }
+
+    #[test]
+    fn progress_counts_each_person_once() {
+        let r = request();
+        let at = r.created_at;
+        let approval = |p: &str| Approval {
+            request_id: r.id.clone(),
+            person: PersonName(p.into()),
+            identity: crate::domain::Identity::new("works", p).unwrap(),
+            approve: true,
+            at,
+            comment: None,
+        };
+        let one = [approval("alice"), approval("alice")];
+        let t = progress_text(&r, &one);
+        assert_eq!(check_content(&t), Ok(()));
+        assert!(
+            t["text"]
+                .as_str()
+                .unwrap()
+                .contains("alice approved (Approvals: 1 of 2 (alice)). 1 more"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn undocumented_or_oversized_content_is_refused() {
+        for bad in [
+            json!({"type": "text", "text": ""}),
+            json!({"type": "text", "text": "x", "extra": 1}),
+            json!({"type": "flex"}),
+            json!({"type": "button_template", "contentText": "x", "actions": []}),
+            json!({"type": "button_template", "contentText": "x", "actions": [
+                {"type": "postback", "label": "A", "data": "d"}]}),
+            json!({"type": "button_template", "contentText": "x", "actions": [
+                {"type": "message", "label": "A label longer than twenty", "postback": "p"}]}),
+        ] {
+            assert!(check_content(&bad).is_err(), "{bad}");
+        }
+    }
+}
