@@ -331,6 +331,9 @@ pub struct OutboxConfig {
     /// The least time between two messages into one Slack channel or DM, in milliseconds
     /// (Slack allows `chat.postMessage` about once a second per channel).
     pub slack_interval_ms: u64,
+    /// The least time between two messages into one NAVER WORKS room or to one user, in
+    /// milliseconds (the API allows 240 calls a minute per operation on paid plans).
+    pub works_interval_ms: u64,
     /// Attempts before a message is marked failed (`outbox retry ID` sends it again).
     pub max_attempts: u32,
     /// The first backoff after a failed attempt, in milliseconds (doubling, with jitter; a
@@ -350,6 +353,7 @@ impl Default for OutboxConfig {
     fn default() -> Self {
         Self {
             slack_interval_ms: 1000,
+            works_interval_ms: 250,
             max_attempts: 10,
             backoff_base_ms: 1000,
             backoff_max_secs: 300,
@@ -364,6 +368,7 @@ impl OutboxConfig {
     pub fn pacing(&self) -> crate::workflow::outbox::Pacing {
         crate::workflow::outbox::Pacing {
             slack_interval: std::time::Duration::from_millis(self.slack_interval_ms),
+            works_interval: std::time::Duration::from_millis(self.works_interval_ms),
             max_attempts: self.max_attempts.max(1),
             backoff: crate::domain::RetryPolicy {
                 max_attempts: u32::MAX,

@@ -50,6 +50,51 @@ async fn secret_list(
         .collect())
 }
 
+/// `[works]`: the NAVER WORKS client and its courier, when the section and the service account's
+/// four secrets are there (without them nothing is sent to NAVER WORKS, and a warning says so).
+async fn build_works(
+    config: &Config,
+    secrets: &dyn SecretSource,
+    store: Arc<dyn crate::store::Store>,
+    dispatcher: &mut Dispatcher,
+) -> anyhow::Result<Option<crate::notify::works::WorksApi>> {
+    use crate::notify::works::{WorksApi, WorksCourier, WorksCredentials};
+    let Some(works) = &config.works else {
+        return Ok(None);
+    };
+    let mut values = Vec::new();
+    for name in [
+        SecretName::WorksClientId,
+        SecretName::WorksClientSecret,
+        SecretName::WorksServiceAccount,
+        SecretName::WorksPrivateKey,
+    ] {
+        match secrets.get(name).await? {
+            Some(v) if !v.expose_secret().trim().is_empty() => values.push(v),
+            _ => {
+                tracing::warn!(
+                    "[works] is configured but {name} is not set: nothing is sent to NAVER WORKS"
+                );
+                return Ok(None);
+            }
+        }
+    }
+    let [client_id, client_secret, service_account, private_key]: [SecretString; 4] = values
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("four NAVER WORKS secrets"))?;
+    let api = WorksApi::new(
+        works,
+        WorksCredentials {
+            client_id: client_id.expose_secret().trim().to_owned(),
+            client_secret,
+            service_account: service_account.expose_secret().trim().to_owned(),
+            private_key,
+        },
+    )?;
+    dispatcher.add_courier(Peer::Works, Arc::new(WorksCourier::new(api.clone(), store)));
+    Ok(Some(api))
+}
+
 /// Builds every client and port once, from the configuration and the secret source.
 pub async fn build_state(
     config: &Config,
@@ -116,6 +161,8 @@ pub async fn build_state(
     channels.jira = jira_courier;
     let webhook = build_webhook(config, secrets.as_ref(), &mut dispatcher).await?;
     channels.webhook = webhook.is_some();
+    let works_api = build_works(config, secrets.as_ref(), store.clone(), &mut dispatcher).await?;
+    channels.works = works_api.is_some();
 
     let (local_queue, hints) = LocalQueue::new();
     let local_queue = local_queue.waking(dispatcher.waker());

@@ -13,3 +13,4 @@ mod slack;
 mod store;
 mod tickets;
 mod workflow;
+mod works;

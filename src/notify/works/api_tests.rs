@@ -14,7 +14,6 @@ fn settings(fake: &FakeWorks) -> WorksConfig {
         api_base_url: fake.api_base_url(),
         auth_url: fake.auth_url(),
         scope: "bot".into(),
-        interval_ms: 0,
     }
 }
 

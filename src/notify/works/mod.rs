@@ -4,11 +4,13 @@
 //! the `/works/callback` front door share.
 
 pub mod api;
+pub mod courier;
 pub mod fake;
 pub mod render;
 pub mod settings;
 
 pub use api::{WorksApi, WorksCredentials, WorksError};
+pub use courier::WorksCourier;
 pub use fake::{FakeWorks, FakeWorksApp, WorksMessage, WorksTarget};
 pub use settings::WorksConfig;
 

@@ -311,6 +311,47 @@ pub fn submitted_text(r: &ShareRequest) -> Value {
     text(&s)
 }
 
+/// The requester's message about their share's end: a reminder before it, or what its end did.
+pub fn lifecycle_text(r: &ShareRequest, notice: &crate::domain::ports::notify::Notice) -> Value {
+    use crate::domain::ports::notify::Notice;
+    let list = |ts: &[crate::domain::LoginId]| {
+        let all: Vec<&str> = ts.iter().map(|t| t.as_str()).collect();
+        truncate(&all.join(", "), 1000)
+    };
+    let s = match notice {
+        Notice::ShareEndingSoon { ends_at, targets } => format!(
+            "The share of {} by request {} ends at {}: {} lose access then. Ask again if it is still needed.",
+            image(r),
+            r.id,
+            ends_at.format("%Y-%m-%d %H:%M UTC"),
+            list(targets)
+        ),
+        Notice::ShareEnded(ended) => {
+            let mut s = format!(
+                "The share of {} by request {} has ended (request {}).",
+                image(r),
+                r.id,
+                ended.by_request
+            );
+            if !ended.removed.is_empty() {
+                s.push_str(&format!(
+                    " No longer shared with: {}.",
+                    list(&ended.removed)
+                ));
+            }
+            if !ended.kept.is_empty() {
+                s.push_str(&format!(
+                    " Still shared through other requests: {}.",
+                    list(&ended.kept)
+                ));
+            }
+            s
+        }
+        _ => return outcome_text(r),
+    };
+    text(&s)
+}
+
 /// The short answer to a press on a request that is no longer pending (a sent card stays
 /// clickable forever): what already happened.
 pub fn late_press_text(id: &RequestId, state: RequestState) -> Value {
@@ -393,26 +434,7 @@ mod tests {
     use crate::domain::{LoginId, PersonName};
 
     fn request() -> ShareRequest {
-        let mut r: ShareRequest = serde_json::from_value(json!({
-            "id": "SR-7K3M9Q2X", "version": 1, "state": "pending",
-            "origin": {"kind": "cli"},
-            "requester": {"system": "works", "id": "c72af563"},
-            "requester_person": "carol",
-            "image_no": "1234567", "image_name": "golden-web", "hypervisor": null,
-            "region": "KR", "action": "share",
-            "targets": ["partner@partner.example"], "duration": null, "reason": "demo",
-            "shared_with_when_asked": [],
-            "fingerprint": "0123456789abcdef0123456789abcdef",
-            "policy_hash": "h", "rule": "golden images to partners",
-            "approvers": ["alice", "bob", "dave"], "min_approvals": 2,
-            "allow_self_approval": false, "approval_channel": null,
-            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
-            "expires_at": "2026-01-02T00:00:00Z",
-            "attempts": 0, "outcome": null
-        }))
-        .unwrap_or_else(|e| panic!("{e}"));
-        r.works_channel = Some("room-1".into());
-        r
+        serde_json::from_str(include_str!("testdata/request.json")).unwrap()
     }
 
     #[test]

@@ -24,10 +24,6 @@ pub struct WorksConfig {
     /// The OAuth scopes the token is asked for (`bot`, or `bot.message`).
     #[serde(default = "default_scope")]
     pub scope: String,
-    /// The least time between two messages into one room or to one user, in milliseconds
-    /// (the API allows 240 calls a minute per operation on paid plans).
-    #[serde(default = "default_interval_ms")]
-    pub interval_ms: u64,
 }
 
 fn default_api_base_url() -> String {
@@ -38,9 +34,6 @@ fn default_auth_url() -> String {
 }
 fn default_scope() -> String {
     "bot".into()
-}
-fn default_interval_ms() -> u64 {
-    250
 }
 
 impl WorksConfig {

@@ -55,6 +55,8 @@ pub trait Courier: Send + Sync {
 pub struct Pacing {
     /// The least time between two messages in one Slack lane.
     pub slack_interval: Duration,
+    /// The least time between two messages in one NAVER WORKS lane (a room or a user).
+    pub works_interval: Duration,
     /// Attempts before an entry is marked failed.
     pub max_attempts: u32,
     /// Backoff between attempts (`max_attempts` and `budget` of this policy are not used).
@@ -72,6 +74,7 @@ impl Default for Pacing {
     fn default() -> Self {
         Self {
             slack_interval: Duration::from_secs(1),
+            works_interval: Duration::from_millis(250),
             max_attempts: 10,
             backoff: RetryPolicy {
                 max_attempts: u32::MAX,
@@ -154,6 +157,7 @@ impl From<Peer> for PeerKey {
             Peer::Jira => 1,
             Peer::Webhook => 2,
             Peer::Workflow => 3,
+            Peer::Works => 4,
         })
     }
 }
@@ -364,7 +368,7 @@ impl Dispatcher {
         // that the lease itself can be short and a crashed process frees the lane soon.
         let lost = Arc::new(AtomicBool::new(false));
         let (stop_renewing, renewing) = self.renew_lease(&key, ttl, lost.clone());
-        let paced = lane.starts_with("slack:");
+        let paced = lane.starts_with("slack:") || lane.starts_with("works:");
         let mut i = 0;
         while i < entries.len() {
             if lost.load(Ordering::SeqCst) {
@@ -527,7 +531,12 @@ impl Dispatcher {
             .get(lane)
             .and_then(|l| l.last_sent);
         if let Some(last) = last {
-            let ready = last + self.pacing.slack_interval;
+            let interval = if lane.starts_with("works:") {
+                self.pacing.works_interval
+            } else {
+                self.pacing.slack_interval
+            };
+            let ready = last + interval;
             let now = Instant::now();
             if ready > now {
                 tokio::time::sleep(ready - now).await;

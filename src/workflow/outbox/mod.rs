@@ -155,6 +155,24 @@ pub enum Message {
         /// When the delivery key is remembered until.
         until: DateTime<Utc>,
     },
+    /// A NAVER WORKS message about a request: to the rule's room (the approval message, the
+    /// room's news after each press and at the end) or 1:1 to the requester. NAVER WORKS cannot
+    /// edit a sent message, so each is a new message.
+    WorksNotice {
+        /// The room or the user.
+        to: WorksTo,
+        /// The request after the change.
+        request: Box<ShareRequest>,
+        /// What happened.
+        notice: Notice,
+    },
+    /// A text of the NAVER WORKS front door's own (help, a refusal, a late press), 1:1 or to a room.
+    WorksSay {
+        /// The room or the user.
+        to: WorksTo,
+        /// The text (cut to NAVER WORKS' limit when sent).
+        text: String,
+    },
     /// A signed Standard Webhooks callback; its `webhook-id` is the entry's id.
     Callback {
         /// The allow-listed callback URL.
@@ -162,6 +180,16 @@ pub enum Message {
         /// The JSON body.
         body: serde_json::Value,
     },
+}
+
+/// Where a NAVER WORKS message goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum WorksTo {
+    /// 1:1 to a user (its `userId`).
+    User(String),
+    /// A room the bot is in (its `channelId`).
+    Channel(String),
 }
 
 impl Message {
@@ -181,6 +209,12 @@ impl Message {
             Message::JiraSay { .. } => "jira comment",
             Message::Callback { .. } => "webhook callback",
             Message::Submit { .. } => "slack command submission",
+            Message::WorksNotice {
+                to: WorksTo::Channel(_),
+                ..
+            } => "naver works room message",
+            Message::WorksNotice { .. } => "naver works direct message",
+            Message::WorksSay { .. } => "naver works reply",
         }
     }
 
@@ -207,6 +241,10 @@ impl Message {
             },
             Message::JiraSay { issue_key, .. } => format!("jira:{issue_key}"),
             Message::Submit { delivery, .. } => format!("submit:{delivery}"),
+            Message::WorksNotice { to, .. } | Message::WorksSay { to, .. } => match to {
+                WorksTo::User(u) => format!("works:user:{u}"),
+                WorksTo::Channel(c) => format!("works:room:{c}"),
+            },
             Message::Callback { url, .. } => format!(
                 "webhook:{}",
                 reqwest::Url::parse(url)
@@ -228,6 +266,7 @@ impl Message {
             Message::JiraNotice { .. } | Message::JiraSay { .. } => Peer::Jira,
             Message::Callback { .. } => Peer::Webhook,
             Message::Submit { .. } => Peer::Workflow,
+            Message::WorksNotice { .. } | Message::WorksSay { .. } => Peer::Works,
         }
     }
 }
@@ -243,6 +282,8 @@ pub enum Peer {
     Webhook,
     /// The workflow itself (work handed over from a front door that had to answer first).
     Workflow,
+    /// The NAVER WORKS API.
+    Works,
 }
 
 /// Which front doors are set up, so that [`plan`] writes entries only for peers that exist.
@@ -256,6 +297,8 @@ pub struct Channels {
     pub jira: bool,
     /// The generic webhook is configured (its secret signs callbacks).
     pub webhook: bool,
+    /// NAVER WORKS is configured (`[works]` and its credentials).
+    pub works: bool,
 }
 
 impl OutboxEntry {
@@ -265,7 +308,8 @@ impl OutboxEntry {
         let request_id = match &message {
             Message::SlackCard { request, .. }
             | Message::SlackNotice { request, .. }
-            | Message::JiraNotice { request, .. } => Some(request.id.clone()),
+            | Message::JiraNotice { request, .. }
+            | Message::WorksNotice { request, .. } => Some(request.id.clone()),
             _ => None,
         };
         Self {
@@ -363,6 +407,9 @@ pub fn plan(
             _ => {}
         }
     }
+    if channels.works {
+        works_plan(request, notice, &mut out);
+    }
     if channels.jira && matches!(request.origin, Origin::Jira { .. }) {
         out.push(Message::JiraNotice {
             request: boxed(),
@@ -382,6 +429,38 @@ pub fn plan(
         });
     }
     out
+}
+
+/// NAVER WORKS: the approval message and a new message after every press and at the end in the
+/// rule's room; the requester (when they asked from NAVER WORKS) hears 1:1 that the request is
+/// stored or refused, how it ended, and about their share's end.
+fn works_plan(request: &ShareRequest, notice: &Notice, out: &mut Vec<Message>) {
+    let boxed = || Box::new(request.clone());
+    let room = request.works_channel.clone().map(WorksTo::Channel);
+    let requester =
+        (request.requester.system == "works").then(|| WorksTo::User(request.requester.id.clone()));
+    let (to_room, to_requester) = match notice {
+        Notice::Submitted => (true, true),
+        Notice::Refused => (false, true),
+        Notice::ApprovalAdded(_) | Notice::Approved => (true, false),
+        Notice::Executing => (false, false),
+        Notice::Succeeded
+        | Notice::Failed
+        | Notice::Denied(_)
+        | Notice::Expired
+        | Notice::Cancelled => (true, true),
+        Notice::ShareEndingSoon { .. } | Notice::ShareEnded(_) => (false, true),
+    };
+    for to in [room.filter(|_| to_room), requester.filter(|_| to_requester)]
+        .into_iter()
+        .flatten()
+    {
+        out.push(Message::WorksNotice {
+            to,
+            request: boxed(),
+            notice: notice.clone(),
+        });
+    }
 }
 
 /// The entries for a notice, ready to be written with the change that causes it.

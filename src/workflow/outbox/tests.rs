@@ -53,6 +53,7 @@ fn all() -> Channels {
         slack_drift_channel: None,
         jira: true,
         webhook: true,
+        works: true,
     }
 }
 
@@ -144,4 +145,65 @@ fn an_entry_round_trips_through_json() {
         let back: OutboxEntry = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
         assert_eq!(back, e);
     }
+}
+
+#[test]
+fn a_works_request_owes_room_messages_for_every_press_and_the_requester_its_news() {
+    let mut r = request(Origin::Cli, None, "works");
+    r.works_channel = Some("room-1".into());
+    let now = r.created_at;
+    let approval = Approval {
+        request_id: r.id.clone(),
+        person: crate::domain::PersonName("alice".into()),
+        identity: Identity::new("works", "u-alice").unwrap(),
+        approve: true,
+        at: now,
+        comment: None,
+    };
+    let room = ("naver works room message", "works:room:room-1");
+    let dm = ("naver works direct message", "works:user:U1");
+    for (notice, expected) in [
+        (Notice::Submitted, vec![room, dm]),
+        (Notice::Refused, vec![dm]),
+        (Notice::ApprovalAdded(approval.clone()), vec![room]),
+        (Notice::Approved, vec![room]),
+        (Notice::Executing, vec![]),
+        (Notice::Succeeded, vec![room, dm]),
+        (Notice::Denied(approval), vec![room, dm]),
+        (Notice::Expired, vec![room, dm]),
+        (Notice::Cancelled, vec![room, dm]),
+        (Notice::Failed, vec![room, dm]),
+    ] {
+        let expected: Vec<(&'static str, String)> = expected
+            .into_iter()
+            .map(|(a, b)| (a, b.to_string()))
+            .collect();
+        assert_eq!(
+            kinds(&plan(&all(), &r, &notice, now)),
+            expected,
+            "{}",
+            notice.name()
+        );
+    }
+    // Without [works], or for a Slack requester with no room, NAVER WORKS hears nothing.
+    let none = Channels {
+        works: false,
+        ..all()
+    };
+    assert!(plan(&none, &r, &Notice::Submitted, now).is_empty());
+    let slack = request(Origin::Cli, None, "slack");
+    assert!(
+        plan(&all(), &slack, &Notice::Succeeded, now)
+            .iter()
+            .all(|m| m.peer() != Peer::Works)
+    );
+    let entry = OutboxEntry::new(
+        plan(&all(), &r, &Notice::Submitted, now).remove(0),
+        now,
+        r.version,
+        0,
+    );
+    assert_eq!(entry.request_id.as_ref(), Some(&r.id));
+    let json = serde_json::to_string(&entry).unwrap();
+    assert_eq!(serde_json::from_str::<OutboxEntry>(&json).unwrap(), entry);
 }

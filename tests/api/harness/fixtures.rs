@@ -116,6 +116,7 @@ poll_interval_secs = 1
 lease_ttl_secs = 10
 [outbox]
 slack_interval_ms = 0
+works_interval_ms = 0
 backoff_base_ms = 20
 max_attempts = 5
 "#

@@ -357,6 +357,7 @@ pub fn xen_image(no: &str, name: &str) -> ncp_share_approver::ncp::sim::SimImage
 pub fn test_pacing() -> ncp_share_approver::workflow::outbox::Pacing {
     ncp_share_approver::workflow::outbox::Pacing {
         slack_interval: std::time::Duration::ZERO,
+        works_interval: std::time::Duration::ZERO,
         max_attempts: 5,
         backoff: ncp_share_approver::ncp::RetryPolicy {
             max_attempts: u32::MAX,

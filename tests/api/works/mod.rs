@@ -1,0 +1,3 @@
+//! NAVER WORKS: the courier, the callback front door, end to end through `FakeWorks`.
+
+mod courier;
