@@ -163,6 +163,25 @@ pub async fn build_state(
     channels.webhook = webhook.is_some();
     let works_api = build_works(config, secrets.as_ref(), store.clone(), &mut dispatcher).await?;
     channels.works = works_api.is_some();
+    let works = match &config.works {
+        None => None,
+        Some(wc) => {
+            let bot_secrets = secret_list(secrets.as_ref(), SecretName::WorksBotSecret).await?;
+            if bot_secrets.is_empty() {
+                if config.lambda.function == LambdaFunction::Http {
+                    tracing::warn!(
+                        "[works] is configured but WORKS_BOT_SECRET is not set: /works/callback answers 404"
+                    );
+                }
+                None
+            } else {
+                Some(crate::http::works::WorksFront {
+                    bot_id: wc.bot_id.trim().to_owned(),
+                    bot_secrets,
+                })
+            }
+        }
+    };
 
     let (local_queue, hints) = LocalQueue::new();
     let local_queue = local_queue.waking(dispatcher.waker());
@@ -212,6 +231,7 @@ pub async fn build_state(
             slack,
             jira,
             webhook,
+            works,
             clock,
             dispatcher,
             checkpoints,

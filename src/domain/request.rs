@@ -186,6 +186,11 @@ pub enum Origin {
         /// The issue key, like `SHARE-42`.
         issue_key: String,
     },
+    /// A message to the NAVER WORKS bot.
+    Works {
+        /// The sender's `userId` (replies go to them 1:1).
+        user_id: String,
+    },
     /// A generic signed webhook.
     Webhook {
         /// The sender's system name (`servicenow`).

@@ -6,6 +6,7 @@ pub mod jira;
 mod router;
 pub mod slack;
 pub mod webhook;
+pub mod works;
 
 pub use error::ApiError;
 pub use router::{AppState, MAX_BODY_BYTES, REQUEST_TIMEOUT, app, lambda_service};

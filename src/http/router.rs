@@ -27,6 +27,8 @@ pub struct AppState {
     pub jira: Option<http::jira::JiraFront>,
     /// The generic webhook, when a ticket system's secret is configured.
     pub webhook: Option<http::webhook::WebhookFront>,
+    /// The NAVER WORKS front door, when `[works]` and `WORKS_BOT_SECRET` are configured.
+    pub works: Option<http::works::WorksFront>,
     /// The time (signature windows, de-duplication).
     pub clock: Arc<dyn Clock>,
     /// Delivers the outbox (run by `serve`, and by the Lambda worker before it answers).
@@ -89,6 +91,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/jira/webhook", post(http::jira::webhook))
         .route("/webhook", post(http::webhook::webhook))
         .route("/webhook/{system}", post(http::webhook::webhook_for))
+        .route("/works/callback", post(http::works::callback))
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))

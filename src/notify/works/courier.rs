@@ -24,10 +24,17 @@ impl WorksCourier {
         Self { api, store }
     }
 
-    /// The approvals stored up to the change the message is about.
-    async fn approvals(&self, r: &ShareRequest) -> Result<Vec<Approval>, Delivery> {
+    /// The approvals stored up to `until` (the press the message is about), or all of them.
+    async fn approvals(
+        &self,
+        r: &ShareRequest,
+        until: Option<&Approval>,
+    ) -> Result<Vec<Approval>, Delivery> {
         match self.store.approvals(&r.id).await {
-            Ok(all) => Ok(all.into_iter().filter(|a| a.at <= r.updated_at).collect()),
+            Ok(all) => Ok(all
+                .into_iter()
+                .filter(|a| until.is_none_or(|u| a.at <= u.at))
+                .collect()),
             Err(e) => Err(Delivery::Retry {
                 after: None,
                 error: format!("store: {e}"),
@@ -43,11 +50,12 @@ impl WorksCourier {
     ) -> Result<Value, Delivery> {
         let in_room = matches!(to, WorksTo::Channel(_));
         Ok(match notice {
-            Notice::Submitted if in_room => render::approval_card(r, &self.approvals(r).await?),
+            Notice::Submitted if in_room => render::approval_card(r, &[]),
             Notice::Submitted | Notice::Refused => render::submitted_text(r),
-            Notice::ApprovalAdded(_) | Notice::Approved => {
-                render::progress_text(r, &self.approvals(r).await?)
+            Notice::ApprovalAdded(a) => {
+                render::progress_text(r, &self.approvals(r, Some(a)).await?)
             }
+            Notice::Approved => render::progress_text(r, &self.approvals(r, None).await?),
             Notice::ShareEndingSoon { .. } | Notice::ShareEnded(_) => {
                 render::lifecycle_text(r, notice)
             }

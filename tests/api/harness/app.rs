@@ -15,6 +15,7 @@ use ncp_share_approver::config::Config;
 use ncp_share_approver::domain::{RequestId, RequestState};
 use ncp_share_approver::ncp::sim::{RunningSimulator, Simulator};
 use ncp_share_approver::notify::slack::FakeSlack;
+use ncp_share_approver::notify::works::{FakeWorks, FakeWorksApp, WorksConfig};
 use ncp_share_approver::secrets::{SecretString, StaticSecrets};
 use ncp_share_approver::startup::Application;
 use serde_json::Value;
@@ -29,6 +30,7 @@ type ConfigChange = Box<dyn FnOnce(&mut Config)>;
 #[must_use]
 pub struct AppSpec {
     tickets: bool,
+    works: bool,
     policy: &'static str,
     secrets: Option<Arc<StaticSecrets>>,
     change: Option<ConfigChange>,
@@ -39,6 +41,7 @@ pub struct AppSpec {
 pub fn spawn_app() -> AppSpec {
     AppSpec {
         tickets: false,
+        works: false,
         policy: APP_POLICY,
         secrets: None,
         change: None,
@@ -50,6 +53,16 @@ impl AppSpec {
     /// secrets).
     pub fn with_tickets(mut self) -> Self {
         self.tickets = true;
+        self
+    }
+
+    /// Also speaks to the fake NAVER WORKS (`[works]`, its secrets, and the NAVER WORKS policy
+    /// unless another is given).
+    pub fn with_works(mut self) -> Self {
+        self.works = true;
+        if self.policy == APP_POLICY {
+            self.policy = super::fixtures::WORKS_POLICY;
+        }
         self
     }
 
@@ -86,11 +99,22 @@ impl AppSpec {
             jira: self.tickets.then_some(jira.base_url.as_str()),
         };
         let mut cfg = app_config(dir.path(), self.policy, &peers);
+        let works = FakeWorks::start(FakeWorksApp::demo()).await;
+        if self.works {
+            cfg.works = Some(WorksConfig {
+                bot_id: super::fixtures::WORKS_BOT.into(),
+                api_base_url: works.api_base_url(),
+                auth_url: works.auth_url(),
+                scope: "bot".into(),
+            });
+        }
         if let Some(change) = self.change {
             change(&mut cfg);
         }
         let secrets = self.secrets.unwrap_or_else(|| {
-            Arc::new(if self.tickets {
+            Arc::new(if self.works {
+                super::fixtures::works_secrets()
+            } else if self.tickets {
                 ticket_secrets()
             } else {
                 slack_secrets()
@@ -106,6 +130,7 @@ impl AppSpec {
             _sim_running: sim_running,
             slack,
             jira,
+            works,
             receiver,
             http: reqwest::Client::new(),
             seq: AtomicUsize::new(0),
@@ -128,6 +153,8 @@ pub struct App {
     pub slack: FakeSlack,
     /// The fake Jira (configured only [`AppSpec::with_tickets`]).
     pub jira: FakeJira,
+    /// The fake NAVER WORKS (configured only [`AppSpec::with_works`]).
+    pub works: FakeWorks,
     /// The fake callback receiver.
     pub receiver: Receiver,
     http: reqwest::Client,
@@ -373,6 +400,75 @@ impl App {
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
+    }
+
+    /// Sends a NAVER WORKS callback body signed with the test bot's secret; returns the status.
+    pub async fn works_send(&self, body: &Value) -> u16 {
+        self.works_send_raw(body.to_string().as_bytes(), &[]).await
+    }
+
+    /// Sends raw bytes to `/works/callback`, signed with the test bot's secret and id unless
+    /// `headers` replaces them.
+    pub async fn works_send_raw(&self, body: &[u8], headers: &[(&str, &str)]) -> u16 {
+        let sig = ncp_share_approver::verify::works::sign(
+            &SecretString::from(super::fixtures::WORKS_BOT_SECRET),
+            body,
+        );
+        let mut req = self
+            .http
+            .post(format!("{}/works/callback", self.base))
+            .header("content-type", "application/json; charset=UTF-8");
+        let mut sig_set = false;
+        let mut bot_set = false;
+        for (name, value) in headers {
+            sig_set |= name.eq_ignore_ascii_case("x-works-signature");
+            bot_set |= name.eq_ignore_ascii_case("x-works-botid");
+            req = req.header(*name, *value);
+        }
+        if !sig_set {
+            req = req.header("X-WORKS-Signature", sig);
+        }
+        if !bot_set {
+            req = req.header("X-WORKS-BotId", super::fixtures::WORKS_BOT);
+        }
+        req.body(body.to_vec())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// A NAVER WORKS text message 1:1 from `user`, as the callback body.
+    pub fn works_text(&self, user: &str, text: &str) -> Value {
+        serde_json::json!({
+            "type": "message",
+            "source": {"userId": user, "domainId": 10000001},
+            "issuedTime": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+            "content": {"type": "text", "text": text},
+        })
+    }
+
+    /// A press of a button of an approval message in `room` by `user`, as NAVER WORKS sends it
+    /// (a `message` event with the button's label as text and its postback).
+    pub fn works_press(&self, user: &str, room: &str, label: &str, postback: &str) -> Value {
+        serde_json::json!({
+            "type": "message",
+            "source": {"userId": user, "channelId": room, "domainId": 10000001},
+            "issuedTime": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+            "content": {"type": "text", "text": label, "postback": postback},
+        })
+    }
+
+    /// Delivers everything owed so far (the outbox), so the fakes have it.
+    pub async fn deliver_all(&self) {
+        let (_, all_out) = self
+            .app
+            .state
+            .dispatcher
+            .drain(std::time::Duration::from_secs(20))
+            .await;
+        assert!(all_out, "every message owed was delivered or given up");
     }
 
     /// The one request the store holds for a Jira issue.

@@ -16,6 +16,25 @@ pub const APP_POLICY: &str = include_str!("../../fixtures/policy-app.toml");
 /// rule per case.
 pub const WORKFLOW_POLICY: &str = include_str!("../../fixtures/policy-workflow.toml");
 
+/// The NAVER WORKS policy: the app policy's people with `works` ids, and the room.
+pub const WORKS_POLICY: &str = include_str!("../../fixtures/policy-works.toml");
+/// The NAVER WORKS bot of the tests.
+pub const WORKS_BOT: &str = "2000001";
+/// Its Bot Secret (the reference's test vectors use it too).
+pub const WORKS_BOT_SECRET: &str = "example-bot-secret";
+/// The NAVER WORKS approvers' room.
+pub const WORKS_ROOM: &str = "room-approvers";
+/// NAVER WORKS user ids of the policy's people.
+pub const W_ALICE: &str = "w-alice-0001";
+/// NAVER WORKS user ids of the policy's people.
+pub const W_BOB: &str = "w-bob-0002";
+/// NAVER WORKS user ids of the policy's people.
+pub const W_DAVE: &str = "w-dave-0003";
+/// NAVER WORKS user ids of the policy's people.
+pub const W_CAROL: &str = "w-carol-0004";
+/// A NAVER WORKS user who is nobody in the policy.
+pub const W_STRANGER: &str = "w-stranger-9999";
+
 /// The Slack signing secret of the tests.
 pub const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 /// The bot token of the tests.
@@ -87,6 +106,20 @@ pub fn ticket_secrets() -> StaticSecrets {
         .with(SecretName::JiraApiToken, JIRA_TOKEN)
         .with(SecretName::named(SERVICENOW_SECRET_NAME), WEBHOOK_SECRET)
         .with(SecretName::named("WEBHOOK_SECRET_ZENDESK"), ZENDESK_SECRET)
+}
+
+/// [`slack_secrets`] and the NAVER WORKS app's (the fake's demo app).
+pub fn works_secrets() -> StaticSecrets {
+    let app = ncp_share_approver::notify::works::FakeWorksApp::demo();
+    slack_secrets()
+        .with(SecretName::WorksClientId, app.client_id)
+        .with(SecretName::WorksClientSecret, app.client_secret)
+        .with(SecretName::WorksServiceAccount, app.service_account)
+        .with(
+            SecretName::WorksPrivateKey,
+            ncp_share_approver::notify::works::fake::DEMO_PRIVATE_KEY_PEM,
+        )
+        .with(SecretName::WorksBotSecret, WORKS_BOT_SECRET)
 }
 
 /// Where a spawned service's peers listen.

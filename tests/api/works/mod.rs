@@ -1,3 +1,5 @@
 //! NAVER WORKS: the courier, the callback front door, end to end through `FakeWorks`.
 
+mod bad_input;
 mod courier;
+mod e2e;
