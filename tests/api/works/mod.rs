@@ -3,3 +3,4 @@
 mod bad_input;
 mod courier;
 mod e2e;
+mod peer;
