@@ -13,6 +13,7 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::ncp::sim::{DEMO_ACCESS_KEY, DEMO_SECRET_KEY, RunningSimulator, Simulator};
 use crate::notify::slack::FakeSlack;
+use crate::notify::works::{FakeWorks, FakeWorksApp};
 use crate::policy_source::PolicySource;
 use crate::secrets::{ExposeSecret as _, SecretName, SecretString};
 use crate::startup::Application;
@@ -93,6 +94,8 @@ pub struct DevInstance {
     sim_running: RunningSimulator,
     /// The Slack stand-in.
     pub slack: FakeSlack,
+    /// The NAVER WORKS stand-in (its token endpoint checks the demo app's JWT).
+    pub works: FakeWorks,
     /// The configuration the service runs with.
     pub config: Config,
     /// `<data dir>/secrets.json`.
@@ -163,6 +166,13 @@ fn reach_config(config: &Config) -> String {
         ),
     );
     t.insert("slack".into(), slack.into());
+    if let Some(w) = &config.works {
+        let mut works = toml::Table::new();
+        works.insert("bot_id".into(), s(&w.bot_id));
+        works.insert("api_base_url".into(), s(&w.api_base_url));
+        works.insert("auth_url".into(), s(&w.auth_url));
+        t.insert("works".into(), works.into());
+    }
     format!(
         "# Written by `ncp-share-approver dev` at start: where this demo listens and keeps its data.\n# Use it with `send --config` (and `requests list`, `audit verify`) when `dev` runs on other ports.\n\n{}",
         toml::to_string(&t).unwrap_or_default()
@@ -199,6 +209,13 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevInstance> {
         })?
         .with_printer(options.printer);
 
+    let works = FakeWorks::try_start(FakeWorksApp::demo(), "127.0.0.1:0", 86_400)
+        .await
+        .context("cannot start the NAVER WORKS stand-in")?
+        .with_printer(options.printer);
+    let works_app = FakeWorksApp::demo();
+    let works_bot_secret = random_secret();
+
     let secrets_file = dir.join("secrets.json");
     // The ledger key outlives a restart (the records it signed stay in the store); only a new
     // store (`--fresh`, or a first start) gets a new one.
@@ -217,6 +234,20 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevInstance> {
         (SecretName::SlackBotToken, bot_token.as_str()),
         (SecretName::WebhookSecret, webhook_secret.as_str()),
         (SecretName::LedgerSigningKey, ledger_key.as_str()),
+        (SecretName::WorksBotSecret, works_bot_secret.as_str()),
+        (SecretName::WorksClientId, works_app.client_id.as_str()),
+        (
+            SecretName::WorksClientSecret,
+            works_app.client_secret.as_str(),
+        ),
+        (
+            SecretName::WorksServiceAccount,
+            works_app.service_account.as_str(),
+        ),
+        (
+            SecretName::WorksPrivateKey,
+            crate::notify::works::fake::DEMO_PRIVATE_KEY_PEM,
+        ),
     ]
     .into_iter()
     .map(|(name, value)| (name.key().to_owned(), value.into()))
@@ -230,6 +261,10 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevInstance> {
     let mut config = options.base.clone();
     config.ncp.endpoint = Some(sim_running.base_url.clone());
     config.slack.api_base_url = slack.api_base_url();
+    if let Some(w) = &mut config.works {
+        w.api_base_url = works.api_base_url();
+        w.auth_url = works.auth_url();
+    }
     if !config
         .slack
         .response_url_hosts
@@ -285,6 +320,7 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevInstance> {
         sim,
         sim_running,
         slack,
+        works,
         config,
         secrets_file,
         config_file,
@@ -384,8 +420,15 @@ secrets file): as bob's ServiceNow account, ask for the sandbox image; paste int
 
   {webhook}
 
+NAVER WORKS (the stand-in at {works}; its messages are printed here too): as carol, write to
+the bot, then press Approve as alice and bob in the approvers' room:
+       {p} works --as w-carol-0004 \"{example}\"
+       {p} works-press --as w-alice-0001 SR-XXXXXXXX approve
+       {p} works-press --as w-bob-0002 SR-XXXXXXXX approve
+
 Waiting for Slack traffic...
 ",
+            works = self.works.api_base_url().trim_end_matches("/v1.0"),
             service = self.service_url(),
             ncp = self.ncp_url(),
             slack = self.slack.api_base_url().trim_end_matches("/api"),
@@ -402,6 +445,7 @@ Waiting for Slack traffic...
         self.app.stop().await;
         self.sim_running.shutdown().await;
         drop(self.slack);
+        drop(self.works);
     }
 }
 

@@ -50,6 +50,26 @@ pub enum SendCommand {
         #[arg(required = true, num_args = 1.., value_name = "TEXT")]
         text: Vec<String>,
     },
+    /// A NAVER WORKS message 1:1 to the bot, as USERID typed it (signed as NAVER WORKS signs).
+    Works {
+        /// The NAVER WORKS user id typing it (`source.userId`; a `works` id of the policy).
+        #[arg(long = "as", value_name = "USERID")]
+        user: String,
+        /// The text, in the `/share-image` grammar without the command's name.
+        #[arg(required = true, num_args = 1.., value_name = "TEXT")]
+        text: Vec<String>,
+    },
+    /// A press of Approve or Deny on a request's NAVER WORKS approval message, as USERID, in the
+    /// request's room (the postback carries the request's fingerprint, read from the store).
+    WorksPress {
+        /// The NAVER WORKS user id pressing.
+        #[arg(long = "as", value_name = "USERID")]
+        user: String,
+        /// The request id on the message (SR-XXXXXXXX).
+        request_id: String,
+        /// Which button.
+        action: ButtonAction,
+    },
     /// A click on the Approve or Deny button of an approval card, as USER.
     Click {
         /// The Slack user id clicking (U012ALICE or U034BOB in the demo policy).
@@ -336,6 +356,123 @@ impl SlackSender {
     }
 }
 
+/// Signs and sends NAVER WORKS callbacks to one service, as NAVER WORKS does.
+pub struct WorksSender {
+    base_url: String,
+    bot_id: String,
+    bot_secret: SecretString,
+    http: reqwest::Client,
+}
+
+impl WorksSender {
+    /// A sender for the bot `bot_id` with its Bot Secret.
+    pub fn new(base_url: &str, bot_id: &str, bot_secret: SecretString) -> Self {
+        Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            bot_id: bot_id.to_owned(),
+            bot_secret,
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .connect_timeout(Duration::from_secs(3))
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("a default HTTP client builds"),
+        }
+    }
+
+    /// A sender for the service a configuration describes: `[works] bot_id` and the first
+    /// `WORKS_BOT_SECRET` of its secret source.
+    pub async fn from_config(config: &Config, url: Option<&str>) -> anyhow::Result<Self> {
+        let works = config
+            .works
+            .as_ref()
+            .context("the configuration has no [works] section")?;
+        let secrets = config.secrets.source.open();
+        let value = crate::secrets::require(secrets.as_ref(), SecretName::WorksBotSecret)
+            .await
+            .context("WORKS_BOT_SECRET is needed to sign")?;
+        let first = secrecy::ExposeSecret::expose_secret(&value)
+            .split(',')
+            .map(str::trim)
+            .find(|s| !s.is_empty())
+            .unwrap_or_default()
+            .to_owned();
+        let base_url = match url {
+            Some(u) => u.to_owned(),
+            None => format!("http://{}", config.listen),
+        };
+        Ok(Self::new(
+            &base_url,
+            &works.bot_id,
+            SecretString::from(first),
+        ))
+    }
+
+    fn issued() -> String {
+        chrono::Utc::now()
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string()
+    }
+
+    /// The callback body of a text message 1:1 from `user`.
+    pub fn text_body(user: &str, text: &str) -> String {
+        serde_json::json!({
+            "type": "message",
+            "source": {"userId": user, "domainId": 10000001},
+            "issuedTime": Self::issued(),
+            "content": {"type": "text", "text": text},
+        })
+        .to_string()
+    }
+
+    /// The callback body of `user` pressing a button (its label and postback) in `room`.
+    pub fn press_body(user: &str, room: &str, label: &str, postback: &str) -> String {
+        serde_json::json!({
+            "type": "message",
+            "source": {"userId": user, "channelId": room, "domainId": 10000001},
+            "issuedTime": Self::issued(),
+            "content": {"type": "text", "text": label, "postback": postback},
+        })
+        .to_string()
+    }
+
+    /// POSTs a body to `/works/callback`, signed with the Bot Secret.
+    pub async fn send(&self, body: &str) -> Result<(), SendError> {
+        let url = format!("{}/works/callback", self.base_url);
+        let signature = crate::verify::works::sign(&self.bot_secret, body.as_bytes());
+        let res = self
+            .http
+            .post(&url)
+            .header("content-type", "application/json; charset=UTF-8")
+            .header("x-works-signature", signature)
+            .header("x-works-botid", &self.bot_id)
+            .body(body.to_owned())
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    SendError::Unreachable(self.base_url.clone())
+                } else {
+                    SendError::Transport {
+                        url: url.clone(),
+                        detail: e.without_url().to_string(),
+                    }
+                }
+            })?;
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        match status {
+            200 => Ok(()),
+            401 => Err(SendError::Unauthorized("WORKS_BOT_SECRET".into())),
+            404 => Err(SendError::NotConfigured(self.base_url.clone())),
+            _ => Err(SendError::Refused {
+                status,
+                body: text.split_whitespace().collect::<Vec<_>>().join(" "),
+            }),
+        }
+    }
+}
+
 /// An ephemeral reply's JSON as text: its blocks one per line, else its `text`, else the body.
 pub fn reply_text(body: &str) -> String {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
@@ -372,8 +509,47 @@ pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 /// Runs `send`.
 pub async fn run(cli: &Cli, args: &SendArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(cli)?;
+    match &args.what {
+        SendCommand::Works { user, text } => {
+            let works = WorksSender::from_config(&config, args.url.as_deref()).await?;
+            works
+                .send(&WorksSender::text_body(user, &text.join(" ")))
+                .await?;
+            println!("sent: {user} wrote to the bot; the answers appear in the dev terminal");
+            return Ok(ExitCode::SUCCESS);
+        }
+        SendCommand::WorksPress {
+            user,
+            request_id,
+            action,
+        } => {
+            let works = WorksSender::from_config(&config, args.url.as_deref()).await?;
+            let id = RequestId::parse(request_id).map_err(|e| anyhow::anyhow!(e.0))?;
+            // The press carries what the message showed: the request's room and fingerprint.
+            let store = crate::store::open(&config.store).context("cannot open the store")?;
+            let request = store
+                .request(&id)
+                .await?
+                .with_context(|| format!("no request {id} in the store"))?;
+            let room = request.works_channel.clone().with_context(|| {
+                format!("{id} has no NAVER WORKS room (its rule names no works_channel)")
+            })?;
+            let approve = *action == ButtonAction::Approve;
+            let postback = crate::notify::works::render::postback(approve, &request);
+            let label = if approve { "Approve" } else { "Deny" };
+            works
+                .send(&WorksSender::press_body(user, &room, label, &postback))
+                .await?;
+            println!(
+                "sent: {user} pressed {label} on {id} in room {room}; the answers appear in the dev terminal"
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        SendCommand::Command { .. } | SendCommand::Click { .. } => {}
+    }
     let sender = SlackSender::from_config(&config, args.url.as_deref()).await?;
     match &args.what {
+        SendCommand::Works { .. } | SendCommand::WorksPress { .. } => {}
         SendCommand::Command { user, text } => {
             let text = text.join(" ");
             let d = sender.command_delivery(user, &text);
@@ -484,6 +660,35 @@ mod tests {
         );
         assert!(line.contains(&d.signature) && line.contains(&d.timestamp));
         assert!(line.contains(&format!("--data-raw '{}'", d.body)));
+    }
+
+    #[test]
+    fn works_deliveries_verify_and_parse_as_naver_works_sends_them() {
+        let secret = SecretString::from("example-bot-secret".to_string());
+        let body =
+            WorksSender::press_body("w-alice", "room-1", "Approve", "v1|approve|SR-ABCDEFGH|abc");
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            "x-works-signature",
+            crate::verify::works::sign(&secret, body.as_bytes())
+                .parse()
+                .unwrap(),
+        );
+        headers.insert("x-works-botid", "2000001".parse().unwrap());
+        crate::verify::works::verify_at(&[secret], "2000001", &headers, body.as_bytes(), 0)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["source"]["channelId"], "room-1");
+        assert_eq!(v["content"]["postback"], "v1|approve|SR-ABCDEFGH|abc");
+        crate::verify::works::check_issued(
+            v["issuedTime"].as_str().unwrap(),
+            chrono::Utc::now().timestamp(),
+        )
+        .unwrap();
+        let text: serde_json::Value =
+            serde_json::from_str(&WorksSender::text_body("w-carol", "help")).unwrap();
+        assert_eq!(text["content"]["text"], "help");
+        assert!(text["source"].get("channelId").is_none());
     }
 
     #[test]

@@ -433,3 +433,56 @@ async fn the_printed_webhook_curl_lines_work_against_dev() {
     );
     demo.stop().await;
 }
+
+#[tokio::test]
+async fn in_naver_works_carol_asks_by_message_and_alice_and_bob_press_approve_through_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = start_demo(dir.path()).await;
+    let config = demo.config_file.to_str().unwrap();
+    let send = |args: Vec<String>| {
+        let mut all = vec!["--config".to_string(), config.to_string(), "send".into()];
+        all.extend(args);
+        let dir = dir.path().to_owned();
+        async move {
+            let args: Vec<&str> = all.iter().map(String::as_str).collect();
+            let out = run(&dir, &args).await;
+            let (stdout, stderr) = text(&out);
+            assert!(out.status.success(), "{stderr}");
+            stdout
+        }
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let out = send(s(&["works", "--as", "w-carol-0004", ASK])).await;
+    assert!(out.contains("sent"), "{out}");
+    let card = demo
+        .works
+        .wait_for_messages(2, Duration::from_secs(10))
+        .await
+        .into_iter()
+        .find(|m| m.content["type"] == "button_template")
+        .expect("the approval message in the room");
+    let id = request_id_in(card.text());
+    for who in ["w-alice-0001", "w-bob-0002"] {
+        let out = send(s(&["works-press", "--as", who, &id, "approve"])).await;
+        assert!(out.contains("pressed Approve"), "{out}");
+    }
+    for _ in 0..200 {
+        if !demo.sim.shared_with("1234567").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(demo.sim.shared_with("1234567"), vec!["a@partner.example"]);
+    let done = demo
+        .works
+        .wait_for_messages(8, Duration::from_secs(10))
+        .await;
+    assert!(
+        done.iter()
+            .any(|m| m.text().contains(&format!("Request {id} done"))),
+        "{:?}",
+        done.iter().map(|m| m.text()).collect::<Vec<_>>()
+    );
+    assert_eq!(demo.works.token_requests(), 1);
+    demo.stop().await;
+}
