@@ -272,8 +272,9 @@ fn response_body(message: (String, serde_json::Value)) -> serde_json::Value {
     body
 }
 
-/// Finishes slash commands whose submission did not fit in Slack's answer budget: submits
-/// them (the delivery key makes it once) and replies on the command's `response_url`.
+/// Finishes slash commands (and NAVER WORKS messages) whose submission did not fit in the
+/// answer budget: submits them (the delivery key makes it once) and replies on the command's
+/// `response_url` (a NAVER WORKS requester 1:1, when the submission was not stored).
 pub struct SubmitCourier {
     workflow: crate::workflow::Workflow,
 }
@@ -306,7 +307,11 @@ impl crate::workflow::outbox::Courier for SubmitCourier {
             now: wf.clock.now(),
             until: *until,
         };
-        let reply = match wf.submit_once((**new).clone(), Some(key)).await {
+        let result = wf.submit_once((**new).clone(), Some(key)).await;
+        // A stored request tells a NAVER WORKS requester itself (its `Submitted` or `Refused`
+        // notice); only a submission that was not stored is answered here.
+        let stored = matches!(result, Ok(_) | Err(WorkflowError::Duplicate));
+        let reply = match result {
             // Submitted before (an earlier attempt whose end was cut off): report it as it is.
             Err(WorkflowError::Duplicate) => {
                 let id = RequestId::derived(delivery.as_bytes());
@@ -340,6 +345,22 @@ impl crate::workflow::outbox::Courier for SubmitCourier {
                 response_url: Some(url),
                 ..
             } => url.clone(),
+            Origin::Works { user_id } if !stored => {
+                let text = reply.0.replace(['*', '`'], "");
+                return match wf
+                    .owe(vec![Message::WorksSay {
+                        to: crate::workflow::outbox::WorksTo::User(user_id.clone()),
+                        text,
+                    }])
+                    .await
+                {
+                    Ok(()) => Delivery::Done,
+                    Err(e) => Delivery::Retry {
+                        after: None,
+                        error: e.to_string(),
+                    },
+                };
+            }
             _ => return Delivery::Done,
         };
         match wf

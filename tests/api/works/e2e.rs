@@ -200,3 +200,45 @@ async fn help_begin_and_status_answer_one_to_one() {
 }
 
 const W_ERIN_ID: &str = "w-erin-0005";
+
+#[tokio::test]
+async fn when_ncp_is_slow_the_callback_is_answered_and_the_outcome_comes_later() {
+    use ncp_share_approver::ncp::sim::Faults;
+    let t = spawn_app().with_works().start().await;
+    t.sim.set_faults(Faults {
+        latency: std::time::Duration::from_secs(3),
+        ..Faults::default()
+    });
+    let started = std::time::Instant::now();
+    assert_eq!(
+        t.works_send(&t.works_text(W_CAROL, "1234567 with a@partner.example for 7d"))
+            .await,
+        200
+    );
+    // An unknown image: it is settled after the answer too, and carol is told.
+    assert_eq!(
+        t.works_send(&t.works_text(W_CAROL, "7777777 with a@partner.example for 7d"))
+            .await,
+        200
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(8));
+    t.deliver_all().await;
+    t.deliver_all().await;
+    let to_carol = texts(&t.works.user_messages(W_CAROL));
+    assert!(
+        to_carol.iter().any(|m| m.contains("Working on it")),
+        "{to_carol:?}"
+    );
+    assert!(
+        to_carol.iter().any(|m| m.contains("waiting for 2")),
+        "{to_carol:?}"
+    );
+    assert!(
+        to_carol
+            .iter()
+            .any(|m| m.contains("7777777") || m.contains("Nothing was requested")),
+        "{to_carol:?}"
+    );
+    let pending = t.store().requests(None, 10).await.unwrap();
+    assert!(pending.iter().any(|r| r.state == RequestState::Pending));
+}
