@@ -25,6 +25,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+/// How long the HTTP side keeps the image catalog before reading the store again: the
+/// options request answers per keystroke, the worker refreshes the catalog every few minutes.
+const CATALOG_CACHE_TTL: Duration = Duration::from_secs(30);
+
 /// The state and the receiving end of the local work queue.
 pub struct Built {
     /// What handlers borrow.
@@ -123,8 +127,10 @@ pub async fn build_state(
         slack_drift_channel: config.lifecycle.drift_channel.clone(),
         ..Default::default()
     };
+    let mut slack_api = None;
     if let Some(token) = secrets.get(SecretName::SlackBotToken).await? {
         let api = SlackApi::new(&config.slack.api_base_url, token);
+        slack_api = Some(api.clone());
         dispatcher = dispatcher.with_courier(
             Peer::Slack,
             Arc::new(
@@ -133,6 +139,7 @@ pub async fn build_state(
             ),
         );
         channels.slack = true;
+        channels.slack_home = true;
     } else {
         tracing::warn!("SLACK_BOT_TOKEN is not set: approval cards and outcomes are only logged");
     }
@@ -154,6 +161,11 @@ pub async fn build_state(
                 .connect_timeout(Duration::from_secs(3))
                 .build()
                 .context("cannot build the HTTP client")?,
+            api: slack_api.clone(),
+            catalog: Some(Arc::new(crate::workflow::catalog::CatalogCache::new(
+                store.clone(),
+                CATALOG_CACHE_TTL,
+            ))),
         })
     };
 
@@ -224,6 +236,17 @@ pub async fn build_state(
         Peer::Workflow,
         Arc::new(crate::http::slack::SubmitCourier::new(workflow.clone())),
     );
+    // App Homes are rendered from the store when they are published.
+    if let Some(api) = slack_api {
+        dispatcher.add_courier(
+            Peer::SlackHome,
+            Arc::new(crate::http::slack::home::HomeCourier::new(
+                workflow.clone(),
+                api,
+                config.slack.command.clone(),
+            )),
+        );
+    }
     let dispatcher = Arc::new(dispatcher);
     Ok(Built {
         state: Arc::new(AppState {

@@ -88,6 +88,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/healthz", get(http::healthz))
         .route("/slack/commands", post(http::slack::commands))
         .route("/slack/interactions", post(http::slack::interactions))
+        .route("/slack/events", post(http::slack::events::events))
+        .route("/slack/options", post(http::slack::events::options))
         .route("/jira/webhook", post(http::jira::webhook))
         .route("/webhook", post(http::webhook::webhook))
         .route("/webhook/{system}", post(http::webhook::webhook_for))

@@ -293,10 +293,32 @@ impl Workflow {
     /// The outbox entries of `notices`, for the configured peers.
     fn outbox_for(&self, notices: &[(ShareRequest, Notice)]) -> Vec<OutboxEntry> {
         let now = self.clock.now();
-        notices
+        let mut out: Vec<OutboxEntry> = notices
             .iter()
             .flat_map(|(r, n)| crate::workflow::outbox::entries(&self.channels, r, n, now))
-            .collect()
+            .collect();
+        if self.channels.slack_home {
+            // Everyone whose App Home shows these requests sees the new state: one home each.
+            let policy = self.policy.current();
+            let mut users = std::collections::BTreeSet::new();
+            for (r, _) in notices {
+                for user in crate::workflow::outbox::home_users(&policy, r) {
+                    if users.insert(user.clone()) {
+                        let position = 1000 + users.len();
+                        out.push(
+                            OutboxEntry::new(
+                                crate::workflow::outbox::Message::SlackHome { user },
+                                now,
+                                r.version,
+                                position,
+                            )
+                            .for_request(&r.id),
+                        );
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// After a commit: tells the in-process notifier, and has the outbox entries delivered.

@@ -300,6 +300,36 @@ fn image_keyword_targets(
     Ok((image, targets))
 }
 
+/// The login IDs typed into the request form's field: separated by commas, spaces or new
+/// lines; duplicates dropped keeping the first; at least one and at most [`MAX_TARGETS`].
+pub fn parse_target_list(text: &str) -> Result<Vec<LoginId>, CommandError> {
+    let mut ids: Vec<LoginId> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    for (n, part) in text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|p| !p.is_empty())
+        .enumerate()
+    {
+        if n >= MAX_TARGETS * 4 {
+            return err(format!("too many login IDs (at most {MAX_TARGETS})"));
+        }
+        let id = LoginId::parse(part).map_err(|e| CommandError(e.0))?;
+        if seen.insert(id.as_str().to_owned()) {
+            ids.push(id);
+        }
+    }
+    if ids.is_empty() {
+        return err("name at least one NCP login ID, like alice@partner.example");
+    }
+    if ids.len() > MAX_TARGETS {
+        return err(format!(
+            "too many login IDs (at most {MAX_TARGETS}; this names {})",
+            ids.len()
+        ));
+    }
+    Ok(ids)
+}
+
 /// Reads a comma-separated login-ID list from the front of `words`, stopping at a grammar
 /// keyword; returns the IDs (deduplicated, in order) and how many words were used.
 /// `next` lists the keywords that may follow the list, for typo suggestions.
@@ -572,6 +602,18 @@ fn decode_entities(s: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_form_target_list_splits_on_commas_and_spaces() {
+        let ids = parse_target_list(" a@x.example, b@x.example\nc@x.example a@x.example ").unwrap();
+        let got: Vec<&str> = ids.iter().map(LoginId::as_str).collect();
+        assert_eq!(got, ["a@x.example", "b@x.example", "c@x.example"]);
+        assert!(parse_target_list(" , ").unwrap_err().0.contains("at least one"));
+        let many = (0..=MAX_TARGETS).map(|i| format!("u{i}@x.example")).collect::<Vec<_>>().join(",");
+        assert!(parse_target_list(&many).unwrap_err().0.contains("too many"));
+        assert!(parse_target_list("a@x.example <b>").is_err());
+    }
+
 
     fn img(s: &str) -> ImageNo {
         ImageNo::parse(s).unwrap()

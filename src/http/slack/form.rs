@@ -16,6 +16,8 @@ pub struct SlashCommand {
     pub text: String,
     /// Where follow-ups may be posted for 30 minutes.
     pub response_url: Option<String>,
+    /// Opens a modal (the request form) for about 3 seconds.
+    pub trigger_id: Option<String>,
 }
 
 /// Whether the body is Slack's `ssl_check=1` probe, which is answered with a bare 200.
@@ -23,7 +25,7 @@ pub fn is_ssl_check(body: &[u8]) -> bool {
     form_urlencoded::parse(body).any(|(k, v)| k == "ssl_check" && v == "1")
 }
 
-fn slack_id(name: &str, value: Option<String>) -> Result<String, ApiError> {
+pub(super) fn slack_id(name: &str, value: Option<String>) -> Result<String, ApiError> {
     let v = value.ok_or_else(|| ApiError::BadRequest(format!("missing field {name}")))?;
     // Slack ids are short upper-case alphanumerics (U012ABC, T0..., C0..., W0... on Grid).
     if v.is_empty() || v.len() > 32 || !v.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -40,8 +42,8 @@ impl SlashCommand {
         if std::str::from_utf8(body).is_err() {
             return Err(ApiError::BadRequest("the body is not UTF-8".into()));
         }
-        let (mut team, mut channel, mut user, mut text, mut response_url) =
-            (None, None, None, None, None);
+        let (mut team, mut channel, mut user, mut text, mut response_url, mut trigger) =
+            (None, None, None, None, None, None);
         for (k, v) in form_urlencoded::parse(body) {
             let slot = match k.as_ref() {
                 "team_id" => &mut team,
@@ -49,6 +51,7 @@ impl SlashCommand {
                 "user_id" => &mut user,
                 "text" => &mut text,
                 "response_url" => &mut response_url,
+                "trigger_id" => &mut trigger,
                 _ => continue,
             };
             if slot.is_some() {
@@ -62,6 +65,7 @@ impl SlashCommand {
             user_id: slack_id("user_id", user)?,
             text: text.ok_or_else(|| ApiError::BadRequest("missing field text".into()))?,
             response_url: response_url.filter(|u| !u.is_empty()),
+            trigger_id: trigger.filter(|t| !t.is_empty()),
         })
     }
 }

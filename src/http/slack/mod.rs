@@ -2,7 +2,11 @@
 //! (Approve and Deny buttons). Verified over the raw body first, de-duplicated, then parsed.
 
 pub mod command;
+pub mod events;
 pub mod form;
+pub mod home;
+pub mod interaction;
+mod modal;
 pub mod replies;
 pub mod settings;
 
@@ -19,15 +23,16 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use command::SlackCommand;
-use form::{ButtonClick, SlashCommand};
+use form::SlashCommand;
+use interaction::Interaction;
 use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a slash command may work before it answers "working on it": Slack gives 3 s.
-const ACK_BUDGET: Duration = Duration::from_millis(2_500);
+pub(crate) const ACK_BUDGET: Duration = Duration::from_millis(2_500);
 /// How long a delivery id is remembered for de-duplication.
-const DEDUP_TTL: Duration = Duration::from_secs(3_600);
+pub(crate) const DEDUP_TTL: Duration = Duration::from_secs(3_600);
 
 /// The Slack front door's settings, built once at start.
 pub struct SlackFront {
@@ -41,6 +46,11 @@ pub struct SlackFront {
     pub status_for: settings::StatusFor,
     /// Client for `response_url` follow-ups (no token needed: the URL is the credential).
     pub http: reqwest::Client,
+    /// The Web API with the bot token, for opening and updating forms (none without a token:
+    /// only the text command works then).
+    pub api: Option<crate::notify::slack::SlackApi>,
+    /// The image catalog the worker refreshes, for the form's image picker.
+    pub catalog: Option<Arc<crate::workflow::catalog::CatalogCache>>,
 }
 
 impl SlackFront {
@@ -150,6 +160,26 @@ pub async fn commands(
     let cmd = SlashCommand::parse(&body)?;
     let actor = Identity::new("slack", &cmd.user_id).map_err(ApiError::BadRequest)?;
     let usage = command::USAGE.replace("/share-image", &slack.command);
+    // `/share-image` alone opens the request form (the text grammar stays for those who like it).
+    if cmd.text.trim().is_empty()
+        && let Some(trigger) = cmd.trigger_id.as_deref()
+    {
+        return Ok(
+            match modal::open_request_form(
+                &state,
+                slack,
+                &actor,
+                trigger,
+                Some(&cmd.channel_id),
+            )
+            .await
+            {
+                // Slack shows nothing for an empty 200: the form is the answer.
+                Ok(()) => ().into_response(),
+                Err(why) => ephemeral(format!("{why}\n\n{usage}")),
+            },
+        );
+    }
     let parsed = match command::parse(&cmd.text) {
         Ok(c) => c,
         Err(e) => return Ok(ephemeral(format!("{e}\n\n{usage}"))),
@@ -234,7 +264,7 @@ fn act(result: Result<crate::workflow::ActOutcome, WorkflowError>) -> Result<Res
 }
 
 /// The reply to a submission, from its outcome: fallback text and blocks.
-fn submission_reply(
+pub(crate) fn submission_reply(
     result: Result<crate::domain::ShareRequest, WorkflowError>,
 ) -> (String, serde_json::Value) {
     let text = |t: String| (t, serde_json::Value::Null);
@@ -345,6 +375,26 @@ impl crate::workflow::outbox::Courier for SubmitCourier {
                 response_url: Some(url),
                 ..
             } => url.clone(),
+            // A form has no response_url: the requester hears in their messages with the app.
+            Origin::Slack {
+                response_url: None,
+                ..
+            } => {
+                return match wf
+                    .owe(vec![Message::SlackDm {
+                        user: new.requester.id.clone(),
+                        text: reply.0,
+                        blocks: reply.1,
+                    }])
+                    .await
+                {
+                    Ok(()) => Delivery::Done,
+                    Err(e) => Delivery::Retry {
+                        after: None,
+                        error: e.to_string(),
+                    },
+                };
+            }
             Origin::Works { user_id } if !stored => {
                 let text = reply.0.replace(['*', '`'], "");
                 return match wf
@@ -413,7 +463,8 @@ async fn submit(
     }
 }
 
-/// `POST /slack/interactions`.
+/// `POST /slack/interactions`: card and App Home buttons, a pick in a form, a form's
+/// submission, and the global shortcut.
 pub async fn interactions(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -424,24 +475,191 @@ pub async fn interactions(
     if !first(&state, &key).await? {
         return Ok(().into_response());
     }
-    let click = ButtonClick::parse(&body)?;
-    let actor = Identity::new("slack", &click.user_id).map_err(ApiError::BadRequest)?;
-    let id = RequestId::parse(&click.value).map_err(|e| ApiError::BadRequest(e.0))?;
-    let wf = &state.workflow;
-    let outcome = match click.action_id.as_str() {
-        "approve" => wf.approve(&id, &actor).await?,
-        _ => wf.deny(&id, &actor, None).await?,
-    };
-    // The card itself is updated through the outbox; the clicker gets a private answer, owed
-    // like every other message (it is sent after this answer).
-    if let Some(url) = click.response_url.as_deref()
-        && slack.allowed_response_url(url)
-    {
-        wf.owe(vec![crate::workflow::outbox::Message::SlackResponse {
-            url: url.to_string(),
-            body: response_body((replies::act_outcome(&outcome), serde_json::Value::Null)),
+    match Interaction::parse(&body)? {
+        Interaction::Action(action) => act_on(&state, slack, action).await,
+        Interaction::Shortcut {
+            user_id,
+            trigger_id,
+            callback_id,
+            ..
+        } => {
+            if callback_id != interaction::SHORTCUT_CALLBACK {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown shortcut {:?}",
+                    crate::domain::truncate_for_display(&callback_id)
+                )));
+            }
+            let actor = Identity::new("slack", &user_id).map_err(ApiError::BadRequest)?;
+            if let Err(why) =
+                modal::open_request_form(&state, slack, &actor, &trigger_id, None).await
+            {
+                dm(&state, &user_id, why).await?;
+            }
+            Ok(().into_response())
+        }
+        Interaction::Submission {
+            user_id,
+            team_id,
+            view,
+            values,
+        } => {
+            let actor = Identity::new("slack", &user_id).map_err(ApiError::BadRequest)?;
+            modal::submitted(&state, slack, actor, team_id, view, values).await
+        }
+        Interaction::Closed => Ok(().into_response()),
+    }
+}
+
+/// Owes a private message to a Slack user (for answers where Slack gave no `response_url`).
+async fn dm(state: &AppState, user: &str, text: String) -> Result<(), ApiError> {
+    state
+        .workflow
+        .owe(vec![crate::workflow::outbox::Message::SlackDm {
+            user: user.to_owned(),
+            text,
+            blocks: serde_json::Value::Null,
         }])
         .await?;
+    Ok(())
+}
+
+/// A `block_actions` click: a card's Approve or Deny, an App Home button, a pick in a form.
+async fn act_on(
+    state: &Arc<AppState>,
+    slack: &SlackFront,
+    action: interaction::Action,
+) -> Result<Response, ApiError> {
+    use crate::notify::slack::views;
+    let actor = Identity::new("slack", &action.user_id).map_err(ApiError::BadRequest)?;
+    let wf = &state.workflow;
+    let value = || {
+        action
+            .value
+            .clone()
+            .ok_or_else(|| ApiError::BadRequest("the button has no value".into()))
+    };
+    match action.action_id.as_str() {
+        "approve" | "deny" => {
+            let id = RequestId::parse(&value()?).map_err(|e| ApiError::BadRequest(e.0))?;
+            let outcome = match action.action_id.as_str() {
+                "approve" => wf.approve(&id, &actor).await?,
+                _ => wf.deny(&id, &actor, None).await?,
+            };
+            // The card itself is updated through the outbox; the clicker gets a private answer,
+            // owed like every other message (it is sent after this answer).
+            if let Some(url) = action.response_url.as_deref()
+                && slack.allowed_response_url(url)
+            {
+                wf.owe(vec![crate::workflow::outbox::Message::SlackResponse {
+                    url: url.to_string(),
+                    body: response_body((
+                        replies::act_outcome(&outcome),
+                        serde_json::Value::Null,
+                    )),
+                }])
+                .await?;
+            }
+        }
+        views::HOME_APPROVE | views::HOME_DENY => {
+            let id = RequestId::parse(&value()?).map_err(|e| ApiError::BadRequest(e.0))?;
+            let outcome = if action.action_id == views::HOME_APPROVE {
+                wf.approve(&id, &actor).await?
+            } else {
+                wf.deny(&id, &actor, None).await?
+            };
+            // The home has no response_url: the answer is a private message, and the home is
+            // published again (a state change does that too; a refused click changes nothing).
+            wf.owe(vec![
+                crate::workflow::outbox::Message::SlackDm {
+                    user: action.user_id.clone(),
+                    text: replies::act_outcome(&outcome),
+                    blocks: serde_json::Value::Null,
+                },
+                crate::workflow::outbox::Message::SlackHome {
+                    user: action.user_id.clone(),
+                },
+            ])
+            .await?;
+        }
+        views::HOME_REVOKE => {
+            let (image, target, _) = views::parse_share_ref(&value()?)
+                .ok_or_else(|| ApiError::BadRequest("the button names no share".into()))?;
+            let new = NewRequest {
+                requester: actor,
+                origin: Origin::Slack {
+                    team_id: action.team_id.clone(),
+                    channel_id: action.user_id.clone(),
+                    response_url: None,
+                },
+                image_no: image,
+                action: Action::Unshare,
+                targets: vec![target],
+                duration: None,
+                reason: None,
+            };
+            let key = DeliveryKey::new(
+                format!("slack:revoke:{}", key_of(&action)),
+                wf.clock.now(),
+                DEDUP_TTL,
+            );
+            revoke(state, new, key).await?;
+        }
+        views::HOME_EXTEND => {
+            let trigger = action
+                .trigger_id
+                .as_deref()
+                .ok_or_else(|| ApiError::BadRequest("the click has no trigger_id".into()))?;
+            if let Err(why) =
+                modal::open_extend_form(state, slack, &actor, trigger, &value()?).await
+            {
+                dm(state, &action.user_id, why).await?;
+            }
+        }
+        views::IMAGE => modal::image_picked(state, slack, &actor, &action).await,
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "unknown action {:?}",
+                crate::domain::truncate_for_display(other)
+            )));
+        }
     }
     Ok(().into_response())
+}
+
+/// What makes one Revoke click unique: the button and the home's state it was pressed on.
+fn key_of(action: &interaction::Action) -> String {
+    let view = action.view.as_ref();
+    format!(
+        "{}:{}:{}",
+        action.user_id,
+        action.value.as_deref().unwrap_or_default(),
+        view.and_then(|v| v.hash.as_deref()).unwrap_or_default()
+    )
+}
+
+/// Submits a revocation from the App Home, answering in a private message (within the budget,
+/// or from the outbox when NCP is slow).
+async fn revoke(state: &Arc<AppState>, new: NewRequest, key: DeliveryKey) -> Result<(), ApiError> {
+    let wf = &state.workflow;
+    let user = new.requester.id.clone();
+    match tokio::time::timeout(ACK_BUDGET, wf.submit_once(new.clone(), Some(key.clone()))).await {
+        Ok(result) => {
+            let (text, blocks) = submission_reply(result);
+            wf.owe(vec![crate::workflow::outbox::Message::SlackDm {
+                user,
+                text,
+                blocks,
+            }])
+            .await?;
+        }
+        Err(_) => {
+            wf.owe(vec![crate::workflow::outbox::Message::Submit {
+                new: Box::new(new),
+                delivery: key.key,
+                until: key.until,
+            }])
+            .await?;
+        }
+    }
+    Ok(())
 }

@@ -52,7 +52,7 @@ impl SlackCourier {
 }
 
 /// What a Slack error means for the outbox.
-fn delivery(result: Result<(), SlackError>) -> Delivery {
+pub fn delivery(result: Result<(), SlackError>) -> Delivery {
     match result {
         Ok(()) => Delivery::Done,
         Err(e @ SlackError::RateLimited { .. }) => Delivery::Retry {
@@ -148,6 +148,12 @@ impl Courier for SlackCourier {
                 }
                 delivery(self.api.respond(url, body).await)
             }
+            Message::SlackDm { user, text, blocks } => delivery(
+                self.api
+                    .post_message(user, text, (!blocks.is_null()).then(|| blocks.clone()), None)
+                    .await
+                    .map(drop),
+            ),
             other => Delivery::Failed(format!("{} is not a Slack message", other.name())),
         }
     }

@@ -158,6 +158,7 @@ impl From<Peer> for PeerKey {
             Peer::Webhook => 2,
             Peer::Workflow => 3,
             Peer::Works => 4,
+            Peer::SlackHome => 5,
         })
     }
 }
@@ -401,6 +402,17 @@ impl Dispatcher {
                     report.superseded += 1;
                     continue;
                 }
+            }
+            // A home is rendered from the store when sent: a later entry in the lane sends it
+            // as fresh as this one would, so this one is superseded.
+            if matches!(entry.message, Message::SlackHome { .. })
+                && entries[i..]
+                    .iter()
+                    .any(|e| matches!(e.message, Message::SlackHome { .. }))
+            {
+                self.finish(entry, OutboxStatus::Superseded, None).await;
+                report.superseded += 1;
+                continue;
             }
             if paced {
                 self.pace(lane).await;

@@ -130,6 +130,22 @@ pub enum Message {
         /// The JSON body (text and blocks, `response_type`).
         body: serde_json::Value,
     },
+    /// A private message from the bot to a Slack user (their direct message with the app): the
+    /// answer to something done where Slack gives no `response_url` (the App Home, a modal).
+    SlackDm {
+        /// The user id.
+        user: String,
+        /// Fallback text.
+        text: String,
+        /// Blocks (null for text only).
+        blocks: serde_json::Value,
+    },
+    /// A Slack user's App Home, rendered from the store when it is delivered (so a later entry
+    /// supersedes an earlier one): republished when a request that concerns them changes.
+    SlackHome {
+        /// The user id.
+        user: String,
+    },
     /// A comment (and the done or failed transition) on the Jira issue a request came from.
     JiraNotice {
         /// The request after the change.
@@ -205,6 +221,8 @@ impl Message {
             Message::SlackDrift { .. } => "slack drift report",
             Message::SlackCheckpoint { .. } => "slack ledger checkpoint",
             Message::SlackResponse { .. } => "slack response_url reply",
+            Message::SlackDm { .. } => "slack private reply",
+            Message::SlackHome { .. } => "slack app home",
             Message::JiraNotice { .. } => "jira comment",
             Message::JiraSay { .. } => "jira comment",
             Message::Callback { .. } => "webhook callback",
@@ -226,6 +244,8 @@ impl Message {
                 request.approval_channel.as_deref().unwrap_or("-")
             ),
             Message::SlackNotice { to, .. } => format!("slack:{to}"),
+            Message::SlackDm { user, .. } => format!("slack:{user}"),
+            Message::SlackHome { user } => format!("slack-home:{user}"),
             Message::SlackDrift { channel, .. } | Message::SlackCheckpoint { channel, .. } => {
                 format!("slack:{channel}")
             }
@@ -262,7 +282,9 @@ impl Message {
             | Message::SlackNotice { .. }
             | Message::SlackDrift { .. }
             | Message::SlackCheckpoint { .. }
-            | Message::SlackResponse { .. } => Peer::Slack,
+            | Message::SlackResponse { .. }
+            | Message::SlackDm { .. } => Peer::Slack,
+            Message::SlackHome { .. } => Peer::SlackHome,
             Message::JiraNotice { .. } | Message::JiraSay { .. } => Peer::Jira,
             Message::Callback { .. } => Peer::Webhook,
             Message::Submit { .. } => Peer::Workflow,
@@ -284,6 +306,8 @@ pub enum Peer {
     Workflow,
     /// The NAVER WORKS API.
     Works,
+    /// Slack App Homes (`views.publish`), rendered from the store at delivery.
+    SlackHome,
 }
 
 /// Which front doors are set up, so that [`plan`] writes entries only for peers that exist.
@@ -299,6 +323,8 @@ pub struct Channels {
     pub webhook: bool,
     /// NAVER WORKS is configured (`[works]` and its credentials).
     pub works: bool,
+    /// Slack App Homes are republished when a request changes (Slack is configured).
+    pub slack_home: bool,
 }
 
 impl OutboxEntry {
@@ -461,6 +487,24 @@ fn works_plan(request: &ShareRequest, notice: &Notice, out: &mut Vec<Message>) {
             notice: notice.clone(),
         });
     }
+}
+
+/// The Slack users whose App Home shows `request`: the requester and every approver it names,
+/// by their Slack accounts in the policy's `[people]`.
+pub fn home_users(policy: &crate::policy::Policy, request: &ShareRequest) -> Vec<String> {
+    let mut users = Vec::new();
+    if request.requester.system == "slack" {
+        users.push(request.requester.id.clone());
+    }
+    let people = request.requester_person.iter().chain(&request.approvers);
+    for person in people {
+        for account in policy.people().get(person).into_iter().flatten() {
+            if account.system == "slack" && !users.contains(&account.id) {
+                users.push(account.id.clone());
+            }
+        }
+    }
+    users
 }
 
 /// The entries for a notice, ready to be written with the change that causes it.

@@ -320,6 +320,150 @@ impl App {
         self.send(&d).await.status().as_u16()
     }
 
+    /// Sends a signed interaction payload (`payload=<json>`) to `/slack/interactions`.
+    pub async fn interact(&self, payload: &Value) -> reqwest::Response {
+        let d = self.sign(
+            "/slack/interactions",
+            form(&[("payload", &payload.to_string())]),
+        );
+        self.send(&d).await
+    }
+
+    /// `/share-image <text>` as `user` with a fresh `trigger_id` from the fake Slack; the raw response.
+    pub async fn command_with_trigger(&self, user: &str, text: &str) -> reqwest::Response {
+        let n = self.seq.fetch_add(1, Ordering::SeqCst);
+        let body = form(&[
+            ("team_id", "T0TEST"),
+            ("channel_id", "C0REQUESTS"),
+            ("user_id", user),
+            ("command", "/share-image"),
+            ("text", text),
+            (
+                "response_url",
+                &self.slack.response_url(&format!("cmd-{n}")),
+            ),
+            ("trigger_id", &self.slack.issue_trigger()),
+        ]);
+        self.send(&self.sign("/slack/commands", body)).await
+    }
+
+    /// The global shortcut "Share an image" used by `user`.
+    pub async fn shortcut(&self, user: &str) -> reqwest::Response {
+        self.interact(&serde_json::json!({
+            "type": "shortcut",
+            "token": "legacy-ignored",
+            "action_ts": "1.1",
+            "team": {"id": "T0TEST", "domain": "test"},
+            "user": {"id": user, "username": "someone", "team_id": "T0TEST"},
+            "callback_id": "share_image",
+            "trigger_id": self.slack.issue_trigger(),
+        }))
+        .await
+    }
+
+    /// The options load request of the form's image picker: `user` typed `typed`.
+    pub async fn options(&self, user: &str, typed: &str) -> Value {
+        let payload = serde_json::json!({
+            "type": "block_suggestion",
+            "user": {"id": user, "username": "someone", "team_id": "T0TEST"},
+            "team": {"id": "T0TEST", "domain": "test"},
+            "action_id": "image",
+            "block_id": "image",
+            "value": typed,
+            "view": {"id": "V0ANY", "type": "modal", "callback_id": "share_request"},
+        });
+        let d = self.sign("/slack/options", form(&[("payload", &payload.to_string())]));
+        let res = self.send(&d).await;
+        assert_eq!(res.status(), 200, "options answered {}", res.status());
+        res.json().await.unwrap()
+    }
+
+    /// A form's submission as Slack sends it: `view` is the modal the fake opened (its id, hash,
+    /// callback and metadata are used), `values` maps block ids to typed text or option values.
+    pub async fn submit_view(&self, user: &str, view: &Value, values: &[(&str, &str)]) -> reqwest::Response {
+        let mut state = serde_json::Map::new();
+        for (block, value) in values {
+            let input = match *block {
+                "image" => serde_json::json!({"type": "external_select", "selected_option": {"text": {"type": "plain_text", "text": value}, "value": value}}),
+                "duration" => serde_json::json!({"type": "static_select", "selected_option": {"text": {"type": "plain_text", "text": value}, "value": value}}),
+                _ => serde_json::json!({"type": "plain_text_input", "value": value}),
+            };
+            state.insert(block.to_string(), serde_json::json!({ *block: input }));
+        }
+        let mut submitted = view.clone();
+        submitted["state"] = serde_json::json!({ "values": state });
+        self.interact(&serde_json::json!({
+            "type": "view_submission",
+            "team": {"id": "T0TEST", "domain": "test"},
+            "user": {"id": user, "username": "someone", "team_id": "T0TEST"},
+            "api_app_id": "A0TEST",
+            "trigger_id": "1.2.submit",
+            "view": submitted,
+        }))
+        .await
+    }
+
+    /// A button on `user`'s App Home (as published to the fake), by action id and value.
+    pub async fn home_click(&self, user: &str, action: &str, value: &str) -> reqwest::Response {
+        let home = self.slack.home(user).expect("a published home");
+        self.interact(&serde_json::json!({
+            "type": "block_actions",
+            "team": {"id": "T0TEST", "domain": "test"},
+            "user": {"id": user, "username": "someone", "team_id": "T0TEST"},
+            "api_app_id": "A0TEST",
+            "trigger_id": self.slack.issue_trigger(),
+            "container": {"type": "view", "view_id": home["id"]},
+            "view": home,
+            "actions": [{"type": "button", "action_id": action, "block_id": "b", "value": value, "action_ts": "1.1"}],
+        }))
+        .await
+    }
+
+    /// A signed Events API delivery (JSON) to `/slack/events`.
+    pub async fn event(&self, body: &Value) -> reqwest::Response {
+        let d = self.sign("/slack/events", body.to_string());
+        let mut req = self.http.post(format!("{}{}", self.base, d.path));
+        for (name, value) in d.headers() {
+            req = req.header(name, value);
+        }
+        req.header("content-type", "application/json")
+            .body(d.body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `app_home_opened` for `user`, with a fresh event id.
+    pub async fn open_home(&self, user: &str) -> reqwest::Response {
+        let n = self.seq.fetch_add(1, Ordering::SeqCst);
+        self.event(&serde_json::json!({
+            "token": "legacy-ignored",
+            "team_id": "T0TEST",
+            "api_app_id": "A0TEST",
+            "type": "event_callback",
+            "event_id": format!("Ev{n:08}"),
+            "event_time": 1_700_000_000,
+            "event": {"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home", "event_ts": "1.1"},
+        }))
+        .await
+    }
+
+    /// Waits until the fake holds a home for `user` that satisfies `done`; returns it.
+    pub async fn wait_home(&self, user: &str, done: impl Fn(&str) -> bool) -> Value {
+        for _ in 0..400 {
+            if let Some(home) = self.slack.home(user)
+                && done(&home.to_string())
+            {
+                return home;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "no home for {user} as expected; last: {}",
+            self.slack.home(user).map(|h| h.to_string()).unwrap_or_default()
+        )
+    }
+
     /// Sends a Jira webhook body with a fresh delivery id; returns the status and the text.
     pub async fn jira_send(&self, event: &Value) -> (u16, String) {
         let id = format!("delivery-{}", self.seq.fetch_add(1, Ordering::SeqCst));

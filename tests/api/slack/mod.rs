@@ -1,5 +1,8 @@
-//! Slack: slash commands, buttons, the notifier, and what bad input gets.
+//! Slack: slash commands, buttons, the request form, the App Home, the notifier, and what bad
+//! input gets.
 
 mod bad_input;
 mod commands;
+mod forms;
+mod home;
 mod notify;
