@@ -76,7 +76,14 @@ enum Kind {
     /// A command is still built and signed per request (and dropped), so the generator does
     /// the same work per request as for `help`.
     Healthz,
+    /// The request form's image picker (`POST /slack/options`, `block_suggestion`): verify +
+    /// the policy's images from the cached catalog, filtered by a typed prefix that cycles
+    /// through "", "g", "go", "gol", "golden-", "sand", digits; expects an `options` list.
+    Options,
 }
+
+/// What the `options` kind types, in turn: the first keystrokes people make.
+const TYPED: [&str; 8] = ["", "g", "go", "gol", "golden-", "sand", "1", "12"];
 
 #[derive(clap::Args)]
 struct RunArgs {
@@ -243,8 +250,11 @@ impl Signer {
     /// `response_url`, signed now.
     fn next(&self, kind: Kind) -> Signed {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        if kind == Kind::Options {
+            return self.suggestion(n);
+        }
         let text = match kind {
-            Kind::Help | Kind::Healthz => "help".to_string(),
+            Kind::Help | Kind::Healthz | Kind::Options => "help".to_string(),
             Kind::Share => format!(
                 "{} with user{n}@partner.example for 7d because load",
                 self.image
@@ -268,6 +278,32 @@ impl Signer {
                 ("response_url", response_url.as_str()),
                 ("trigger_id", trigger_id.as_str()),
             ])
+            .finish();
+        let ts = chrono::Utc::now().timestamp();
+        let signature = ncp_share_approver::verify::slack::sign(&self.secret, ts, body.as_bytes());
+        Signed {
+            body,
+            timestamp: ts.to_string(),
+            signature,
+        }
+    }
+}
+
+impl Signer {
+    /// A `block_suggestion` as Slack sends it while someone types in the image picker.
+    fn suggestion(&self, n: u64) -> Signed {
+        let payload = serde_json::json!({
+            "type": "block_suggestion",
+            "user": {"id": self.user, "username": "load", "team_id": "T0LOAD"},
+            "team": {"id": "T0LOAD", "domain": "load"},
+            "api_app_id": "A0LOAD",
+            "action_id": "image",
+            "block_id": "image",
+            "value": TYPED[(n % TYPED.len() as u64) as usize],
+            "view": {"id": format!("V{n}"), "type": "modal", "callback_id": "share_request"},
+        });
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("payload", &payload.to_string())
             .finish();
         let ts = chrono::Utc::now().timestamp();
         let signature = ncp_share_approver::verify::slack::sign(&self.secret, ts, body.as_bytes());
@@ -319,6 +355,7 @@ async fn send(http: &reqwest::Client, url: &str, s: Signed, kind: Kind) -> Outco
         Kind::Share if text.contains("SR-") => Outcome::Ok,
         Kind::Share if text.contains("Working on it") => Outcome::SlowAck,
         Kind::Healthz if text.trim() == "ok" => Outcome::Ok,
+        Kind::Options if text.starts_with("{\"options\":[") => Outcome::Ok,
         _ => Outcome::BadBody,
     }
 }
@@ -344,6 +381,7 @@ fn client(pool: usize) -> anyhow::Result<reqwest::Client> {
 async fn run(args: RunArgs) -> anyhow::Result<serde_json::Value> {
     let url = match args.kind {
         Kind::Healthz => format!("{}/healthz", args.url.trim_end_matches('/')),
+        Kind::Options => format!("{}/slack/options", args.url.trim_end_matches('/')),
         _ => format!("{}/slack/commands", args.url.trim_end_matches('/')),
     };
     let signer = Arc::new(Signer::new(
@@ -527,7 +565,7 @@ async fn run(args: RunArgs) -> anyhow::Result<serde_json::Value> {
 
     let mut report = json!({
         "label": args.label,
-        "kind": match kind { Kind::Help => "help", Kind::Share => "share", Kind::Healthz => "healthz" },
+        "kind": match kind { Kind::Help => "help", Kind::Share => "share", Kind::Healthz => "healthz", Kind::Options => "options" },
         "mode": mode,
         "rate": args.rate,
         "connections": if args.rate.is_some() { None } else { Some(args.connections) },
