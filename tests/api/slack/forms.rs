@@ -124,6 +124,8 @@ min_approvals = 1
 max_duration = "7d"
 "#;
     let app = spawn_app().policy(POLICY).start().await;
+    // The picker is served from the catalog the worker refreshed, never from NCP per keystroke.
+    let ncp_calls = app.sim.calls().len();
     assert_eq!(option_values(&app.options(CAROL, "").await), ["3456789"]);
     let erin = option_values(&app.options(ERIN, "").await);
     assert_eq!(erin.len(), 4, "{erin:?}");
@@ -143,6 +145,10 @@ max_duration = "7d"
     );
     // Someone the policy does not know gets nothing.
     assert!(option_values(&app.options("U0STRANGER", "").await).is_empty());
+    assert_eq!(app.sim.calls().len(), ncp_calls, "no NCP call per keystroke");
+    // A number the catalog does not know (an image made since the refresh) is offered as typed.
+    let typed = app.options(ERIN, "7777777").await;
+    assert_eq!(option_values(&typed), ["7777777"]);
 
     // Picking an image narrows the durations to what its rules allow.
     app.command_with_trigger(ERIN, "").await;
