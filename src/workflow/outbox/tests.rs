@@ -54,6 +54,7 @@ fn all() -> Channels {
         jira: true,
         webhook: true,
         works: true,
+        slack_home: true,
     }
 }
 
@@ -206,4 +207,51 @@ fn a_works_request_owes_room_messages_for_every_press_and_the_requester_its_news
     assert_eq!(entry.request_id.as_ref(), Some(&r.id));
     let json = serde_json::to_string(&entry).unwrap();
     assert_eq!(serde_json::from_str::<OutboxEntry>(&json).unwrap(), entry);
+}
+
+#[test]
+fn a_request_concerns_the_homes_of_its_requester_and_its_approvers() {
+    let policy = crate::policy::Policy::from_toml_str(
+        r#"
+[people]
+carol = { slack = "U1", jira = "acc-carol" }
+alice = { slack = "U012ALICE" }
+bob   = { jira = "acc-bob" }
+dave  = { slack = "U078DAVE", works = "w-dave" }
+
+[[rules]]
+name = "r"
+images = ["name:*"]
+targets = ["*"]
+requesters = ["carol"]
+approvers = ["alice", "bob", "dave"]
+min_approvals = 1
+"#,
+        "p.toml",
+    )
+    .unwrap();
+    let mut r = request(
+        Origin::Slack {
+            team_id: "T".into(),
+            channel_id: "C".into(),
+            response_url: None,
+        },
+        None,
+        "slack",
+    );
+    r.requester_person = Some(crate::policy::PersonName("carol".into()));
+    r.approvers = ["alice", "bob", "dave"]
+        .iter()
+        .map(|p| crate::policy::PersonName((*p).into()))
+        .collect();
+    // The requester once (by account and by person), then each approver with a Slack account.
+    assert_eq!(home_users(&policy, &r), ["U1", "U012ALICE", "U078DAVE"]);
+    // Asked from Jira: the requester's Slack account still sees it on their home.
+    r.requester = Identity::new("jira", "acc-carol").unwrap();
+    assert_eq!(home_users(&policy, &r), ["U1", "U012ALICE", "U078DAVE"]);
+    assert_eq!(
+        Message::SlackHome { user: "U1".into() }.lane(),
+        "slack-home:U1"
+    );
+    assert_eq!(Message::SlackHome { user: "U1".into() }.peer(), Peer::SlackHome);
 }
