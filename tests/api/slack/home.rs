@@ -177,3 +177,63 @@ async fn revoke_and_extend_from_the_home() {
     app.wait_home(CAROL, |h| !h.contains("home_revoke")).await;
     app.check_payloads();
 }
+
+/// Counts App Home deliveries per user.
+#[derive(Default)]
+struct CountingHomes(std::sync::Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl ncp_share_approver::workflow::outbox::Courier for CountingHomes {
+    async fn deliver(
+        &self,
+        entry: &ncp_share_approver::workflow::outbox::OutboxEntry,
+    ) -> ncp_share_approver::workflow::outbox::Delivery {
+        if let ncp_share_approver::workflow::outbox::Message::SlackHome { user } = &entry.message {
+            self.0.lock().unwrap().push(user.clone());
+        }
+        ncp_share_approver::workflow::outbox::Delivery::Done
+    }
+}
+
+#[tokio::test]
+async fn homes_owed_before_delivery_are_published_once_per_person() {
+    use ncp_share_approver::store::OutboxQuery;
+    use ncp_share_approver::workflow::outbox::{
+        Dispatcher, Message, OutboxEntry, OutboxStatus, Peer,
+    };
+    let store = std::sync::Arc::new(ncp_share_approver::store::SqliteStore::in_memory().unwrap());
+    let homes = std::sync::Arc::new(CountingHomes::default());
+    let dispatcher = std::sync::Arc::new(
+        Dispatcher::new(
+            store.clone(),
+            std::sync::Arc::new(ncp_share_approver::clock::SystemClock),
+            crate::harness::ncp::test_pacing(),
+        )
+        .with_courier(Peer::SlackHome, homes.clone()),
+    );
+    // A burst of changes owes alice's home three times and bob's once before delivery runs.
+    let now = chrono::Utc::now();
+    let entries: Vec<OutboxEntry> = [ALICE, BOB, ALICE, ALICE]
+        .iter()
+        .enumerate()
+        .map(|(i, u)| OutboxEntry::new(Message::SlackHome { user: (*u).into() }, now, 1, i))
+        .collect();
+    ncp_share_approver::store::enqueue(store.as_ref(), entries)
+        .await
+        .unwrap();
+    let (report, all_out) = dispatcher.drain(std::time::Duration::from_secs(10)).await;
+    assert!(all_out);
+    let mut sent = homes.0.lock().unwrap().clone();
+    sent.sort();
+    assert_eq!(sent, [ALICE, BOB], "rendered when sent, so once per person is enough");
+    assert_eq!(report.superseded, 2);
+    let superseded = store
+        .outbox(OutboxQuery {
+            status: Some(OutboxStatus::Superseded),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(superseded.len(), 2);
+}
