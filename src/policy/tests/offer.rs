@@ -14,6 +14,18 @@ fn who(s: &str) -> Identity {
     Identity::parse(s).unwrap()
 }
 
+/// A row of the `form_choices` table: requester, image number and name, and the menu (as
+/// [`menu`] prints it) with whether a reason is required, or `None` when nothing is offered.
+type ChoicesRow = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<(&'static str, bool)>,
+);
+
+/// A row of the `form_errors` table: what the case is, the request, the expected errors.
+type ErrorsRow = (&'static str, Req, Vec<(FormField, String)>);
+
 /// The durations as people write them, "no end" as `-`.
 fn menu(c: &FormChoices) -> String {
     c.durations
@@ -87,7 +99,7 @@ allow_self_approval = true
 #[test]
 fn form_choices_offer_the_menu_within_the_largest_maximum_and_a_reason_only_if_all_need_one() {
     let policy = fixture();
-    let table: [(&str, &str, Option<&str>, Option<(&str, bool)>); 8] = [
+    let table: [ChoicesRow; 8] = [
         // "golden to partners" alone: at most 30d (in the menu once), reason required.
         (
             "slack:UCAROL",
@@ -185,7 +197,7 @@ max_duration = "36h"
 fn form_errors_put_each_objection_on_its_field_with_the_sentences_policy_explain_prints() {
     use FormField::*;
     let golden = "rule \"golden to partners\"";
-    let table: Vec<(&str, Req, Vec<(FormField, String)>)> = vec![
+    let table: Vec<ErrorsRow> = vec![
         ("allowed", Req::new("slack:UCAROL"), vec![]),
         (
             "not in [people]",
