@@ -486,7 +486,7 @@ impl Config {
     }
 }
 
-/// `[ncp]`: the endpoint, the region and the attempts.
+/// `[ncp]`: the endpoint, the region, the attempts and the catalog's refresh interval.
 fn validate_ncp(ncp: &NcpConfig, at: &At) -> Result<(), ConfigError> {
     let err = |key: &str, why: String| Err(at.error(key, why));
     if let Some(ep) = &ncp.endpoint {
@@ -507,6 +507,12 @@ fn validate_ncp(ncp: &NcpConfig, at: &At) -> Result<(), ConfigError> {
     }
     if ncp.max_attempts == 0 {
         return err("ncp.max_attempts", "must be at least 1".into());
+    }
+    if ncp.catalog_refresh_secs == 0 {
+        return err(
+            "ncp.catalog_refresh_secs",
+            "must be at least 1 (seconds between refreshes of the image catalog)".into(),
+        );
     }
     Ok(())
 }
@@ -898,6 +904,7 @@ mod tests {
         let c = Config::from_toml("", "t.toml", env(&[])).unwrap();
         assert_eq!(c.ncp.base_url(), "https://ncloud.apigw.ntruss.com");
         assert_eq!(c.ncp.region, "KR");
+        assert_eq!(c.ncp.catalog_refresh(), std::time::Duration::from_secs(300));
         assert_eq!(c.listen, "127.0.0.1:8080");
     }
 
@@ -1029,6 +1036,11 @@ mod tests {
             ("[ncp]\nsite = \"moon\"", vec![], "moon"),
             ("", vec![("NCP_API_ENDPOINT", "ftp://x")], "ncp.endpoint"),
             ("", vec![("NSA_NCP__REGION", "K R")], "ncp.region"),
+            (
+                "[ncp]\ncatalog_refresh_secs = 0",
+                vec![],
+                "ncp.catalog_refresh_secs",
+            ),
             ("[secrets]\nsource = \"vault:x\"", vec![], "secrets.source"),
             ("[store]\nkind = \"mysql\"", vec![], "store.kind"),
             ("[queue]\nkind = \"kafka\"", vec![], "queue.kind"),

@@ -5,8 +5,8 @@
 //! - `worker`: SQS batches of approved requests, answered with partial batch failures, so that
 //!   one bad or busy message is retried (and ends in the dead-letter queue) alone.
 //! - `scheduler`: EventBridge Scheduler's `{"task": "sweep"}` every 5 minutes (expire pending
-//!   requests, queue approved and interrupted work again) and `{"task": "reconcile"}` daily
-//!   (verify the ledger against its head).
+//!   requests, queue approved and interrupted work again, refresh the image catalog when due)
+//!   and `{"task": "reconcile"}` daily (verify the ledger against its head).
 //!
 //! Only the worker changes shares: the `http` and `scheduler` functions get a read-only NCP
 //! client ([`crate::ncp::ReadOnly`]) whatever the configuration says, and on AWS their secret
@@ -211,7 +211,11 @@ pub async fn handle_schedule(workflow: &Workflow, event: Value) -> anyhow::Resul
         "sweep" => {
             // Expire pending requests, remind requesters, revoke grants past their end (each
             // revocation is a request the worker executes).
-            let report = workflow.sweep().await?;
+            let swept = workflow.sweep().await;
+            // The request form's image catalog, when due; a failure is logged and never the
+            // sweep's (nor does a failed sweep keep the catalog from its refresh).
+            crate::workflow::catalog::scheduled_refresh(workflow, false).await;
+            let report = swept?;
             // Approved work whose message was lost, or whose worker died, is queued again; the
             // store keeps a request from being executed twice.
             let work = Worker::new(workflow.clone()).pending_work().await?;

@@ -229,6 +229,7 @@ pub async fn build_state(
                 allow_revoke_unmanaged: config.lifecycle.allow_revoke_unmanaged,
                 revoke_attempts: config.lifecycle.revoke_attempts,
             },
+            catalog_refresh: config.ncp.catalog_refresh(),
         },
     };
     // A slash command whose submission outlasts Slack's answer budget is finished from the outbox.
@@ -442,6 +443,9 @@ pub async fn reload_policy(
     }
 }
 
+/// How long `Application::start` waits for the first image catalog before it serves anyway.
+const CATALOG_AT_START: Duration = Duration::from_secs(5);
+
 /// The local service: HTTP server, worker and scheduler (sweep, optional reconcile) in one process.
 pub struct Application {
     addr: SocketAddr,
@@ -474,6 +478,20 @@ impl Application {
                 .run(hints, stopped.clone()),
         ));
 
+        // The image catalog is read once before the server answers, so that the request form's
+        // picker works at once; bounded, since NCP may be slow or down (the sweep tries again).
+        if tokio::time::timeout(
+            CATALOG_AT_START,
+            crate::workflow::catalog::scheduled_refresh(&state.workflow, true),
+        )
+        .await
+        .is_err()
+        {
+            tracing::warn!(
+                "the image catalog was not read from NCP within {CATALOG_AT_START:?}; the sweep tries again"
+            );
+        }
+
         let wf = state.workflow.clone();
         let checkpoints = state.checkpoints.clone();
         let every = Duration::from_secs(config.worker.expire_interval_secs);
@@ -490,6 +508,8 @@ impl Application {
                             Ok(report) => tracing::debug!(?report, "sweep done"),
                             Err(e) => tracing::warn!(error = %e, "the sweep failed; it runs again at the next interval"),
                         }
+                        // When due (`[ncp] catalog_refresh_secs`); a failure is only logged.
+                        crate::workflow::catalog::scheduled_refresh(&wf, false).await;
                         if let Err(e) = checkpoints.run(Trigger::Schedule).await {
                             tracing::error!(error = %e, "no ledger checkpoint");
                         }

@@ -1,6 +1,7 @@
 //! The command line: one subcommand per use, each with `--help`.
 
 mod audit;
+mod catalog;
 pub mod dev;
 mod lifecycle;
 mod outbox;
@@ -67,6 +68,9 @@ pub enum Command {
     Sweep,
     /// Compare NCP's share lists with the grants and report drift (optionally remove it).
     Reconcile(lifecycle::ReconcileArgs),
+    /// The image catalog the request form offers: refresh it from NCP now, or list it.
+    #[command(subcommand)]
+    Catalog(catalog::CatalogCommand),
 }
 
 /// Arguments of `serve`.
@@ -138,6 +142,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Outbox(command) => outbox::run(&cli, command).await,
         Command::Sweep => lifecycle::run_sweep(&cli).await,
         Command::Reconcile(args) => lifecycle::run_reconcile(&cli, args).await,
+        Command::Catalog(command) => catalog::run(&cli, command).await,
     };
     match result {
         Ok(code) => code,

@@ -49,8 +49,8 @@ pub async fn run(cli: &Cli, args: &SharesArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// What to check next, for each kind of failure.
-fn hint(e: &NcpError, endpoint: &str) -> String {
+/// What to check next, for each kind of failure (`catalog refresh` uses it too).
+pub(super) fn hint(e: &NcpError, endpoint: &str) -> String {
     match e {
         NcpError::Authentication { access_key, .. } => format!(
             "check NCP_ACCESS_KEY ({}) / NCP_SECRET_KEY (or [secrets] source) and that the key is active",

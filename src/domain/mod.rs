@@ -3,6 +3,7 @@
 //! Past the edge, an [`ImageNo`] is always digits and a [`LoginId`] is always safe to put on
 //! the wire (after percent-encoding) and into a chat message.
 
+pub mod catalog;
 mod duration;
 mod hypervisor;
 pub mod lifecycle;
@@ -11,6 +12,7 @@ pub mod ports;
 pub mod request;
 pub mod retry;
 
+pub use catalog::{CatalogImage, ImageCatalog, filter_images};
 pub use duration::ShareDuration;
 pub use hypervisor::Hypervisor;
 pub use lifecycle::{DriftFinding, DriftKind, Lifecycle, Revocation, RevocationCause};

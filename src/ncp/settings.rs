@@ -52,6 +52,9 @@ pub struct NcpConfig {
     /// Only read from NCP: share changes are refused before they are sent ([`crate::ncp::ReadOnly`]).
     /// The `http` and `scheduler` Lambda functions are always read-only.
     pub read_only: bool,
+    /// How old the image catalog (the request form's image picker) may grow, in seconds, before
+    /// the sweep reads the image list from NCP again; more than 0. `serve` also reads it at start.
+    pub catalog_refresh_secs: u64,
 }
 
 impl Default for NcpConfig {
@@ -67,6 +70,7 @@ impl Default for NcpConfig {
             backoff_base_ms: 200,
             backoff_max_ms: 10_000,
             read_only: false,
+            catalog_refresh_secs: 300,
         }
     }
 }
@@ -88,5 +92,9 @@ impl NcpConfig {
     /// Timeout of one attempt.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+    /// How old the image catalog may grow before the sweep refreshes it.
+    pub fn catalog_refresh(&self) -> Duration {
+        Duration::from_secs(self.catalog_refresh_secs)
     }
 }

@@ -87,14 +87,55 @@ pub struct ClosestRule {
 /// Decides a request: the first rule in file order whose actions, images, all targets and
 /// requesters match decides it; without one the request is denied with the closest rule.
 pub fn evaluate(policy: &Policy, facts: &RequestFacts, now: DateTime<Utc>) -> Decision {
+    evaluate_objections(policy, facts, now).0
+}
+
+/// What a denial's sentence is about, so that a form can put it on the field it concerns
+/// without reading the sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Criterion {
+    /// The requester is not in `[people]`.
+    Person,
+    /// No rule allows the request (the headline of a denial without a matching rule).
+    NoRule,
+    /// The rule's actions.
+    Action,
+    /// The rule's images.
+    Image,
+    /// The rule's targets.
+    Target,
+    /// The rule's requesters.
+    Requester,
+    /// The rule's `max_duration`.
+    Duration,
+    /// The rule's `require_reason`.
+    Reason,
+    /// Too few people can approve.
+    Approvers,
+}
+
+/// A sentence of a denial and the criterion that produced it.
+pub(super) type Objection = (Criterion, String);
+
+/// [`evaluate`], and for a denial every sentence of it tagged with its criterion: the reasons
+/// first, then the closest rule's failed criteria (the same sentences, in the same order).
+pub(super) fn evaluate_objections(
+    policy: &Policy,
+    facts: &RequestFacts,
+    now: DateTime<Utc>,
+) -> (Decision, Vec<Objection>) {
     let Some(requester) = policy.person_for(facts.requester) else {
-        return Decision::Denied(Denied {
-            reasons: vec![format!(
-                "you ({}) are not in the policy's [people]; ask the policy owners to add your account",
-                facts.requester
-            )],
-            closest: None,
-        });
+        let reason = format!(
+            "you ({}) are not in the policy's [people]; ask the policy owners to add your account",
+            facts.requester
+        );
+        return (
+            Decision::Denied(Denied {
+                reasons: vec![reason.clone()],
+                closest: None,
+            }),
+            vec![(Criterion::Person, reason)],
+        );
     };
     // Counting is cheap; the sentences are written only for the rule that came closest.
     let mut closest: Option<(usize, &Rule)> = None;
@@ -108,9 +149,12 @@ pub fn evaluate(policy: &Policy, facts: &RequestFacts, now: DateTime<Utc>) -> De
             closest = Some((criteria, rule));
         }
     }
+    let failed = closest
+        .map(|(_, rule)| mismatches(policy, rule, facts, requester, true).1)
+        .unwrap_or_default();
     let closest = closest.map(|(_, rule)| ClosestRule {
         rule: rule.name.clone(),
-        failed: mismatches(policy, rule, facts, requester, true).1,
+        failed: texts(&failed),
     });
     let reason = if policy.rules().is_empty() {
         "the policy has no rules, so nothing can be shared".to_owned()
@@ -122,10 +166,19 @@ pub fn evaluate(policy: &Policy, facts: &RequestFacts, now: DateTime<Utc>) -> De
             list_targets(facts.targets)
         )
     };
-    Decision::Denied(Denied {
-        reasons: vec![reason],
-        closest,
-    })
+    let mut objections = vec![(Criterion::NoRule, reason.clone())];
+    objections.extend(failed);
+    (
+        Decision::Denied(Denied {
+            reasons: vec![reason],
+            closest,
+        }),
+        objections,
+    )
+}
+
+fn texts(objections: &[Objection]) -> Vec<String> {
+    objections.iter().map(|(_, text)| text.clone()).collect()
 }
 
 /// Checks whether `approver` may approve an allowed request, returning the person it counts as.
@@ -170,20 +223,23 @@ fn mismatches(
     facts: &RequestFacts,
     requester: &PersonName,
     with_reasons: bool,
-) -> (usize, Vec<String>) {
+) -> (usize, Vec<Objection>) {
     let mut criteria = 0;
     let mut failed = Vec::new();
     if !rule.actions.contains(&facts.action) {
         criteria += 1;
         if with_reasons {
-            failed.push(format!(
-                "action {} is not one of {}",
-                facts.action,
-                rule.actions
-                    .iter()
-                    .map(|a| a.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+            failed.push((
+                Criterion::Action,
+                format!(
+                    "action {} is not one of {}",
+                    facts.action,
+                    rule.actions
+                        .iter()
+                        .map(|a| a.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ));
         }
     }
@@ -197,10 +253,13 @@ fn mismatches(
             let name = facts.image_name.map_or("name unknown".to_owned(), |n| {
                 format!("name {}", crate::domain::truncate_for_display(n))
             });
-            failed.push(format!(
-                "image {} ({name}) does not match {}",
-                facts.image_no,
-                one_or_any(rule.images.iter())
+            failed.push((
+                Criterion::Image,
+                format!(
+                    "image {} ({name}) does not match {}",
+                    facts.image_no,
+                    one_or_any(rule.images.iter())
+                ),
             ));
         }
     }
@@ -209,9 +268,12 @@ fn mismatches(
         if !rule.targets.iter().any(|g| g.matches(target.as_str())) {
             target_failed = true;
             if with_reasons {
-                failed.push(format!(
-                    "target {target} does not match {}",
-                    one_or_any(rule.targets.iter())
+                failed.push((
+                    Criterion::Target,
+                    format!(
+                        "target {target} does not match {}",
+                        one_or_any(rule.targets.iter())
+                    ),
                 ));
             }
         }
@@ -220,13 +282,16 @@ fn mismatches(
     if !policy.includes(&rule.requesters, requester) {
         criteria += 1;
         if with_reasons {
-            failed.push(format!(
-                "{requester} is not among the requesters ({})",
-                rule.requesters
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+            failed.push((
+                Criterion::Requester,
+                format!(
+                    "{requester} is not among the requesters ({})",
+                    rule.requesters
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ));
         }
     }
@@ -240,23 +305,26 @@ fn decide(
     facts: &RequestFacts,
     requester: &PersonName,
     now: DateTime<Utc>,
-) -> Decision {
+) -> (Decision, Vec<Objection>) {
     let name = &rule.name;
-    let mut reasons = Vec::new();
+    let mut reasons: Vec<Objection> = Vec::new();
     if let Some(max) = rule.max_duration.filter(|_| facts.action.grants_access()) {
         match facts.duration {
-            None => reasons.push(format!(
-                "rule {name:?} requires `for <duration>` of at most {max}"
+            None => reasons.push((
+                Criterion::Duration,
+                format!("rule {name:?} requires `for <duration>` of at most {max}"),
             )),
-            Some(d) if d > max => reasons.push(format!(
-                "rule {name:?} allows at most {max}, not {d}: ask `for {max}` or less"
+            Some(d) if d > max => reasons.push((
+                Criterion::Duration,
+                format!("rule {name:?} allows at most {max}, not {d}: ask `for {max}` or less"),
             )),
             Some(_) => {}
         }
     }
     if rule.require_reason && facts.reason.is_none_or(|r| r.trim().is_empty()) {
-        reasons.push(format!(
-            "rule {name:?} requires a reason: add `because <reason>`"
+        reasons.push((
+            Criterion::Reason,
+            format!("rule {name:?} requires a reason: add `because <reason>`"),
         ));
     }
     let allow_self_approval = rule
@@ -274,29 +342,35 @@ fn decide(
     // Without this check a request that can never collect enough approvals would sit pending
     // until it expires, which is the "stuck at waiting" users of similar tools complain about.
     if approvers.len() < rule.min_approvals as usize {
-        reasons.push(format!(
-            "rule {name:?} needs {} approvals but only {} other than you can approve ({}); \
-             ask someone else to request it",
-            rule.min_approvals,
-            super::people_count(approvers.len()),
-            if approvers.is_empty() {
-                "nobody".to_owned()
-            } else {
-                join(&approvers)
-            }
+        reasons.push((
+            Criterion::Approvers,
+            format!(
+                "rule {name:?} needs {} approvals but only {} other than you can approve ({}); \
+                 ask someone else to request it",
+                rule.min_approvals,
+                super::people_count(approvers.len()),
+                if approvers.is_empty() {
+                    "nobody".to_owned()
+                } else {
+                    join(&approvers)
+                }
+            ),
         ));
     }
     if !reasons.is_empty() {
-        return Decision::Denied(Denied {
-            reasons,
-            closest: Some(ClosestRule {
-                rule: name.clone(),
-                failed: Vec::new(),
+        return (
+            Decision::Denied(Denied {
+                reasons: texts(&reasons),
+                closest: Some(ClosestRule {
+                    rule: name.clone(),
+                    failed: Vec::new(),
+                }),
             }),
-        });
+            reasons,
+        );
     }
     let request_ttl = rule.request_ttl.unwrap_or(policy.defaults().request_ttl);
-    Decision::Allowed(Allowed {
+    let allowed = Decision::Allowed(Allowed {
         rule: name.clone(),
         approvers,
         min_approvals: rule.min_approvals,
@@ -307,7 +381,8 @@ fn decide(
         approval_channel: rule.approval_channel.clone(),
         works_channel: rule.works_channel.clone(),
         requester: requester.clone(),
-    })
+    });
+    (allowed, Vec::new())
 }
 
 fn one_or_any<T: fmt::Display>(items: impl ExactSizeIterator<Item = T>) -> String {

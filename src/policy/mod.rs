@@ -8,10 +8,12 @@
 mod evaluate;
 mod explain;
 mod load;
+mod offer;
 mod pattern;
 
 pub use evaluate::{Allowed, ClosestRule, Decision, Denied, RequestFacts, evaluate, may_approve};
 pub use explain::{check_report, explain};
+pub use offer::{FormChoices, FormField, form_choices, form_errors, shareable};
 pub use pattern::{Glob, ImagePattern};
 
 // Moved to `domain` (the requests speak them too); re-exported for the old paths.

@@ -11,6 +11,13 @@
 //! | lease | `lease#KEY` | `lease` | `holder`, `until_ms`, `ttl_epoch` |
 //! | delivery key | `delivery#KEY` | `delivery` | `until_ms`, `ttl_epoch` |
 //! | outbox entry | `outbox#ID` | `outbox` | `body`; while pending or failed `ob_status` and `ob_due` (the sparse `by_outbox` index); with a request `ob_req`, `ob_order` (`by_outbox_request`) |
+//! | image catalog | `catalog#images` | `catalog` | `refreshed_at` (sortable RFC 3339), `images` (JSON `[[no, name], ...]`), `dropped` |
+//!
+//! The image catalog is one item, and a DynamoDB item holds at most 400 KB: its `images` are
+//! kept to [`CATALOG_MAX_BYTES`] (about 5,000 images with names of 50 characters). A longer
+//! list keeps the images that fit, in catalog order (by name), counts the others in `dropped`
+//! and logs a warning: the picker then misses images late in the alphabet, which can still be
+//! asked for by number with the slash command.
 //!
 //! The **ledger table** (`pk` string, `sk` number) holds the hash-chained records under
 //! `pk = "all"`, a copy of each under `pk = "req#ID"` (so that a request's records are a strongly
@@ -35,7 +42,9 @@ use super::{Change, Committed, Conflict, Inserted, OutboxQuery, Store, StoreErro
 use crate::audit::tlog::StoredCheckpoint;
 use crate::audit::{self, AuditEntry, AuditRecord};
 use crate::aws::{LazyClient, describe_error};
-use crate::domain::{Approval, Grant, ImageNo, RequestId, RequestState, ShareRequest};
+use crate::domain::{
+    Approval, CatalogImage, Grant, ImageCatalog, ImageNo, RequestId, RequestState, ShareRequest,
+};
 use crate::workflow::outbox::{OutboxEntry, OutboxStatus};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
@@ -67,6 +76,13 @@ pub const TTL_ATTRIBUTE: &str = "ttl_epoch";
 
 /// The ledger table's partition of signed checkpoints (`sk` = tree size).
 const CHECKPOINT_PK: &str = "checkpoint";
+
+/// The image catalog's item key.
+const CATALOG_PK: &str = "catalog#images";
+
+/// The most bytes of the catalog item's `images`: DynamoDB refuses items over 400 KB, and the
+/// rest of the item and the attribute names need a little room.
+pub const CATALOG_MAX_BYTES: usize = 350_000;
 
 /// Give up an append after this many lost races (each lost race means another append won).
 const MAX_APPEND_ATTEMPTS: u32 = 500;
@@ -180,6 +196,26 @@ fn outbox_item(e: &OutboxEntry) -> Result<Item, StoreError> {
         item.insert("ob_order".into(), s(format!("{}#{}", e.order, e.id)));
     }
     Ok(item)
+}
+
+/// The catalog's images as compact JSON (`[["no","name"],...]`), at most `max` bytes: the
+/// images that fit, in order, and how many did not.
+fn compact_images(images: &[CatalogImage], max: usize) -> Result<(String, usize), StoreError> {
+    let mut out = String::from("[");
+    for (i, image) in images.iter().enumerate() {
+        let pair = to_json(&(image.no.as_str(), image.name.as_str()))?;
+        // One byte for the comma or the opening bracket, one for the closing bracket.
+        if out.len() + pair.len() + 2 > max {
+            out.push(']');
+            return Ok((out, images.len() - i));
+        }
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&pair);
+    }
+    out.push(']');
+    Ok((out, 0))
 }
 
 fn req_pk(id: &str) -> String {
@@ -1346,5 +1382,113 @@ impl Store for DynamoStore {
             .expression_attribute_values(":pk", s(CHECKPOINT_PK))
             .consistent_read(true);
         self.query_decoded(q, None).await
+    }
+
+    async fn save_image_catalog(&self, catalog: &ImageCatalog) -> Result<(), StoreError> {
+        let (images, dropped) = compact_images(&catalog.images, CATALOG_MAX_BYTES)?;
+        if dropped > 0 {
+            tracing::warn!(
+                kept = catalog.images.len() - dropped,
+                dropped,
+                limit_bytes = CATALOG_MAX_BYTES,
+                "the image catalog is larger than one DynamoDB item holds; the images past the limit (by name) are left out of the picker"
+            );
+        }
+        let at = sortable(catalog.refreshed_at);
+        let item = HashMap::from([
+            ("pk".into(), s(CATALOG_PK)),
+            ("sk".into(), s("catalog")),
+            ("refreshed_at".into(), s(at.clone())),
+            ("images".into(), s(images)),
+            ("dropped".into(), n(dropped)),
+        ]);
+        // An older list (a refresh that started first and finished last) changes nothing;
+        // the condition's `false` is that case.
+        self.put_if(
+            &self.tables.state,
+            item,
+            "attribute_not_exists(pk) OR refreshed_at <= :at",
+            &[],
+            HashMap::from([(":at".into(), s(at))]),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn image_catalog(&self) -> Result<Option<ImageCatalog>, StoreError> {
+        let Some(item) = self
+            .get(&self.tables.state, CATALOG_PK, s("catalog"))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let corrupt = |detail: String| StoreError::Corrupt {
+            key: item_key(&item),
+            detail,
+        };
+        let refreshed_at = DateTime::parse_from_rfc3339(&string(&item, "refreshed_at")?)
+            .map_err(|e| corrupt(format!("refreshed_at: {e}")))?
+            .with_timezone(&Utc);
+        let pairs: Vec<(ImageNo, String)> = serde_json::from_str(&string(&item, "images")?)
+            .map_err(|e| corrupt(format!("images: {e}")))?;
+        Ok(Some(ImageCatalog {
+            images: pairs
+                .into_iter()
+                .map(|(no, name)| CatalogImage { no, name })
+                .collect(),
+            refreshed_at,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(no: u64, name: &str) -> CatalogImage {
+        CatalogImage {
+            no: ImageNo::parse(&no.to_string()).unwrap(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn the_catalog_is_compact_json_and_keeps_what_fits_in_order() {
+        let images = [image(1, "a"), image(22, "b \"q\""), image(333, "c")];
+        let (all, dropped) = compact_images(&images, CATALOG_MAX_BYTES).unwrap();
+        assert_eq!(all, r#"[["1","a"],["22","b \"q\""],["333","c"]]"#);
+        assert_eq!(dropped, 0);
+        let parsed: Vec<(String, String)> = serde_json::from_str(&all).unwrap();
+        assert_eq!(parsed[1].1, "b \"q\"");
+
+        // Exactly the first two fit.
+        let two = r#"[["1","a"],["22","b \"q\""]]"#.len();
+        assert_eq!(compact_images(&images, two).unwrap(), (two_of(&images), 1));
+        assert_eq!(
+            compact_images(&images, two - 1).unwrap(),
+            (r#"[["1","a"]]"#.into(), 2)
+        );
+        assert_eq!(compact_images(&images, 3).unwrap(), ("[]".into(), 3));
+        assert_eq!(compact_images(&[], 2).unwrap(), ("[]".into(), 0));
+    }
+
+    fn two_of(images: &[CatalogImage]) -> String {
+        compact_images(&images[..2], CATALOG_MAX_BYTES).unwrap().0
+    }
+
+    #[test]
+    fn a_catalog_of_many_images_stays_under_the_item_limit() {
+        let images: Vec<CatalogImage> = (0..20_000u64)
+            .map(|i| image(1_000_000_000 + i, &format!("{:-<50}", format!("image-{i}"))))
+            .collect();
+        let (json, dropped) = compact_images(&images, CATALOG_MAX_BYTES).unwrap();
+        assert!(json.len() <= CATALOG_MAX_BYTES);
+        assert!(dropped > 0 && dropped < images.len());
+        let kept: Vec<(String, String)> = serde_json::from_str(&json).unwrap();
+        assert_eq!(kept.len() + dropped, images.len());
+        assert_eq!(
+            kept[0].0, "1000000000",
+            "the first images are the ones kept"
+        );
     }
 }

@@ -8,7 +8,9 @@
 use super::{Change, Committed, Conflict, Inserted, OutboxQuery, Store, StoreError};
 use crate::audit::tlog::StoredCheckpoint;
 use crate::audit::{self, AuditEntry, AuditRecord};
-use crate::domain::{Approval, Grant, ImageNo, RequestId, RequestState, ShareRequest};
+use crate::domain::{
+    Approval, Grant, ImageCatalog, ImageNo, RequestId, RequestState, ShareRequest,
+};
 use crate::workflow::outbox::{OutboxEntry, OutboxStatus};
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
@@ -84,6 +86,13 @@ CREATE INDEX IF NOT EXISTS outbox_status ON outbox(status, ord);
 -- Signed checkpoints of the ledger, by tree size.
 CREATE TABLE IF NOT EXISTS checkpoints (
     size INTEGER PRIMARY KEY,
+    body TEXT NOT NULL
+);
+-- The image catalog (one row): the shareable images as of `refreshed_at` (RFC 3339 with
+-- nanoseconds, so that it compares as a time), for the request form's picker.
+CREATE TABLE IF NOT EXISTS image_catalog (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    refreshed_at TEXT NOT NULL,
     body TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS audit_head (
@@ -814,6 +823,36 @@ impl Store for SqliteStore {
                 "SELECT size, body FROM checkpoints ORDER BY size",
                 [],
                 "checkpoint ",
+            )
+        })
+        .await
+    }
+
+    async fn save_image_catalog(&self, catalog: &ImageCatalog) -> Result<(), StoreError> {
+        let body = to_json(catalog)?;
+        let at = catalog
+            .refreshed_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        self.with(move |c| {
+            // An older list (a refresh that started first and finished last) changes nothing.
+            c.execute(
+                "INSERT INTO image_catalog (one, refreshed_at, body) VALUES (1, ?1, ?2) \
+                 ON CONFLICT(one) DO UPDATE SET refreshed_at = excluded.refreshed_at, body = excluded.body \
+                 WHERE excluded.refreshed_at >= image_catalog.refreshed_at",
+                params![at, body],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn image_catalog(&self) -> Result<Option<ImageCatalog>, StoreError> {
+        self.with(|c| {
+            query_one(
+                c,
+                "SELECT 'catalog', body FROM image_catalog WHERE one = 1",
+                [],
+                "image ",
             )
         })
         .await

@@ -6,6 +6,7 @@
 //! audit ledger before it has effects outside (the decision before the NCP call).
 
 mod authority;
+pub mod catalog;
 mod checkpoints;
 mod decide;
 mod execute;
@@ -86,6 +87,8 @@ pub struct Settings {
     pub concurrency: usize,
     /// Time-boxed shares, revocation and drift.
     pub lifecycle: LifecycleSettings,
+    /// How old the image catalog may grow before the sweep refreshes it (`[ncp] catalog_refresh_secs`).
+    pub catalog_refresh: Duration,
 }
 
 /// How shares end: reminders, revocation retries, drift clean-up.
@@ -120,6 +123,7 @@ impl Default for Settings {
             poll_interval: Duration::from_secs(5),
             concurrency: 8,
             lifecycle: LifecycleSettings::default(),
+            catalog_refresh: Duration::from_secs(300),
         }
     }
 }

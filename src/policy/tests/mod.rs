@@ -3,6 +3,7 @@
 mod evaluate;
 mod explain;
 mod load;
+mod offer;
 
 use super::*;
 use crate::domain::{ImageNo, LoginId, ShareDuration};

@@ -8,7 +8,9 @@
 
 use crate::audit::tlog::StoredCheckpoint;
 use crate::audit::{AuditEntry, AuditRecord};
-use crate::domain::{Approval, Grant, ImageNo, RequestId, RequestState, ShareRequest};
+use crate::domain::{
+    Approval, Grant, ImageCatalog, ImageNo, RequestId, RequestState, ShareRequest,
+};
 use crate::workflow::outbox::{OutboxEntry, OutboxStatus};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -290,6 +292,14 @@ pub trait Store: Send + Sync {
 
     /// Every stored checkpoint, by size.
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError>;
+
+    /// Replaces the image catalog (there is one), unless the stored one was refreshed later: two
+    /// refreshes that race leave the newer list. A backend with a size limit (DynamoDB's 400 KB
+    /// item) keeps the images that fit, in order, and logs a warning.
+    async fn save_image_catalog(&self, catalog: &ImageCatalog) -> Result<(), StoreError>;
+
+    /// The image catalog as last saved, if one was.
+    async fn image_catalog(&self) -> Result<Option<ImageCatalog>, StoreError>;
 }
 
 /// Writes outbox entries on their own (messages not caused by a state change, like a front

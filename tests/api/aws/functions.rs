@@ -9,6 +9,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use ncp_share_approver::audit::{AuditEntry, AuditEvent};
+use ncp_share_approver::clock::Clock as _;
 use ncp_share_approver::domain::RequestState;
 use ncp_share_approver::functions::{handle_batch, handle_schedule};
 use ncp_share_approver::ncp::sim::{DEMO_ACCESS_KEY, DEMO_SECRET_KEY};
@@ -212,12 +213,28 @@ async fn the_scheduled_sweep_expires_pending_requests_and_queues_approved_work_a
     app.advance(Duration::from_secs(5 * 3600));
     app.wf.queue = Arc::new(SqsQueue::new(sqs.clone(), &url));
 
+    assert_eq!(app.wf.store.image_catalog().await.unwrap(), None);
     let summary = handle_schedule(&app.wf, json!({"task": "sweep"}))
         .await
         .unwrap();
     assert_eq!(
         summary,
         json!({"task": "sweep", "expired": 1, "reminded": 0, "revocations": 0, "overdue": 0, "queued": 1})
+    );
+    // The sweep refreshed the request form's image catalog from the simulator, into DynamoDB.
+    let catalog = app
+        .wf
+        .store
+        .image_catalog()
+        .await
+        .unwrap()
+        .expect("refreshed");
+    assert_eq!(catalog.refreshed_at, app.clock.now());
+    let listed = app.wf.cloud.images().await.unwrap();
+    assert!(listed.iter().any(|v| v.is_created()));
+    assert_eq!(
+        catalog,
+        ncp_share_approver::domain::ImageCatalog::from_views(&listed, app.clock.now())
     );
     assert_eq!(
         app.wf

@@ -275,6 +275,9 @@ fn every_command_has_help() {
         vec!["audit", "prove", "--help"],
         vec!["sweep", "--help"],
         vec!["reconcile", "--help"],
+        vec!["catalog", "--help"],
+        vec!["catalog", "refresh", "--help"],
+        vec!["catalog", "list", "--help"],
     ] {
         let out = run(dir.path(), &args, &[]);
         let (stdout, _) = text(&out);
@@ -475,4 +478,121 @@ async fn outbox_lists_what_is_owed_and_sends_a_failed_message_again() {
     let out = run(dir.path(), &["outbox", "retry", "ob_nope"], &env);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("no message ob_nope"));
+}
+
+#[tokio::test]
+async fn catalog_refresh_stores_the_shareable_images_and_catalog_list_prints_them() {
+    let ncp = TestNcp::start().await;
+    let base = ncp.running.as_ref().unwrap().base_url.clone();
+    ncp.sim
+        .add_image(helpers::xen_image("1234567", "golden-web"));
+    ncp.sim.add_image(helpers::xen_image("2345678", "api-base"));
+    ncp.sim
+        .add_image(helpers::xen_image("3456780", "still-building"));
+    assert!(ncp.sim.set_status("3456780", "INIT"));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let run_with = |args: Vec<&'static str>, secret: &'static str| {
+        let (dir_path, base, db) = (
+            dir.path().to_path_buf(),
+            base.clone(),
+            db.to_str().unwrap().to_string(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let env = [
+                ("NCP_API_ENDPOINT", base.as_str()),
+                ("NCP_ACCESS_KEY", DEMO_ACCESS_KEY),
+                ("NCP_SECRET_KEY", secret),
+                ("NSA_STORE__PATH", db.as_str()),
+            ];
+            run(&dir_path, &args, &env)
+        })
+    };
+
+    let out = run_with(vec!["catalog", "list"], DEMO_SECRET_KEY)
+        .await
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("no image catalog yet"), "{stdout}");
+
+    let before = chrono::Utc::now();
+    let out = run_with(vec!["catalog", "refresh"], DEMO_SECRET_KEY)
+        .await
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let stored = SqliteStore::open(&db)
+        .unwrap()
+        .image_catalog()
+        .await
+        .unwrap()
+        .expect("a catalog is stored");
+    // Whatever else the simulator holds, the image still being built is not offered.
+    let nos: Vec<&str> = stored.images.iter().map(|i| i.no.as_str()).collect();
+    assert!(
+        nos.contains(&"1234567") && nos.contains(&"2345678") && !nos.contains(&"3456780"),
+        "{nos:?}"
+    );
+    assert!(stored.refreshed_at >= before - chrono::Duration::seconds(1));
+    let when = stored
+        .refreshed_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert_eq!(
+        stdout.trim(),
+        format!(
+            "image catalog refreshed: {} shareable image(s) at {when}",
+            stored.images.len()
+        )
+    );
+
+    let out = run_with(vec!["catalog", "list"], DEMO_SECRET_KEY)
+        .await
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!(
+            "{} shareable image(s), refreshed at {when}",
+            stored.images.len()
+        )
+    );
+    assert_eq!(lines.len(), 2 + stored.images.len(), "{stdout}");
+    let golden = lines
+        .iter()
+        .find(|l| l.starts_with("1234567 "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let cols: Vec<&str> = golden.split_whitespace().collect();
+    assert_eq!(cols, vec!["1234567", "golden-web", when.as_str()]);
+    assert!(!stdout.contains("still-building"), "{stdout}");
+
+    let out = run_with(vec!["catalog", "list", "--json"], DEMO_SECRET_KEY)
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text(&out).0).unwrap();
+    assert_eq!(v, serde_json::to_value(&stored).unwrap());
+
+    // NCP refusing the key: one clear line, the hint, exit 2, and the stored catalog stays.
+    let out = run_with(vec!["catalog", "refresh"], "wrong-secret-value-123")
+        .await
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("authentication failed") && stderr.contains("hint:"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("wrong-secret-value-123") && !stdout.contains("wrong-secret-value-123")
+    );
+    assert_eq!(
+        SqliteStore::open(&db)
+            .unwrap()
+            .image_catalog()
+            .await
+            .unwrap(),
+        Some(stored)
+    );
 }

@@ -5,7 +5,8 @@
 use chrono::{DateTime, TimeZone, Utc};
 use ncp_share_approver::audit::{AuditEntry, AuditEvent};
 use ncp_share_approver::domain::{
-    Approval, Grant, ImageNo, LoginId, Origin, RequestId, RequestState, ShareRequest,
+    Approval, CatalogImage, Grant, ImageCatalog, ImageNo, LoginId, Origin, RequestId, RequestState,
+    ShareRequest,
 };
 use ncp_share_approver::policy::{Action, Identity, PersonName};
 use ncp_share_approver::store::{Inserted, SqliteStore, Store, verify_ledger};
@@ -780,6 +781,78 @@ mod cases {
         );
     }
 
+    fn catalog(at: DateTime<Utc>, images: &[(&str, &str)]) -> ImageCatalog {
+        ImageCatalog {
+            images: images
+                .iter()
+                .map(|(no, name)| CatalogImage {
+                    no: image(no),
+                    name: (*name).into(),
+                })
+                .collect(),
+            refreshed_at: at,
+        }
+    }
+
+    pub async fn the_image_catalog_is_one_record_and_an_older_one_never_replaces_a_newer(
+        store: Arc<dyn Store>,
+    ) {
+        assert_eq!(store.image_catalog().await.unwrap(), None);
+        let first = catalog(
+            t0(),
+            &[
+                ("1234567", "golden-web"),
+                ("42", "a \"quoted\", name"),
+                ("7", "한국어 이미지"),
+            ],
+        );
+        store.save_image_catalog(&first).await.unwrap();
+        assert_eq!(store.image_catalog().await.unwrap(), Some(first.clone()));
+
+        let newer = catalog(t0() + secs(60), &[("99", "only-one")]);
+        store.save_image_catalog(&newer).await.unwrap();
+        assert_eq!(store.image_catalog().await.unwrap(), Some(newer.clone()));
+
+        // A refresh that started first and finished last leaves the newer list.
+        let older = catalog(t0() + secs(30), &[("5", "stale")]);
+        store.save_image_catalog(&older).await.unwrap();
+        assert_eq!(store.image_catalog().await.unwrap(), Some(newer));
+
+        // An account with no shareable image is a catalog too (not "never refreshed").
+        let empty = catalog(t0() + secs(120), &[]);
+        store.save_image_catalog(&empty).await.unwrap();
+        assert_eq!(store.image_catalog().await.unwrap(), Some(empty));
+    }
+
+    pub async fn a_large_image_catalog_is_kept_whole_or_cut_to_a_prefix_that_fits(
+        store: Arc<dyn Store>,
+    ) {
+        // About 470 KB as compact JSON: more than one DynamoDB item holds.
+        let names: Vec<(String, String)> = (0..6_000u64)
+            .map(|i| {
+                (
+                    (1_000_000_000 + i).to_string(),
+                    format!("{:-<60}", format!("image-{i:05}")),
+                )
+            })
+            .collect();
+        let pairs: Vec<(&str, &str)> = names
+            .iter()
+            .map(|(no, name)| (no.as_str(), name.as_str()))
+            .collect();
+        let big = catalog(t0(), &pairs);
+        store.save_image_catalog(&big).await.unwrap();
+        let stored = store.image_catalog().await.unwrap().unwrap();
+        assert_eq!(stored.refreshed_at, big.refreshed_at);
+        let kept = stored.images.len();
+        assert!(
+            kept >= 4_000 && kept <= big.images.len(),
+            "kept {kept} of {}",
+            big.images.len()
+        );
+        assert_eq!(stored.images[..], big.images[..kept], "a prefix, in order");
+    }
+
     pub async fn requests_filter_by_state_newest_first(store: Arc<dyn Store>) {
         let states = [
             RequestState::Pending,
@@ -878,6 +951,8 @@ macro_rules! store_suite {
             case!(pending_requests_come_due_earliest_deadline_first);
             case!(grants_ending_by_returns_exactly_the_due_grants_among_many);
             case!(pending_due_returns_exactly_the_due_requests_among_many);
+            case!(the_image_catalog_is_one_record_and_an_older_one_never_replaces_a_newer);
+            case!(a_large_image_catalog_is_kept_whole_or_cut_to_a_prefix_that_fits);
         }
     };
 }
