@@ -28,7 +28,8 @@ use tokio::sync::{Notify, oneshot};
 /// One call the fake received.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlackCall {
-    /// `chat.postMessage`, `chat.update`, `chat.postEphemeral`, or `response/<name>`.
+    /// `chat.postMessage`, `chat.update`, `chat.postEphemeral`, `views.open`, `views.update`,
+    /// `views.publish`, or `response/<name>`.
     pub method: String,
     /// The body as JSON (form bodies become an object of strings; `blocks` is parsed).
     pub body: Value,

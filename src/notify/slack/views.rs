@@ -601,7 +601,7 @@ pub fn home(view: &HomeView) -> Value {
     blocks.push(header("Waiting for your approval"));
     let mut waiting: Vec<&HomeRequest> = view.waiting.iter().collect();
     // The ones that expire first need an answer first.
-    waiting.sort_by(|a, b| a.request.expires_at.cmp(&b.request.expires_at));
+    waiting.sort_by_key(|h| h.request.expires_at);
     if waiting.is_empty() {
         blocks.push(section(
             "Nothing is waiting for your approval. :tada: New requests you may approve appear here.",
