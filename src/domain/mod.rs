@@ -18,7 +18,8 @@ pub use hypervisor::Hypervisor;
 pub use lifecycle::{DriftFinding, DriftKind, Lifecycle, Revocation, RevocationCause};
 pub use people::{Action, Identity, PersonName};
 pub use request::{
-    Approval, Grant, NewRequest, Origin, Outcome, RequestId, RequestState, ShareRequest,
+    Approval, Grant, MAX_REASON_CHARS, MAX_TARGETS, NewRequest, Origin, Outcome, RequestId,
+    RequestState, ShareRequest,
 };
 pub use retry::RetryPolicy;
 

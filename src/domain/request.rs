@@ -8,6 +8,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
+/// The most login IDs one request may name (after duplicates are dropped): what the text
+/// command and the request form both accept.
+pub const MAX_TARGETS: usize = 50;
+/// The longest reason, in characters, the text command and the request form accept.
+pub const MAX_REASON_CHARS: usize = 500;
+
 /// A request's id, short enough to type in chat: `SR-` and eight Crockford base-32 characters.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

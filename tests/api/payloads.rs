@@ -6,7 +6,8 @@
 //! The corpus test renders every notice and reply for many request shapes (every action, with
 //! and without an end, long and odd text, the most targets a command takes, NCP failures,
 //! denials, expiry, lifecycle notices, drift reports, every private reply) and validates all of
-//! it; the end-to-end tests in `slack.rs` and `jira.rs` hand what the fakes received to
+//! it; the views corpus does the same for the request and extend forms, home tabs, options
+//! answers, field errors and confirmations; the end-to-end tests in `slack.rs` and `jira.rs` hand what the fakes received to
 //! [`check_slack_calls`] and [`check_jira_calls`]. Under CI (`CI` set; `.ci/run` installs both
 //! validators) a missing validator fails the test; elsewhere the check is skipped with a reason.
 
@@ -21,6 +22,7 @@ use ncp_share_approver::ncp::{Hypervisor, ImageView};
 use ncp_share_approver::notify::jira::render as jira_render;
 use ncp_share_approver::notify::slack::SlackCall;
 use ncp_share_approver::notify::slack::render;
+use ncp_share_approver::notify::slack::views;
 use ncp_share_approver::notify::{GrantsEnded, Notice};
 use ncp_share_approver::policy::{Action, Identity, PersonName};
 use ncp_share_approver::workflow::ActOutcome;
@@ -133,13 +135,23 @@ pub fn check_jira(bodies: &[(String, Value)]) {
     }
 }
 
-/// Everything a fake Slack received (Web API calls and `response_url` posts), plus the HTTP
-/// replies to slash commands, validated with `slack_sdk`.
+/// Everything a fake Slack received (Web API calls and `response_url` posts; for `views.open`,
+/// `views.update` and `views.publish` the `view` they carry), plus the HTTP replies to slash
+/// commands, options loads and view submissions, validated with `slack_sdk`.
 pub fn check_slack_calls(calls: &[SlackCall], replies: &[Value]) {
     let mut bodies: Vec<(String, Value)> = calls
         .iter()
         .filter(|c| c.body.is_object())
-        .map(|c| (c.method.clone(), c.body.clone()))
+        .map(|c| {
+            let body = match c.method.as_str() {
+                // A views call without a view stays `null`, which the validator refuses.
+                "views.open" | "views.update" | "views.publish" => {
+                    c.body.get("view").cloned().unwrap_or(Value::Null)
+                }
+                _ => c.body.clone(),
+            };
+            (c.method.clone(), body)
+        })
         .collect();
     bodies.extend(
         replies
@@ -820,4 +832,287 @@ fn every_slack_payload_and_jira_comment_we_render_is_valid_for_its_receiver() {
     assert!(jira.len() > 100, "{} Jira comments", jira.len());
     check_slack(&slack);
     check_jira(&jira);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The views corpus
+
+fn durations(list: &[&str]) -> Vec<Option<ShareDuration>> {
+    list.iter()
+        .map(|d| (*d != views::NO_END).then(|| ShareDuration::parse(d).unwrap()))
+        .collect()
+}
+
+/// The duration choices a form is rendered with.
+fn duration_sets() -> Vec<Vec<Option<ShareDuration>>> {
+    vec![
+        vec![],
+        durations(&[views::NO_END]),
+        durations(&["30m"]),
+        durations(&["1d", "7d", views::NO_END]),
+        durations(&["1h", "1d", "7d", "30d", "90d"]),
+        // More than a select takes, with duplicates.
+        (1..=150)
+            .map(|h| Some(ShareDuration::from_secs(h * 1800).unwrap()))
+            .chain([None, None])
+            .collect(),
+    ]
+}
+
+fn home_request(r: &ShareRequest, approvals: usize, name: Option<&str>) -> views::HomeRequest {
+    views::HomeRequest {
+        request: r.clone(),
+        approvals,
+        image_name: name.map(str::to_owned),
+    }
+}
+
+fn home_share(g: Grant, name: Option<&str>, requester: &Identity, yours: bool) -> views::HomeShare {
+    views::HomeShare {
+        grant: g,
+        image_name: name.map(str::to_owned),
+        requester: requester.clone(),
+        yours,
+    }
+}
+
+fn home_body(
+    waiting: &[views::HomeRequest],
+    mine: &[views::HomeRequest],
+    active: &[views::HomeShare],
+    command: &str,
+) -> Value {
+    views::home(&views::HomeView {
+        waiting,
+        mine,
+        active,
+        command,
+        now: at(12),
+    })
+}
+
+/// Every view and form answer the renderers produce, named after what they show.
+fn views_corpus() -> Bodies {
+    let mut out: Bodies = Vec::new();
+    let mut s = |name: String, body: Value| out.push((name, body));
+    let golden = ImageNo::parse("1234567").unwrap();
+    let longest = ImageNo::parse("1234567890123456789").unwrap();
+    let odd_name = ODD.repeat(10);
+    let long_name = long("golden-web-", 400);
+    let images: Vec<(&str, Option<(&ImageNo, &str)>)> = vec![
+        ("no-image", None),
+        ("image", Some((&golden, "golden-web"))),
+        ("image-no-name", Some((&golden, ""))),
+        ("image-odd", Some((&longest, odd_name.as_str()))),
+        ("image-long", Some((&longest, long_name.as_str()))),
+    ];
+    let long_note = ODD.repeat(300);
+    let notes: [(&str, Option<&str>); 4] = [
+        ("no-note", None),
+        (
+            "note",
+            Some("The image list is still loading: type the image number."),
+        ),
+        ("blank-note", Some("  \n")),
+        ("odd-note", Some(long_note.as_str())),
+    ];
+    let metadata = [
+        String::new(),
+        json!({"channel": "C0ASK", "response_url": "https://hooks.slack.com/x"}).to_string(),
+        long("m", 3000),
+    ];
+    let mut n = 0usize;
+    for (image_name, image) in &images {
+        for (d, choices) in duration_sets().iter().enumerate() {
+            for reason_required in [false, true] {
+                for (note_name, note) in notes {
+                    n += 1;
+                    s(
+                        format!("request-form-{image_name}-d{d}-r{reason_required}-{note_name}"),
+                        views::request_modal(&views::RequestForm {
+                            image: *image,
+                            durations: choices,
+                            reason_required,
+                            note,
+                            private_metadata: &metadata[n % metadata.len()],
+                        }),
+                    );
+                }
+            }
+        }
+    }
+
+    let targets = [
+        login("a@partner.example"),
+        login("a&b*_~|@partner.example"),
+        login("ü@例え.jp"),
+        long_login(7),
+    ];
+    for (t, target) in targets.iter().enumerate() {
+        for (i, name) in [
+            None,
+            Some("golden-web"),
+            Some(ODD),
+            Some(long_name.as_str()),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for (d, choices) in duration_sets().iter().enumerate() {
+                let g = grant(target.clone(), i);
+                s(
+                    format!("extend-form-t{t}-n{i}-d{d}"),
+                    views::extend_modal(&views::ExtendForm {
+                        grant: &g,
+                        image_name: name,
+                        durations: choices,
+                        reason_required: d % 2 == 0,
+                    }),
+                );
+            }
+        }
+    }
+
+    // Homes: empty, one per request shape with it in every state, over the cap, odd text.
+    s(
+        "home-empty".into(),
+        home_body(&[], &[], &[], "/share-image"),
+    );
+    let requester = Identity::new("slack", "U056CAROL").unwrap();
+    for shape in shapes() {
+        let mine: Vec<views::HomeRequest> = states(&shape.request)
+            .iter()
+            .enumerate()
+            .map(|(i, (_, r))| home_request(r, i % 3, (i % 2 == 0).then_some(ODD)))
+            .collect();
+        let waiting = vec![
+            home_request(&shape.request, 0, None),
+            home_request(&shape.request, 1, Some(&long_name)),
+        ];
+        let active: Vec<views::HomeShare> = shape
+            .request
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                home_share(
+                    grant(t.clone(), i),
+                    (i % 2 == 0).then_some(ODD),
+                    &shape.request.requester,
+                    i % 3 == 0,
+                )
+            })
+            .collect();
+        s(
+            format!("home-{}", shape.name),
+            home_body(&waiting, &mine, &active, "/share-image"),
+        );
+        s(
+            format!("home-waiting-only-{}", shape.name),
+            home_body(&waiting, &[], &[], "/share-image-staging"),
+        );
+    }
+    let many_requests: Vec<views::HomeRequest> = (0..200)
+        .map(|i| {
+            let mut r = base();
+            r.id = RequestId::parse(&format!("SR-{i:0>8}")).unwrap();
+            r.created_at = at(1) + chrono::Duration::minutes(i);
+            r.reason = Some(long("why & <because> ", 3000));
+            home_request(&r, 1, Some(ODD))
+        })
+        .collect();
+    let many_shares: Vec<views::HomeShare> = (0..200)
+        .map(|i| {
+            home_share(
+                grant(long_login(i), i),
+                Some(&long_name),
+                &requester,
+                i % 2 == 0,
+            )
+        })
+        .collect();
+    s(
+        "home-over-the-cap".into(),
+        home_body(&many_requests, &many_requests, &many_shares, "/share-image"),
+    );
+    s(
+        "home-odd-command".into(),
+        home_body(&many_requests[..3], &[], &many_shares[..3], ODD),
+    );
+
+    // Options answers: none, one, more than Slack takes, long and odd names.
+    let nos: Vec<ImageNo> = (0..150)
+        .map(|i| ImageNo::parse(&format!("{}", 1_000_000 + i)).unwrap())
+        .collect();
+    s("options-none".into(), views::image_options([]));
+    s(
+        "options-one".into(),
+        views::image_options([(&golden, "golden-web")]),
+    );
+    s(
+        "options-150".into(),
+        views::image_options(nos.iter().map(|n| (n, "golden-web"))),
+    );
+    for (name, label) in [
+        ("long", long_name.as_str()),
+        ("odd", ODD),
+        ("empty", ""),
+        ("emoji", "😀👩‍👩‍👧😀👩‍👩‍👧😀👩‍👩‍👧😀👩‍👩‍👧😀👩‍👩‍👧😀👩‍👩‍👧😀👩‍👩‍👧😀👩‍👩‍👧😀👩‍👩‍👧😀👩‍👩‍👧"),
+    ] {
+        s(
+            format!("options-{name}"),
+            views::image_options([(&longest, label), (&golden, label)]),
+        );
+    }
+
+    // Field errors and confirmations.
+    s(
+        "errors-one".into(),
+        views::field_errors(&[(
+            views::TARGETS,
+            "login ID `x` is not an e-mail address".into(),
+        )]),
+    );
+    s(
+        "errors-every-field-odd-long".into(),
+        views::field_errors(&[
+            (views::IMAGE, format!("{ODD}{}", long("no & <way> ", 2000))),
+            (views::TARGETS, ODD.into()),
+            (views::DURATION, "the rule allows at most 7d".into()),
+            (views::REASON, "   ".into()),
+            (views::TARGETS, "too many login IDs (at most 50)".into()),
+        ]),
+    );
+    for shape in shapes() {
+        for (state_name, r) in states(&shape.request) {
+            s(
+                format!("confirmation-{}-{state_name}", shape.name),
+                views::confirmation("Request sent", render::submitted_reply(&r)),
+            );
+        }
+    }
+    s(
+        "confirmation-text-only".into(),
+        views::confirmation(
+            &long("A title far too long ", 100),
+            ("Request *SR-7K3M9Q2X* sent.".into(), Value::Null),
+        ),
+    );
+    s(
+        "confirmation-empty-blocks".into(),
+        views::confirmation("Done", (render::escape(ODD), json!([]))),
+    );
+    out
+}
+
+#[test]
+fn every_view_and_form_answer_we_render_is_valid_for_slack() {
+    let bodies = views_corpus();
+    assert!(bodies.len() > 300, "{} view payloads", bodies.len());
+    for (name, body) in &bodies {
+        if let Some(blocks) = body["blocks"].as_array() {
+            assert!(blocks.len() <= 100, "{name}: {} blocks", blocks.len());
+        }
+    }
+    check_slack(&bodies);
 }

@@ -28,10 +28,8 @@ use crate::domain::{ImageNo, LoginId, RequestId, ShareDuration, truncate_for_dis
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-/// The most login IDs one command may name (after duplicates are dropped).
-pub const MAX_TARGETS: usize = 50;
-/// The longest reason, in characters.
-pub const MAX_REASON_CHARS: usize = 500;
+// The limits live in the domain so that the request form (`notify::slack::views`) keeps the same.
+pub use crate::domain::{MAX_REASON_CHARS, MAX_TARGETS};
 /// The longest command text we parse, in characters (50 login IDs of the longest kind fit).
 pub const MAX_TEXT_CHARS: usize = 16_000;
 

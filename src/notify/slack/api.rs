@@ -1,5 +1,6 @@
 //! The Slack Web API calls the service makes, and nothing else: `chat.postMessage`,
-//! `chat.update`, `chat.postEphemeral`, and a POST to an interaction's `response_url`.
+//! `chat.update`, `chat.postEphemeral`, `views.open`, `views.update`, `views.publish`, and a POST
+//! to an interaction's `response_url`.
 //!
 //! Slack answers errors with HTTP 200 and `{"ok":false,"error":"..."}`, and rate limits with
 //! HTTP 429 and `Retry-After` (reference/webhooks.md §1.7). Transient failures are retried here,
@@ -24,6 +25,10 @@ const TRANSIENT_ERRORS: &[&str] = &[
 
 /// The longest error text from a `response_url` answer that is kept.
 const MAX_ERROR_CHARS: usize = 200;
+
+/// How long `views.open` may take: its `trigger_id` lives about 3 seconds, so an answer later
+/// than this is of no use, and neither is a retry.
+const VIEWS_OPEN_TIMEOUT: Duration = Duration::from_millis(2500);
 
 /// Where a posted message lives: what `chat.update` and `thread_ts` need.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,6 +238,52 @@ impl SlackApi {
         self.call("chat.postEphemeral", &body).await.map(|_| ())
     }
 
+    /// `views.open`: opens a modal for the person whose interaction gave `trigger_id`. One
+    /// attempt with a short timeout: the trigger lives about 3 seconds, so a retry after that is
+    /// useless. Returns the view Slack answers with (`id`, `hash`, ...), for `views.update`.
+    pub async fn views_open(&self, trigger_id: &str, view: &Value) -> Result<Value, SlackError> {
+        let method = "views.open";
+        let url = format!("{}/{method}", self.base_url);
+        let body = json!({ "trigger_id": trigger_id, "view": view });
+        let Attempt {
+            result,
+            rate_limited,
+        } = self
+            .call_once(method, &url, &body, Some(VIEWS_OPEN_TIMEOUT))
+            .await;
+        if rate_limited.is_some() {
+            return Err(SlackError::RateLimited {
+                method: method.to_owned(),
+                attempts: 1,
+            });
+        }
+        returned_view(method, &result?)
+    }
+
+    /// `views.update`: replaces the view `view_id`. With `hash` (from the last answer or the
+    /// interaction's `view.hash`), Slack refuses with `hash_conflict` when the view changed
+    /// since, so an older update never overwrites a newer one. Transient failures are retried.
+    pub async fn views_update(
+        &self,
+        view_id: &str,
+        hash: Option<&str>,
+        view: &Value,
+    ) -> Result<Value, SlackError> {
+        let method = "views.update";
+        let mut body = json!({ "view_id": view_id, "view": view });
+        if let Some(hash) = hash {
+            body["hash"] = json!(hash);
+        }
+        returned_view(method, &self.call(method, &body).await?)
+    }
+
+    /// `views.publish`: sets the App Home tab of `user_id`. Retried like `chat.postMessage`: it
+    /// is sent from the outbox, where a late home is better than none.
+    pub async fn views_publish(&self, user_id: &str, view: &Value) -> Result<(), SlackError> {
+        let body = json!({ "user_id": user_id, "view": view });
+        self.call("views.publish", &body).await.map(drop)
+    }
+
     /// POSTs a message (`text`, `blocks`, `response_type`, `replace_original`, ...) to a slash
     /// command's or an interaction's `response_url`. No token is sent: the URL is the credential.
     pub async fn respond(&self, response_url: &str, body: &Value) -> Result<(), SlackError> {
@@ -244,7 +295,7 @@ impl SlackApi {
     /// One logical Web API call: retries transient failures and 429s, checks `ok`.
     async fn call(&self, method: &str, body: &Value) -> Result<Value, SlackError> {
         let url = format!("{}/{method}", self.base_url);
-        self.with_retries(method, || self.call_once(method, &url, body))
+        self.with_retries(method, || self.call_once(method, &url, body, None))
             .await
     }
 
@@ -291,10 +342,19 @@ impl SlackApi {
         }
     }
 
-    async fn call_once(&self, method: &str, url: &str, body: &Value) -> Attempt {
-        let sent = self
-            .http
-            .post(url)
+    /// One attempt; `timeout` replaces the client's for this call.
+    async fn call_once(
+        &self,
+        method: &str,
+        url: &str,
+        body: &Value,
+        timeout: Option<Duration>,
+    ) -> Attempt {
+        let mut request = self.http.post(url);
+        if let Some(t) = timeout {
+            request = request.timeout(t);
+        }
+        let sent = request
             .bearer_auth(self.token.expose_secret())
             .header(
                 reqwest::header::CONTENT_TYPE,
@@ -437,6 +497,17 @@ fn transport_error(method: &str, e: &reqwest::Error) -> SlackError {
     SlackError::Transport {
         method: method.to_owned(),
         detail: kind.to_owned(),
+    }
+}
+
+/// The `view` of a `views.*` answer.
+fn returned_view(method: &str, answer: &Value) -> Result<Value, SlackError> {
+    match answer.get("view") {
+        Some(v) if v.is_object() => Ok(v.clone()),
+        _ => Err(SlackError::Unexpected {
+            method: method.to_owned(),
+            detail: "no `view` in the answer".into(),
+        }),
     }
 }
 

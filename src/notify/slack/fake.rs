@@ -3,6 +3,12 @@
 //! one that exists, records every call, injects `ok:false` errors and 429s, and can print each
 //! message as text for the local demo's terminal. Run alone (`slack-fake`, for the fault
 //! suite), `GET /_fake/calls` and `GET /_fake/messages` show what it received.
+//!
+//! Views are as strict as Slack: `views.open` needs a trigger id the fake issued
+//! ([`FakeSlack::issue_trigger`], or `POST /_fake/trigger` for another process), used once
+//! within 3 seconds; `views.update` needs a known view id and, when given, its current hash;
+//! a modal needs a title of at most 24 characters, at most 100 blocks, a submit button when it
+//! has inputs; a home tab at most 100 blocks. `GET /_fake/views` shows the modals and homes.
 
 use super::render::blocks_as_text;
 use axum::Router;
@@ -22,7 +28,8 @@ use tokio::sync::{Notify, oneshot};
 /// One call the fake received.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlackCall {
-    /// `chat.postMessage`, `chat.update`, `chat.postEphemeral`, or `response/<name>`.
+    /// `chat.postMessage`, `chat.update`, `chat.postEphemeral`, `views.open`, `views.update`,
+    /// `views.publish`, or `response/<name>`.
     pub method: String,
     /// The body as JSON (form bodies become an object of strings; `blocks` is parsed).
     pub body: Value,
@@ -42,6 +49,12 @@ struct Faults {
     limited: usize,
 }
 
+/// A trigger id as issued: when, and whether a `views.open` used it.
+struct Trigger {
+    issued: std::time::Instant,
+    used: bool,
+}
+
 #[derive(Default)]
 struct Inner {
     calls: Vec<SlackCall>,
@@ -49,7 +62,31 @@ struct Inner {
     messages: HashMap<(String, String), Value>,
     next_ts: u64,
     faults: Faults,
+    triggers: HashMap<String, Trigger>,
+    /// View id → the modal as it stands now (with its `id` and `hash`).
+    open_views: HashMap<String, Value>,
+    /// Every modal opened or updated, in order.
+    view_log: Vec<Value>,
+    /// User id → the latest home tab published.
+    homes: HashMap<String, Value>,
+    /// Counter behind trigger ids, view ids and hashes.
+    next_id: u64,
 }
+
+impl Inner {
+    fn next(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+}
+
+/// How long a trigger id is good for, as Slack's.
+const TRIGGER_TTL: Duration = Duration::from_secs(3);
+/// Slack's limits for views.
+const MAX_VIEW_TITLE: usize = 24;
+const MAX_VIEW_BLOCKS: usize = 100;
+const MAX_CALLBACK_ID: usize = 255;
+const MAX_PRIVATE_METADATA: usize = 3000;
 
 struct Shared {
     token: String,
@@ -59,6 +96,8 @@ struct Shared {
     /// Milliseconds every Web API answer waits (after the call is recorded), so that a
     /// process killed mid-delivery has sent the call but not read the answer.
     latency_ms: AtomicU64,
+    /// How long a trigger id is valid, in milliseconds (Slack's 3 s unless a test shortens it).
+    trigger_ttl_ms: AtomicU64,
     started_secs: i64,
 }
 
@@ -112,6 +151,7 @@ impl FakeSlack {
             changed: Notify::new(),
             printer: AtomicBool::new(false),
             latency_ms: AtomicU64::new(0),
+            trigger_ttl_ms: AtomicU64::new(TRIGGER_TTL.as_millis() as u64),
             started_secs: chrono::Utc::now().timestamp(),
         });
         let app = Router::new()
@@ -119,6 +159,8 @@ impl FakeSlack {
             .route("/response/{name}", post(response))
             .route("/_fake/calls", axum::routing::get(calls_json))
             .route("/_fake/messages", axum::routing::get(messages_json))
+            .route("/_fake/trigger", post(trigger_json))
+            .route("/_fake/views", axum::routing::get(views_json))
             .with_state(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -152,6 +194,35 @@ impl FakeSlack {
             .latency_ms
             .store(latency.as_millis() as u64, Ordering::SeqCst);
         self
+    }
+
+    /// Trigger ids stay valid for `ttl` instead of Slack's 3 seconds (tests of expiry).
+    pub fn with_trigger_ttl(self, ttl: Duration) -> Self {
+        self.shared
+            .trigger_ttl_ms
+            .store(ttl.as_millis() as u64, Ordering::SeqCst);
+        self
+    }
+
+    /// A fresh trigger id, as Slack puts in a slash command, a shortcut or a click: valid for
+    /// 3 seconds, for one `views.open`.
+    pub fn issue_trigger(&self) -> String {
+        issue_trigger(&self.shared)
+    }
+
+    /// The latest home tab published for `user`, with its `id` and `hash`.
+    pub fn home(&self, user: &str) -> Option<Value> {
+        self.shared.lock().homes.get(user).cloned()
+    }
+
+    /// Every modal opened or updated, in order, each as it was then (with `id` and `hash`).
+    pub fn views(&self) -> Vec<Value> {
+        self.shared.lock().view_log.clone()
+    }
+
+    /// The modal `view_id` as it stands now.
+    pub fn open_view(&self, view_id: &str) -> Option<Value> {
+        self.shared.lock().open_views.get(view_id).cloned()
     }
 
     /// The address it listens on.
@@ -262,7 +333,43 @@ async fn messages_json(State(shared): State<Arc<Shared>>) -> axum::Json<Value> {
     axum::Json(Value::Array(messages))
 }
 
-/// Parses a JSON or form body into JSON; a form's `blocks` (a JSON string) is parsed too.
+/// `POST /_fake/trigger`: a fresh trigger id, for a process that plays Slack's client
+/// (`send`) against a fake it does not hold.
+async fn trigger_json(State(shared): State<Arc<Shared>>) -> axum::Json<Value> {
+    axum::Json(json!({ "trigger_id": issue_trigger(&shared) }))
+}
+
+/// `GET /_fake/views`: every modal opened or updated, in order, and each user's home tab.
+async fn views_json(State(shared): State<Arc<Shared>>) -> axum::Json<Value> {
+    let inner = shared.lock();
+    let homes: Map<String, Value> = inner
+        .homes
+        .iter()
+        .map(|(u, v)| (u.clone(), v.clone()))
+        .collect();
+    axum::Json(json!({ "views": inner.view_log, "homes": homes }))
+}
+
+fn issue_trigger(shared: &Shared) -> String {
+    let mut inner = shared.lock();
+    let n = inner.next();
+    // Slack's look: `<digits>.<digits>.<hex>`.
+    let id = format!(
+        "{}.{n:06}.{:016x}",
+        shared.started_secs,
+        rand::random::<u64>()
+    );
+    inner.triggers.insert(
+        id.clone(),
+        Trigger {
+            issued: std::time::Instant::now(),
+            used: false,
+        },
+    );
+    id
+}
+
+/// Parses a JSON or form body into JSON; a form's `blocks` and `view` (JSON strings) are parsed too.
 fn parse_body(headers: &HeaderMap, body: &[u8]) -> Option<Value> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -272,7 +379,9 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Option<Value> {
         let mut map = Map::new();
         for (k, v) in form_urlencoded::parse(body) {
             let value = match k.as_ref() {
-                "blocks" => serde_json::from_str(&v).unwrap_or(Value::String(v.into_owned())),
+                "blocks" | "view" => {
+                    serde_json::from_str(&v).unwrap_or(Value::String(v.into_owned()))
+                }
                 _ => Value::String(v.into_owned()),
             };
             map.insert(k.into_owned(), value);
@@ -366,6 +475,9 @@ async fn api(
         "chat.postMessage" => post_message(&shared, &body),
         "chat.update" => update(&shared, &body),
         "chat.postEphemeral" => post_ephemeral(&shared, &body),
+        "views.open" => views_open(&shared, &body),
+        "views.update" => views_update(&shared, &body),
+        "views.publish" => views_publish(&shared, &body),
         _ => Err("unknown_method"),
     };
     shared.record(&method, body, answer.is_ok());
@@ -435,6 +547,151 @@ fn post_ephemeral(shared: &Shared, body: &Value) -> Result<Value, &'static str> 
     Ok(json!({ "ok": true, "message_ts": ts }))
 }
 
+/// A plain_text object of at most `max` characters, not empty.
+fn plain_text_ok(v: &Value, max: usize) -> bool {
+    v["type"] == "plain_text"
+        && v["text"]
+            .as_str()
+            .is_some_and(|t| !t.trim().is_empty() && t.chars().count() <= max)
+}
+
+fn string_within(v: Option<&Value>, max: usize) -> bool {
+    match v {
+        None => true,
+        Some(Value::String(s)) => s.chars().count() <= max,
+        Some(_) => false,
+    }
+}
+
+/// Checks a view as Slack does before it shows it; `invalid_arguments` otherwise.
+fn check_view(view: &Value, kind: &str) -> Result<(), &'static str> {
+    let bad = Err("invalid_arguments");
+    if view["type"] != kind {
+        return bad;
+    }
+    let Some(blocks) = view["blocks"].as_array() else {
+        return bad;
+    };
+    if blocks.len() > MAX_VIEW_BLOCKS
+        || !string_within(view.get("callback_id"), MAX_CALLBACK_ID)
+        || !string_within(view.get("private_metadata"), MAX_PRIVATE_METADATA)
+    {
+        return bad;
+    }
+    if kind == "modal" {
+        let has_inputs = blocks.iter().any(|b| b["type"] == "input");
+        if !plain_text_ok(&view["title"], MAX_VIEW_TITLE)
+            || (has_inputs && view.get("submit").is_none())
+            || ["submit", "close"].iter().any(|k| {
+                view.get(*k)
+                    .is_some_and(|v| !plain_text_ok(v, MAX_VIEW_TITLE))
+            })
+        {
+            return bad;
+        }
+    }
+    Ok(())
+}
+
+fn view_of(body: &Value) -> Result<Value, &'static str> {
+    match body.get("view") {
+        Some(v) if v.is_object() => Ok(v.clone()),
+        _ => Err("invalid_arguments"),
+    }
+}
+
+fn new_hash(shared: &Shared, inner: &mut Inner) -> String {
+    format!("{}.{:08x}", shared.started_secs, inner.next())
+}
+
+fn views_open(shared: &Shared, body: &Value) -> Result<Value, &'static str> {
+    let view = view_of(body)?;
+    check_view(&view, "modal")?;
+    let trigger = text_of(body, "trigger_id").ok_or("invalid_trigger_id")?;
+    let ttl = Duration::from_millis(shared.trigger_ttl_ms.load(Ordering::SeqCst));
+    let view = {
+        let mut inner = shared.lock();
+        match inner.triggers.get_mut(&trigger) {
+            None => return Err("invalid_trigger_id"),
+            Some(t) if t.used || t.issued.elapsed() > ttl => return Err("expired_trigger_id"),
+            Some(t) => t.used = true,
+        }
+        let n = inner.next();
+        let id = format!("V{n:010}");
+        let mut view = view;
+        view["id"] = json!(id);
+        view["hash"] = json!(new_hash(shared, &mut inner));
+        inner.open_views.insert(id, view.clone());
+        inner.view_log.push(view.clone());
+        view
+    };
+    print_line(shared, &format!("modal opened: {}", view_summary(&view)));
+    Ok(json!({ "ok": true, "view": view }))
+}
+
+fn views_update(shared: &Shared, body: &Value) -> Result<Value, &'static str> {
+    let id = text_of(body, "view_id").ok_or("not_found")?;
+    let view = view_of(body)?;
+    check_view(&view, "modal")?;
+    let view = {
+        let mut inner = shared.lock();
+        let current = inner.open_views.get(&id).ok_or("not_found")?;
+        if let Some(hash) = text_of(body, "hash")
+            && current["hash"].as_str() != Some(hash.as_str())
+        {
+            return Err("hash_conflict");
+        }
+        let mut view = view;
+        view["id"] = json!(id);
+        view["hash"] = json!(new_hash(shared, &mut inner));
+        inner.open_views.insert(id, view.clone());
+        inner.view_log.push(view.clone());
+        view
+    };
+    print_line(shared, &format!("modal updated: {}", view_summary(&view)));
+    Ok(json!({ "ok": true, "view": view }))
+}
+
+fn views_publish(shared: &Shared, body: &Value) -> Result<Value, &'static str> {
+    let user = text_of(body, "user_id").ok_or("invalid_arguments")?;
+    let view = view_of(body)?;
+    check_view(&view, "home")?;
+    let blocks = view["blocks"].as_array().map_or(0, Vec::len);
+    let view = {
+        let mut inner = shared.lock();
+        let current = inner.homes.get(&user);
+        if let Some(hash) = text_of(body, "hash")
+            && current.and_then(|c| c["hash"].as_str()) != Some(hash.as_str())
+        {
+            return Err("hash_conflict");
+        }
+        let id = match current.and_then(|c| c["id"].as_str()) {
+            Some(id) => id.to_owned(),
+            None => format!("V{:010}", inner.next()),
+        };
+        let mut view = view;
+        view["id"] = json!(id);
+        view["hash"] = json!(new_hash(shared, &mut inner));
+        inner.homes.insert(user.clone(), view.clone());
+        view
+    };
+    print_line(
+        shared,
+        &format!("home published for {user} ({blocks} blocks)"),
+    );
+    Ok(json!({ "ok": true, "view": view }))
+}
+
+/// `"Share an image" (V0000000003, 5 blocks)`.
+fn view_summary(view: &Value) -> String {
+    format!(
+        "{:?} ({}, {} blocks)",
+        view["title"]["text"].as_str().unwrap_or_default(),
+        view["id"].as_str().unwrap_or_default(),
+        view["blocks"].as_array().map_or(0, Vec::len)
+    )
+}
+
 async fn response(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
@@ -453,6 +710,17 @@ async fn response(
     } else {
         (StatusCode::BAD_REQUEST, "invalid_payload").into_response()
     }
+}
+
+/// Prints one line about a view when the printer is on: the demo shows that a form opened or
+/// a home tab changed, not the whole form.
+fn print_line(shared: &Shared, line: &str) {
+    if !shared.printer.load(Ordering::SeqCst) {
+        return;
+    }
+    // As in `print`: a closed stdout must not take the server down.
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout().lock(), "--- slack {line} ---\n");
 }
 
 /// Prints a message as text when the printer is on (the demo's "Slack window").

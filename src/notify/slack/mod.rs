@@ -1,7 +1,8 @@
 //! Slack: the Web API client ([`SlackApi`]), Block Kit rendering ([`render`]), the
 //! [`SlackCourier`] that delivers the outbox's Slack messages (the approval card, kept up to
 //! date in place, the requester's direct message, thread replies), and [`FakeSlack`], a
-//! recording stand-in for tests and the local demo.
+//! recording stand-in for tests and the local demo. [`views`] renders the request and extend
+//! forms, the App Home tab and the answers to the form's options and submissions.
 //!
 //! Nothing here runs in the background: the workflow writes outbox entries with each state
 //! change, and the dispatcher hands them to the courier, a lane per channel, in order.
@@ -9,6 +10,7 @@
 mod api;
 mod fake;
 pub mod render;
+pub mod views;
 
 pub use api::{MessageRef, SlackApi, SlackError};
 pub use fake::{FakeSlack, SlackCall};

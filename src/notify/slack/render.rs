@@ -82,28 +82,28 @@ pub fn truncate_mrkdwn(s: &str, max: usize) -> String {
 }
 
 /// A one-line version of text from people: control characters and line breaks become spaces.
-fn one_line(s: &str) -> String {
+pub(super) fn one_line(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
 }
 
-fn plain(text: &str, max: usize) -> Value {
+pub(super) fn plain(text: &str, max: usize) -> Value {
     json!({ "type": "plain_text", "text": truncate_plain(&one_line(text), max), "emoji": true })
 }
 
-fn header(text: &str) -> Value {
+pub(super) fn header(text: &str) -> Value {
     json!({ "type": "header", "text": plain(text, MAX_HEADER_TEXT) })
 }
 
-fn section(mrkdwn: &str) -> Value {
+pub(super) fn section(mrkdwn: &str) -> Value {
     json!({
         "type": "section",
         "text": { "type": "mrkdwn", "text": truncate_mrkdwn(mrkdwn, MAX_SECTION_TEXT) }
     })
 }
 
-fn context(mrkdwn: &str) -> Value {
+pub(super) fn context(mrkdwn: &str) -> Value {
     json!({
         "type": "context",
         "elements": [{ "type": "mrkdwn", "text": truncate_mrkdwn(mrkdwn, MAX_CONTEXT_TEXT) }]
@@ -114,7 +114,7 @@ fn fallback(text: &str) -> String {
     truncate_mrkdwn(text, MAX_FALLBACK_TEXT)
 }
 
-fn time(t: DateTime<Utc>) -> String {
+pub(super) fn time(t: DateTime<Utc>) -> String {
     t.format(TIME_FORMAT).to_string()
 }
 
@@ -127,7 +127,7 @@ fn mention(identity: &Identity) -> Option<String> {
 }
 
 /// A person as shown in blocks: the verified account (a mention for Slack) and the policy name.
-fn who(identity: &Identity, person: Option<&PersonName>) -> String {
+pub(super) fn who(identity: &Identity, person: Option<&PersonName>) -> String {
     let account = mention(identity).unwrap_or_else(|| escape(&identity.to_string()));
     match person {
         Some(p) => format!("{account} ({})", escape(p.as_str())),
@@ -388,7 +388,7 @@ fn actions_block_id(r: &ShareRequest, approvals: &[Approval]) -> String {
 }
 
 /// "image 1234567 "golden-web" with a, b for 7d", plain text for the confirm dialogs.
-fn confirm_subject(r: &ShareRequest) -> String {
+pub(super) fn confirm_subject(r: &ShareRequest) -> String {
     let targets = match r.action {
         Action::Set => {
             let (added, removed) = r.set_diff();
@@ -416,7 +416,7 @@ fn confirm_subject(r: &ShareRequest) -> String {
     )
 }
 
-fn confirm(title: &str, text: &str, yes: &str, style: &str) -> Value {
+pub(super) fn confirm(title: &str, text: &str, yes: &str, style: &str) -> Value {
     json!({
         "title": plain(title, MAX_CONFIRM_TITLE),
         "text": plain(text, MAX_CONFIRM_TEXT),
@@ -426,7 +426,13 @@ fn confirm(title: &str, text: &str, yes: &str, style: &str) -> Value {
     })
 }
 
-fn button(text: &str, action_id: &str, value: &str, style: &str, confirm: Value) -> Value {
+pub(super) fn button(
+    text: &str,
+    action_id: &str,
+    value: &str,
+    style: &str,
+    confirm: Value,
+) -> Value {
     json!({
         "type": "button",
         "text": plain(text, MAX_BUTTON_TEXT),
