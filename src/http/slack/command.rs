@@ -606,12 +606,19 @@ mod tests {
         let ids = parse_target_list(" a@x.example, b@x.example\nc@x.example a@x.example ").unwrap();
         let got: Vec<&str> = ids.iter().map(LoginId::as_str).collect();
         assert_eq!(got, ["a@x.example", "b@x.example", "c@x.example"]);
-        assert!(parse_target_list(" , ").unwrap_err().0.contains("at least one"));
-        let many = (0..=MAX_TARGETS).map(|i| format!("u{i}@x.example")).collect::<Vec<_>>().join(",");
+        assert!(
+            parse_target_list(" , ")
+                .unwrap_err()
+                .0
+                .contains("at least one")
+        );
+        let many = (0..=MAX_TARGETS)
+            .map(|i| format!("u{i}@x.example"))
+            .collect::<Vec<_>>()
+            .join(",");
         assert!(parse_target_list(&many).unwrap_err().0.contains("too many"));
         assert!(parse_target_list("a@x.example <b>").is_err());
     }
-
 
     fn img(s: &str) -> ImageNo {
         ImageNo::parse(s).unwrap()

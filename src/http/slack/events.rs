@@ -52,8 +52,12 @@ pub async fn events(
         "url_verification" => {
             let challenge = envelope
                 .challenge
-                .filter(|c| !c.is_empty() && c.len() <= 256 && c.bytes().all(|b| b.is_ascii_graphic()))
-                .ok_or_else(|| ApiError::BadRequest("url_verification without a usable challenge".into()))?;
+                .filter(|c| {
+                    !c.is_empty() && c.len() <= 256 && c.bytes().all(|b| b.is_ascii_graphic())
+                })
+                .ok_or_else(|| {
+                    ApiError::BadRequest("url_verification without a usable challenge".into())
+                })?;
             Ok(Json(serde_json::json!({ "challenge": challenge })).into_response())
         }
         "event_callback" => {
@@ -120,8 +124,9 @@ pub async fn options(
     };
     // A number the catalog does not know yet (an image made since the last refresh, or no
     // catalog at all) is offered as typed: the submission looks it up on NCP and checks it.
+    // Not while it is still the start of a number the catalog offers.
     if let Ok(no) = crate::domain::ImageNo::parse(typed)
-        && !offered.iter().any(|(n, _)| *n == no)
+        && !offered.iter().any(|(n, _)| n.as_str().starts_with(typed))
         && catalog.as_ref().is_none_or(|c| c.get(&no).is_none())
         && offered.len() < MAX_OPTIONS
     {

@@ -67,7 +67,10 @@ pub async fn render(
             mine.push(home_request(&r, counted));
         }
     }
-    let images: BTreeSet<_> = shares_of.values().map(|(_, r)| r.image_no.clone()).collect();
+    let images: BTreeSet<_> = shares_of
+        .values()
+        .map(|(_, r)| r.image_no.clone())
+        .collect();
     let mut active = Vec::new();
     for image in images {
         for grant in wf.store.active_grants(&image).await? {

@@ -205,16 +205,16 @@ impl Interaction {
                     view: p.view.map(|v| view(v).0),
                 }))
             }
-            "shortcut" => Ok(Self::Shortcut {
-                user_id: user(&p)?,
-                team_id: team(&p)?,
-                trigger_id: p
-                    .trigger_id
-                    .clone()
-                    .filter(|t| !t.is_empty())
-                    .ok_or_else(|| ApiError::BadRequest("the shortcut has no trigger_id".into()))?,
-                callback_id: p.callback_id.clone().unwrap_or_default(),
-            }),
+            "shortcut" => {
+                Ok(Self::Shortcut {
+                    user_id: user(&p)?,
+                    team_id: team(&p)?,
+                    trigger_id: p.trigger_id.clone().filter(|t| !t.is_empty()).ok_or_else(
+                        || ApiError::BadRequest("the shortcut has no trigger_id".into()),
+                    )?,
+                    callback_id: p.callback_id.clone().unwrap_or_default(),
+                })
+            }
             "view_submission" => {
                 let (user_id, team_id) = (user(&p)?, team(&p)?);
                 let raw = p
@@ -301,7 +301,10 @@ mod tests {
             panic!("{sub:?}")
         };
         assert_eq!(values.get("image").map(String::as_str), Some("123"));
-        assert_eq!(values.get("targets").map(String::as_str), Some("a@x.example"));
+        assert_eq!(
+            values.get("targets").map(String::as_str),
+            Some("a@x.example")
+        );
         assert!(!values.contains_key("reason"));
         assert_eq!(view.callback_id, "share_request");
 
@@ -314,19 +317,36 @@ mod tests {
     #[test]
     fn what_we_do_not_handle_is_refused_with_why() {
         for (json, needle) in [
-            (r#"{"type":"message_action","user":{"id":"U1"}}"#, "not handled"),
-            (r#"{"type":"block_actions","user":{"id":"U1"},"actions":[]}"#, "exactly one"),
+            (
+                r#"{"type":"message_action","user":{"id":"U1"}}"#,
+                "not handled",
+            ),
+            (
+                r#"{"type":"block_actions","user":{"id":"U1"},"actions":[]}"#,
+                "exactly one",
+            ),
             (r#"{"type":"shortcut","user":{"id":"U1"}}"#, "trigger_id"),
-            (r#"{"type":"view_submission","user":{"id":"U1"}}"#, "no view"),
-            (r#"{"type":"block_actions","user":{"id":"U<1"},"actions":[{"action_id":"a"}]}"#, "user.id"),
+            (
+                r#"{"type":"view_submission","user":{"id":"U1"}}"#,
+                "no view",
+            ),
+            (
+                r#"{"type":"block_actions","user":{"id":"U<1"},"actions":[{"action_id":"a"}]}"#,
+                "user.id",
+            ),
             ("not json", "not a Slack interaction"),
         ] {
             let e = Interaction::parse(&body(json)).unwrap_err().to_string();
             assert!(e.contains(needle), "{json}: {e}");
         }
         assert!(Interaction::parse(b"nothing=here").is_err());
-        let s = Suggestion::parse(&body(r#"{"type":"block_suggestion","user":{"id":"U1"},"action_id":"image","value":"web"}"#)).unwrap();
+        let s = Suggestion::parse(&body(
+            r#"{"type":"block_suggestion","user":{"id":"U1"},"action_id":"image","value":"web"}"#,
+        ))
+        .unwrap();
         assert_eq!((s.action_id.as_str(), s.value.as_str()), ("image", "web"));
-        assert!(Suggestion::parse(&body(r#"{"type":"block_actions","user":{"id":"U1"}}"#)).is_err());
+        assert!(
+            Suggestion::parse(&body(r#"{"type":"block_actions","user":{"id":"U1"}}"#)).is_err()
+        );
     }
 }

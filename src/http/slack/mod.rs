@@ -165,14 +165,8 @@ pub async fn commands(
         && let Some(trigger) = cmd.trigger_id.as_deref()
     {
         return Ok(
-            match modal::open_request_form(
-                &state,
-                slack,
-                &actor,
-                trigger,
-                Some(&cmd.channel_id),
-            )
-            .await
+            match modal::open_request_form(&state, slack, &actor, trigger, Some(&cmd.channel_id))
+                .await
             {
                 // Slack shows nothing for an empty 200: the form is the answer.
                 Ok(()) => ().into_response(),
@@ -377,8 +371,7 @@ impl crate::workflow::outbox::Courier for SubmitCourier {
             } => url.clone(),
             // A form has no response_url: the requester hears in their messages with the app.
             Origin::Slack {
-                response_url: None,
-                ..
+                response_url: None, ..
             } => {
                 return match wf
                     .owe(vec![Message::SlackDm {
@@ -552,10 +545,7 @@ async fn act_on(
             {
                 wf.owe(vec![crate::workflow::outbox::Message::SlackResponse {
                     url: url.to_string(),
-                    body: response_body((
-                        replies::act_outcome(&outcome),
-                        serde_json::Value::Null,
-                    )),
+                    body: response_body((replies::act_outcome(&outcome), serde_json::Value::Null)),
                 }])
                 .await?;
             }

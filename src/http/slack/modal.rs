@@ -150,8 +150,7 @@ pub(super) async fn image_picked(
     actor: &Identity,
     action: &super::interaction::Action,
 ) {
-    let (Some(api), Some(view), Some(picked)) = (&slack.api, &action.view, &action.selected)
-    else {
+    let (Some(api), Some(view), Some(picked)) = (&slack.api, &action.view, &action.selected) else {
         return;
     };
     if view.callback_id != views::REQUEST_CALLBACK {
@@ -182,9 +181,17 @@ pub(super) async fn image_picked(
         note: None,
         private_metadata: &view.private_metadata,
     });
-    // A hash conflict means the person changed the form meanwhile: their newer state wins.
-    if let Err(e) = api.views_update(&view.id, view.hash.as_deref(), &form).await {
-        tracing::warn!(error = %e, "views.update of the request form failed");
+    // A hash conflict means the person changed the form meanwhile: their newer state wins. The
+    // click is answered after this, so a slow Slack cannot hold the answer past its budget.
+    match tokio::time::timeout(
+        ACK_BUDGET,
+        api.views_update(&view.id, view.hash.as_deref(), &form),
+    )
+    .await
+    {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "views.update of the request form failed"),
+        Err(_) => tracing::warn!("views.update of the request form timed out"),
     }
 }
 
@@ -201,11 +208,10 @@ pub(super) async fn open_extend_form(
     let (image, target, request_id) = views::parse_share_ref(share_ref)
         .ok_or_else(|| "That button names no share.".to_owned())?;
     let wf = &state.workflow;
-    let grants = wf
-        .store
-        .active_grants(&image)
-        .await
-        .map_err(|_| "The service could not read the share; try again in a moment.".to_owned())?;
+    let grants =
+        wf.store.active_grants(&image).await.map_err(|_| {
+            "The service could not read the share; try again in a moment.".to_owned()
+        })?;
     let Some(grant) = grants
         .into_iter()
         .find(|g| g.target == target && g.request_id == request_id)
@@ -224,8 +230,8 @@ pub(super) async fn open_extend_form(
         .map(|r| r.image_name)
         .filter(|n| !n.is_empty());
     let policy = wf.policy.current();
-    let choices = crate::policy::form_choices(&policy, actor, &image, name.as_deref())
-        .ok_or_else(|| {
+    let choices =
+        crate::policy::form_choices(&policy, actor, &image, name.as_deref()).ok_or_else(|| {
             format!("No rule of the approver policy lets you ask for image {image} any more.")
         })?;
     let view = views::extend_modal(&ExtendForm {
@@ -293,7 +299,11 @@ pub(super) async fn submitted(
     let (image, targets) = if extend {
         match views::parse_share_ref(&view.private_metadata) {
             Some((image, target, _)) => (Some(image), Some(vec![target])),
-            None => return Err(ApiError::BadRequest("the extend form names no share".into())),
+            None => {
+                return Err(ApiError::BadRequest(
+                    "the extend form names no share".into(),
+                ));
+            }
         }
     } else {
         let image = match values.get(views::IMAGE).map(|v| ImageNo::parse(v)) {
@@ -307,15 +317,15 @@ pub(super) async fn submitted(
                 None
             }
         };
-        let targets = match command::parse_target_list(
-            values.get(views::TARGETS).map_or("", String::as_str),
-        ) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                errors.push((views::TARGETS, e.0));
-                None
-            }
-        };
+        let targets =
+            match command::parse_target_list(values.get(views::TARGETS).map_or("", String::as_str))
+            {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    errors.push((views::TARGETS, e.0));
+                    None
+                }
+            };
         (image, targets)
     };
     let duration = duration_of(&values)
@@ -373,11 +383,7 @@ pub(super) async fn submitted(
         reason: fields.reason,
     };
     // One submission per opened form: Slack's view id names it, whatever the retries.
-    let key = DeliveryKey::new(
-        format!("slack:view:{}", view.id),
-        wf.clock.now(),
-        DEDUP_TTL,
-    );
+    let key = DeliveryKey::new(format!("slack:view:{}", view.id), wf.clock.now(), DEDUP_TTL);
     let title = if extend {
         "Extension asked"
     } else {
@@ -401,7 +407,11 @@ pub(super) async fn submitted(
             ),
         ),
         Ok(Err(e)) => {
-            let field = if extend { views::DURATION } else { views::IMAGE };
+            let field = if extend {
+                views::DURATION
+            } else {
+                views::IMAGE
+            };
             views::field_errors(&[(field, super::submission_reply(Err(e)).0)])
         }
         Err(_) => {
@@ -414,8 +424,7 @@ pub(super) async fn submitted(
             views::confirmation(
                 "Working on it",
                 (
-                    "NCP is slow to answer. The result will come as a message from the app."
-                        .into(),
+                    "NCP is slow to answer. The result will come as a message from the app.".into(),
                     serde_json::Value::Null,
                 ),
             )
@@ -487,6 +496,9 @@ mod tests {
         v.insert(views::DURATION.to_owned(), views::NO_END.to_owned());
         assert_eq!(duration_of(&v), Ok(None));
         v.insert(views::DURATION.to_owned(), "7d".to_owned());
-        assert_eq!(duration_of(&v), Ok(Some(ShareDuration::parse("7d").unwrap())));
+        assert_eq!(
+            duration_of(&v),
+            Ok(Some(ShareDuration::parse("7d").unwrap()))
+        );
     }
 }

@@ -152,7 +152,12 @@ impl Courier for SlackCourier {
             }
             Message::SlackDm { user, text, blocks } => delivery(
                 self.api
-                    .post_message(user, text, (!blocks.is_null()).then(|| blocks.clone()), None)
+                    .post_message(
+                        user,
+                        text,
+                        (!blocks.is_null()).then(|| blocks.clone()),
+                        None,
+                    )
                     .await
                     .map(drop),
             ),

@@ -253,5 +253,8 @@ min_approvals = 1
         Message::SlackHome { user: "U1".into() }.lane(),
         "slack-home:U1"
     );
-    assert_eq!(Message::SlackHome { user: "U1".into() }.peer(), Peer::SlackHome);
+    assert_eq!(
+        Message::SlackHome { user: "U1".into() }.peer(),
+        Peer::SlackHome
+    );
 }

@@ -380,12 +380,21 @@ impl App {
 
     /// A form's submission as Slack sends it: `view` is the modal the fake opened (its id, hash,
     /// callback and metadata are used), `values` maps block ids to typed text or option values.
-    pub async fn submit_view(&self, user: &str, view: &Value, values: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn submit_view(
+        &self,
+        user: &str,
+        view: &Value,
+        values: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut state = serde_json::Map::new();
         for (block, value) in values {
             let input = match *block {
-                "image" => serde_json::json!({"type": "external_select", "selected_option": {"text": {"type": "plain_text", "text": value}, "value": value}}),
-                "duration" => serde_json::json!({"type": "static_select", "selected_option": {"text": {"type": "plain_text", "text": value}, "value": value}}),
+                "image" => {
+                    serde_json::json!({"type": "external_select", "selected_option": {"text": {"type": "plain_text", "text": value}, "value": value}})
+                }
+                "duration" => {
+                    serde_json::json!({"type": "static_select", "selected_option": {"text": {"type": "plain_text", "text": value}, "value": value}})
+                }
                 _ => serde_json::json!({"type": "plain_text_input", "value": value}),
             };
             state.insert(block.to_string(), serde_json::json!({ *block: input }));
@@ -460,7 +469,10 @@ impl App {
         }
         panic!(
             "no home for {user} as expected; last: {}",
-            self.slack.home(user).map(|h| h.to_string()).unwrap_or_default()
+            self.slack
+                .home(user)
+                .map(|h| h.to_string())
+                .unwrap_or_default()
         )
     }
 

@@ -192,7 +192,7 @@ async fn malformed_forged_stale_and_oversized_deliveries_get_4xx_and_change_noth
         )
         .answers(400, "missing field payload"),
         signed(
-            "a modal submission",
+            "a modal submission without its view",
             "/slack/interactions",
             form(&[(
                 "payload",
@@ -202,7 +202,51 @@ async fn malformed_forged_stale_and_oversized_deliveries_get_4xx_and_change_noth
             now,
             SIGNING_SECRET,
         )
-        .answers(400, "interaction type \"view_submission\" is not handled"),
+        .answers(400, "the submission has no view"),
+        signed(
+            "a submission of a form we never opened",
+            "/slack/interactions",
+            form(&[(
+                "payload",
+                r#"{"type":"view_submission","user":{"id":"U1"},"view":{"id":"V1","type":"modal","callback_id":"other"}}"#,
+            )])
+            .into_bytes(),
+            now,
+            SIGNING_SECRET,
+        )
+        .answers(400, "unknown form \"other\""),
+        signed(
+            "a message shortcut",
+            "/slack/interactions",
+            form(&[(
+                "payload",
+                r#"{"type":"message_action","user":{"id":"U1"}}"#,
+            )])
+            .into_bytes(),
+            now,
+            SIGNING_SECRET,
+        )
+        .answers(400, "interaction type \"message_action\" is not handled"),
+        signed(
+            "an options request for another picker",
+            "/slack/options",
+            form(&[(
+                "payload",
+                r#"{"type":"block_actions","user":{"id":"U1"}}"#,
+            )])
+            .into_bytes(),
+            now,
+            SIGNING_SECRET,
+        )
+        .answers(400, "is not an options request"),
+        signed(
+            "an event that is not JSON",
+            "/slack/events",
+            b"type=url_verification".to_vec(),
+            now,
+            SIGNING_SECRET,
+        )
+        .answers(400, "not a Slack event"),
         Case {
             name: "unsigned click",
             path: "/slack/interactions",

@@ -72,7 +72,11 @@ async fn the_command_with_no_text_and_the_shortcut_open_the_request_form() {
 
     let res = app.shortcut(CAROL).await;
     assert_eq!(res.status(), 200);
-    assert_eq!(app.slack.views().len(), 2, "the shortcut opened a second form");
+    assert_eq!(
+        app.slack.views().len(),
+        2,
+        "the shortcut opened a second form"
+    );
     assert_eq!(last_modal(&app)["callback_id"], "share_request");
 
     // A stale trigger (Slack's expire in 3 s and are single-use) gets a clear private answer.
@@ -129,10 +133,22 @@ max_duration = "7d"
     assert_eq!(option_values(&app.options(CAROL, "").await), ["3456789"]);
     let erin = option_values(&app.options(ERIN, "").await);
     assert_eq!(erin.len(), 4, "{erin:?}");
-    assert!(!erin.contains(&"5678901".to_owned()), "an image not CREAT is never offered");
-    assert!(!erin.contains(&"9999999".to_owned()), "another account's image is never offered");
-    assert_eq!(option_values(&app.options(ERIN, "golden-d").await), ["2345678"]);
-    assert_eq!(option_values(&app.options(ERIN, "GOLDEN-W").await), ["1234567"]);
+    assert!(
+        !erin.contains(&"5678901".to_owned()),
+        "an image not CREAT is never offered"
+    );
+    assert!(
+        !erin.contains(&"9999999".to_owned()),
+        "another account's image is never offered"
+    );
+    assert_eq!(
+        option_values(&app.options(ERIN, "golden-d").await),
+        ["2345678"]
+    );
+    assert_eq!(
+        option_values(&app.options(ERIN, "GOLDEN-W").await),
+        ["1234567"]
+    );
     assert_eq!(option_values(&app.options(ERIN, "456").await), ["4567890"]);
     assert!(option_values(&app.options(CAROL, "golden").await).is_empty());
     // Each option names the image.
@@ -145,7 +161,11 @@ max_duration = "7d"
     );
     // Someone the policy does not know gets nothing.
     assert!(option_values(&app.options("U0STRANGER", "").await).is_empty());
-    assert_eq!(app.sim.calls().len(), ncp_calls, "no NCP call per keystroke");
+    assert_eq!(
+        app.sim.calls().len(),
+        ncp_calls,
+        "no NCP call per keystroke"
+    );
     // A number the catalog does not know (an image made since the refresh) is offered as typed.
     let typed = app.options(ERIN, "7777777").await;
     assert_eq!(option_values(&typed), ["7777777"]);
@@ -195,7 +215,10 @@ async fn a_valid_form_is_shared_on_the_simulator_and_confirmed_in_the_form() {
     let answer: Value = res.json().await.unwrap();
     assert_eq!(answer["response_action"], "update", "{answer}");
     let shown = answer["view"].to_string();
-    assert!(shown.contains("SR-"), "the confirmation names the request: {shown}");
+    assert!(
+        shown.contains("SR-"),
+        "the confirmation names the request: {shown}"
+    );
     let id = crate::harness::fixtures::request_id_in(&shown);
     assert!(app.wait_state(&id, RequestState::Succeeded).await);
     assert_eq!(app.sim.shared_with("3456789"), ["builder@corp.example"]);
@@ -206,7 +229,10 @@ async fn a_valid_form_is_shared_on_the_simulator_and_confirmed_in_the_form() {
         .unwrap()
         .unwrap();
     assert_eq!(stored.reason.as_deref(), Some("ci runners"));
-    assert_eq!(stored.duration.map(|d| d.to_string()).as_deref(), Some("7d"));
+    assert_eq!(
+        stored.duration.map(|d| d.to_string()).as_deref(),
+        Some("7d")
+    );
 
     // The same form submitted again (Slack's retry, a double click) does nothing more.
     let again: Value = app
@@ -228,29 +254,60 @@ async fn a_valid_form_is_shared_on_the_simulator_and_confirmed_in_the_form() {
     app.check_payloads();
 }
 
+/// A form's fields by block id.
+type Fields<'a> = &'a [(&'a str, &'a str)];
+
 #[tokio::test]
 async fn invalid_fields_are_answered_in_the_form_and_nothing_is_stored() {
     let app = spawn_app().start().await;
     app.command_with_trigger(CAROL, "").await;
     let modal = last_modal(&app);
-    let cases: [(&[(&str, &str)], &str, &str); 6] = [
+    let cases: [(Fields, &str, &str); 6] = [
         // Fields that do not parse.
-        (&[("targets", "a@corp.example"), ("duration", "7d")], "image", "pick an image"),
-        (&[("image", "1234567"), ("targets", " , "), ("duration", "7d")], "targets", "at least one"),
-        (&[("image", "1234567"), ("targets", "a@corp.example"), ("duration", "forever")], "duration", ""),
+        (
+            &[("targets", "a@corp.example"), ("duration", "7d")],
+            "image",
+            "pick an image",
+        ),
+        (
+            &[("image", "1234567"), ("targets", " , "), ("duration", "7d")],
+            "targets",
+            "at least one",
+        ),
+        (
+            &[
+                ("image", "1234567"),
+                ("targets", "a@corp.example"),
+                ("duration", "forever"),
+            ],
+            "duration",
+            "",
+        ),
         // What the policy refuses, with `policy explain`'s sentences.
         (
-            &[("image", "1234567"), ("targets", "a@evil.example"), ("duration", "7d")],
+            &[
+                ("image", "1234567"),
+                ("targets", "a@evil.example"),
+                ("duration", "7d"),
+            ],
             "targets",
             "target a@evil.example does not match",
         ),
         (
-            &[("image", "1234567"), ("targets", "a@partner.example"), ("duration", "90d")],
+            &[
+                ("image", "1234567"),
+                ("targets", "a@partner.example"),
+                ("duration", "90d"),
+            ],
             "duration",
             "allows at most 30d",
         ),
         (
-            &[("image", "1234567"), ("targets", "a@partner.example"), ("duration", "none")],
+            &[
+                ("image", "1234567"),
+                ("targets", "a@partner.example"),
+                ("duration", "none"),
+            ],
             "duration",
             "requires `for <duration>`",
         ),
@@ -266,7 +323,10 @@ async fn invalid_fields_are_answered_in_the_form_and_nothing_is_stored() {
         assert!(error.contains(sentence), "{values:?}: {error}");
     }
     assert!(app.store().requests(None, 10).await.unwrap().is_empty());
-    assert!(app.store().audit_head().await.unwrap().is_none(), "nothing in the ledger");
+    assert!(
+        app.store().audit_head().await.unwrap().is_none(),
+        "nothing in the ledger"
+    );
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(
         !app.sim

@@ -82,7 +82,10 @@ async fn the_home_is_published_when_opened_and_again_after_an_approval() {
     // Alice approves from her home: a private answer, and the homes of everyone the request
     // concerns are published again with the new count (republished through the outbox).
     let before = app.slack.calls_to("views.publish").len();
-    assert_eq!(app.home_click(ALICE, "home_approve", &id).await.status(), 200);
+    assert_eq!(
+        app.home_click(ALICE, "home_approve", &id).await.status(),
+        200
+    );
     assert!(
         app.slack
             .wait_for(
@@ -94,20 +97,17 @@ async fn the_home_is_published_when_opened_and_again_after_an_approval() {
             .await,
         "alice hears privately that her approval counted"
     );
-    let alice = app
-        .wait_home(ALICE, |h| !h.contains("home_approve"))
-        .await;
+    let alice = app.wait_home(ALICE, |h| !h.contains("home_approve")).await;
     assert!(!alice.to_string().contains(&format!("\"value\":\"{id}\"")));
-    app.wait_home(BOB, |h| h.contains(&id) && h.contains("1 of 2")).await;
+    app.wait_home(BOB, |h| h.contains(&id) && h.contains("1 of 2"))
+        .await;
     assert!(app.slack.calls_to("views.publish").len() > before);
 
     // Bob approves on the card: the share is made; Carol's home shows it as active with Revoke
     // and Extend.
     app.click(BOB, "approve", &id).await;
     assert!(app.wait_state(&id, RequestState::Succeeded).await);
-    let carol = app
-        .wait_home(CAROL, |h| h.contains("home_revoke"))
-        .await;
+    let carol = app.wait_home(CAROL, |h| h.contains("home_revoke")).await;
     let share = button(&carol, "home_revoke");
     assert_eq!(share, format!("1234567|x@partner.example|{id}"));
     assert_eq!(button(&carol, "home_extend"), share);
@@ -127,11 +127,23 @@ async fn revoke_and_extend_from_the_home() {
     let share = button(&home, "home_extend");
 
     // Extend opens a small form for the new duration; its submission asks for the same share.
-    assert_eq!(app.home_click(CAROL, "home_extend", &share).await.status(), 200);
-    let modal = app.slack.views().into_iter().last().expect("the extend form");
+    assert_eq!(
+        app.home_click(CAROL, "home_extend", &share).await.status(),
+        200
+    );
+    let modal = app
+        .slack
+        .views()
+        .into_iter()
+        .last()
+        .expect("the extend form");
     assert_eq!(modal["callback_id"], "extend_share");
     let answer: Value = app
-        .submit_view(CAROL, &modal, &[("duration", "30d"), ("reason", "longer pilot")])
+        .submit_view(
+            CAROL,
+            &modal,
+            &[("duration", "30d"), ("reason", "longer pilot")],
+        )
         .await
         .json()
         .await
@@ -148,14 +160,22 @@ async fn revoke_and_extend_from_the_home() {
         .unwrap();
     assert_eq!(stored.image_no.as_str(), "3456789");
     assert_eq!(stored.targets[0].as_str(), "builder@corp.example");
-    assert_eq!(stored.duration.map(|d| d.to_string()).as_deref(), Some("30d"));
+    assert_eq!(
+        stored.duration.map(|d| d.to_string()).as_deref(),
+        Some("30d")
+    );
 
     // Revoke takes the share off (the rule approves revocations automatically too).
     let home = app
-        .wait_home(CAROL, |h| h.contains(&extension) && h.contains("home_revoke"))
+        .wait_home(CAROL, |h| {
+            h.contains(&extension) && h.contains("home_revoke")
+        })
         .await;
     let share = button(&home, "home_revoke");
-    assert_eq!(app.home_click(CAROL, "home_revoke", &share).await.status(), 200);
+    assert_eq!(
+        app.home_click(CAROL, "home_revoke", &share).await.status(),
+        200
+    );
     for _ in 0..200 {
         if app.sim.shared_with("3456789").is_empty() {
             break;
@@ -197,7 +217,7 @@ impl ncp_share_approver::workflow::outbox::Courier for CountingHomes {
 
 #[tokio::test]
 async fn homes_owed_before_delivery_are_published_once_per_person() {
-    use ncp_share_approver::store::OutboxQuery;
+    use ncp_share_approver::store::{OutboxQuery, Store as _};
     use ncp_share_approver::workflow::outbox::{
         Dispatcher, Message, OutboxEntry, OutboxStatus, Peer,
     };
@@ -225,7 +245,11 @@ async fn homes_owed_before_delivery_are_published_once_per_person() {
     assert!(all_out);
     let mut sent = homes.0.lock().unwrap().clone();
     sent.sort();
-    assert_eq!(sent, [ALICE, BOB], "rendered when sent, so once per person is enough");
+    assert_eq!(
+        sent,
+        [ALICE, BOB],
+        "rendered when sent, so once per person is enough"
+    );
     assert_eq!(report.superseded, 2);
     let superseded = store
         .outbox(OutboxQuery {
