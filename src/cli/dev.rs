@@ -386,7 +386,7 @@ impl DevInstance {
             "\
 ncp-share-approver dev: everything runs in this process; Ctrl-C stops it.
 
-  service         {service}   POST /slack/commands, /slack/interactions
+  service         {service}   POST /slack/commands, /slack/interactions, /slack/events, /slack/options
   NCP simulator   {ncp}   account owner@corp.example, demo keys
   Slack stand-in  {slack}   every card and message is printed below
   policy          {policy}
@@ -408,8 +408,10 @@ Try it from another terminal, in this directory:
      gets a direct message.
   3. A sandbox image inside the company is approved by the policy at once:
        {p} command --as U056CAROL \"3456789 with dev@corp.example for 10m because trying\"
+  4. Open the app's Home tab as alice or carol: waiting approvals, requests, active shares:
+       {p} home --as U012ALICE
   Also: `deny` instead of `approve`; \"status SR-XXXXXXXX\", \"list 1234567\" or \"help\" as the text;
-  {p} --help.
+  {p} --help. (The request form needs real Slack to fill it in: `/share-image` with no text.)
 
 The first command as curl (signed now, valid for 5 minutes; add --curl to `send` for a fresh one):
 

@@ -23,6 +23,8 @@ pub const DEFAULT_SEND_CONFIG: &str = "examples/dev.toml";
 pub const COMMANDS_PATH: &str = "/slack/commands";
 /// The interactivity (buttons) route.
 pub const INTERACTIONS_PATH: &str = "/slack/interactions";
+/// The Events API route (App Home).
+const EVENTS_PATH: &str = "/slack/events";
 
 /// Arguments of `send`.
 #[derive(Debug, clap::Args)]
@@ -69,6 +71,13 @@ pub enum SendCommand {
         request_id: String,
         /// Which button.
         action: ButtonAction,
+    },
+    /// USER opening the app's Home tab (`app_home_opened`): the service publishes their App Home
+    /// (waiting approvals, their requests, active shares), which the dev terminal prints.
+    Home {
+        /// The Slack user id opening it.
+        #[arg(long = "as", value_name = "USER")]
+        user: String,
     },
     /// A click on the Approve or Deny button of an approval card, as USER.
     Click {
@@ -293,12 +302,42 @@ impl SlackSender {
         self.sign(INTERACTIONS_PATH, body, response_url)
     }
 
+    /// `user` opening the app's Home tab: an `app_home_opened` event, as the Events API sends it.
+    pub fn home_delivery(&self, user: &str) -> SignedDelivery {
+        let now = chrono::Utc::now().timestamp();
+        let body = serde_json::json!({
+            "token": "unused-verification-token",
+            "team_id": "T0DEV",
+            "api_app_id": "A0DEV",
+            "type": "event_callback",
+            "event_id": format!("Ev{}", random_hex(8).to_uppercase()),
+            "event_time": now,
+            "event": {"type": "app_home_opened", "user": user, "channel": "D0DEV", "tab": "home", "event_ts": format!("{now}.000100")},
+        })
+        .to_string();
+        self.sign(EVENTS_PATH, body, String::new())
+    }
+
+    fn content_type(d: &SignedDelivery) -> &'static str {
+        if d.path == EVENTS_PATH {
+            "application/json"
+        } else {
+            "application/x-www-form-urlencoded"
+        }
+    }
+
     /// The delivery as one `curl` command line.
     pub fn curl(&self, d: &SignedDelivery) -> String {
-        // A form body has no `'` (it is percent-encoded), so single quotes are safe.
+        // A form body has no `'` (it is percent-encoded), and the event's JSON has none either
+        // (ids and a user id), so single quotes are safe.
         format!(
-            "curl -sS {}{} -H 'content-type: application/x-www-form-urlencoded' -H 'x-slack-request-timestamp: {}' -H 'x-slack-signature: {}' --data-raw '{}'",
-            self.base_url, d.path, d.timestamp, d.signature, d.body
+            "curl -sS {}{} -H 'content-type: {}' -H 'x-slack-request-timestamp: {}' -H 'x-slack-signature: {}' --data-raw '{}'",
+            self.base_url,
+            d.path,
+            Self::content_type(d),
+            d.timestamp,
+            d.signature,
+            d.body
         )
     }
 
@@ -308,7 +347,7 @@ impl SlackSender {
         let res = self
             .http
             .post(&url)
-            .header("content-type", "application/x-www-form-urlencoded")
+            .header("content-type", Self::content_type(d))
             .header("x-slack-request-timestamp", &d.timestamp)
             .header("x-slack-signature", &d.signature)
             .body(d.body.clone())
@@ -545,7 +584,7 @@ pub async fn run(cli: &Cli, args: &SendArgs) -> anyhow::Result<ExitCode> {
             );
             return Ok(ExitCode::SUCCESS);
         }
-        SendCommand::Command { .. } | SendCommand::Click { .. } => {}
+        SendCommand::Command { .. } | SendCommand::Click { .. } | SendCommand::Home { .. } => {}
     }
     let sender = SlackSender::from_config(&config, args.url.as_deref()).await?;
     match &args.what {
@@ -559,6 +598,17 @@ pub async fn run(cli: &Cli, args: &SendArgs) -> anyhow::Result<ExitCode> {
             }
             let body = sender.send(&d).await?;
             println!("{}", reply_text(&body));
+        }
+        SendCommand::Home { user } => {
+            let d = sender.home_delivery(user);
+            if args.curl {
+                println!("{}", sender.curl(&d));
+                return Ok(ExitCode::SUCCESS);
+            }
+            sender.send(&d).await?;
+            println!(
+                "sent: {user} opened the app's Home tab; the published home appears in the dev terminal"
+            );
         }
         SendCommand::Click {
             user,
@@ -634,6 +684,33 @@ mod tests {
             ("U012ALICE", "deny", "SR-ABCDEFGH")
         );
         assert_eq!(click.response_url.as_deref(), Some(d.response_url.as_str()));
+    }
+
+    #[test]
+    fn a_home_delivery_is_a_signed_app_home_opened_event() {
+        let s = sender();
+        let d = s.home_delivery("U056CAROL");
+        assert_eq!(d.path, "/slack/events");
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("x-slack-request-timestamp", d.timestamp.parse().unwrap());
+        headers.insert("x-slack-signature", d.signature.parse().unwrap());
+        let now: i64 = d.timestamp.parse().unwrap();
+        crate::verify::slack::verify_at(
+            &[SecretString::from("s3cret".to_string())],
+            &headers,
+            d.body.as_bytes(),
+            now,
+        )
+        .unwrap();
+        let event: serde_json::Value = serde_json::from_str(&d.body).unwrap();
+        assert_eq!(event["event"]["type"], "app_home_opened");
+        assert_eq!(event["event"]["user"], "U056CAROL");
+        assert!(s.curl(&d).contains("content-type: application/json"));
+        assert_ne!(
+            s.home_delivery("U056CAROL").body,
+            d.body,
+            "a fresh event id each time"
+        );
     }
 
     #[test]

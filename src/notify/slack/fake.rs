@@ -675,10 +675,8 @@ fn views_publish(shared: &Shared, body: &Value) -> Result<Value, &'static str> {
         inner.homes.insert(user.clone(), view.clone());
         view
     };
-    print_line(
-        shared,
-        &format!("home published for {user} ({blocks} blocks)"),
-    );
+    // The demo terminal shows the home's text, as it shows messages.
+    print(shared, &format!("App Home ({blocks} blocks)"), &user, &view);
     Ok(json!({ "ok": true, "view": view }))
 }
 

@@ -104,6 +104,23 @@ async fn carol_asks_alice_and_bob_approve_and_the_image_is_shared() {
         .await;
     assert!(done, "final card and DM: {:#?}", demo.slack.calls());
 
+    // Carol opens the app's Home tab (`send home`): the share she asked for is active there.
+    send.send(&send.home_delivery(CAROL)).await.unwrap();
+    let home = demo
+        .slack
+        .wait_for(
+            |calls| {
+                calls.iter().any(|c| {
+                    c.method == "views.publish"
+                        && c.body["user_id"] == CAROL
+                        && c.body.to_string().contains("home_revoke")
+                })
+            },
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(home, "carol's home lists the active share");
+
     let bob_name = bob.response_url.rsplit('/').next().unwrap().to_string();
     let answer = demo.slack.calls_to(&format!("response/{bob_name}"));
     assert!(
