@@ -40,6 +40,9 @@ const DELIVERY_TIME: Duration = Duration::from_secs(20);
 /// The Jira issue of the flow.
 const ISSUE: &str = "SHARE-7";
 
+/// An approver of the policy (a platform admin) who does not act in the flow.
+const DAVE: &str = "U078DAVE";
+
 /// What the peers saw.
 struct Peers<'a> {
     slack: &'a FakeSlack,
@@ -93,6 +96,19 @@ fn deliveries(p: &Peers<'_>) -> Vec<(&'static str, bool)> {
                 .filter(|c| c.ok && c.method.starts_with("response/click-by-"))
                 .count()
                 >= 2,
+        ),
+        (
+            "the requester's App Home republished with the active share (views.publish, owed by the state change)",
+            p.slack.calls_to("views.publish").iter().any(|c| {
+                c.ok && c.body["user_id"] == CAROL && c.body.to_string().contains("home_revoke")
+            }),
+        ),
+        (
+            "an approver's App Home after app_home_opened through the HTTP function",
+            p.slack
+                .calls_to("views.publish")
+                .iter()
+                .any(|c| c.ok && c.body["user_id"] == DAVE),
         ),
         (
             "a Jira comment on the issue (the request recorded)",
@@ -411,6 +427,11 @@ async fn frozen_between_invocations_the_functions_still_deliver_the_card_updates
             ))
             .await,
     );
+    assert_eq!(status, 200, "{text}\n{}", http.log_tail(30));
+
+    // 4b. An approver who has not acted opens the app's Home tab: the HTTP function only owes
+    // the home (answering at once); the worker publishes it after the SQS hop.
+    let (status, text) = slack_invoke(&http, &sender.home_delivery(DAVE)).await;
     assert_eq!(status, 200, "{text}\n{}", http.log_tail(30));
 
     // 5. The SQS hop: the event source hands the message to the worker function, which shares.
