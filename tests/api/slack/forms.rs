@@ -336,3 +336,55 @@ async fn invalid_fields_are_answered_in_the_form_and_nothing_is_stored() {
         "NCP was never asked to change a share"
     );
 }
+
+#[tokio::test]
+async fn the_slack_app_manifest_names_the_routes_and_ids_the_service_answers() {
+    let manifest = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/slack-app-manifest.yaml"
+    ))
+    .unwrap();
+    let base = "https://share-approver.example.com";
+    // The settings, not the comments (which name the base URL alone).
+    let settings: String = manifest
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let manifest = settings;
+    let paths: Vec<&str> = manifest
+        .match_indices(base)
+        .map(|(i, _)| {
+            let rest = &manifest[i + base.len()..];
+            &rest[..rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len())]
+        })
+        .collect();
+    let mut sorted = paths.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            "/slack/commands",
+            "/slack/events",
+            "/slack/interactions",
+            "/slack/options"
+        ]
+    );
+    // Each is a route of the service: unsigned, it is refused as unsigned (401), not unknown (404).
+    let app = spawn_app().start().await;
+    for path in paths {
+        let res = reqwest::Client::new()
+            .post(format!("{}{path}", app.base))
+            .body("x=1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "{path}");
+    }
+    assert!(manifest.contains(&format!(
+        "callback_id: {}",
+        ncp_share_approver::http::slack::interaction::SHORTCUT_CALLBACK
+    )));
+    assert!(manifest.contains("- app_home_opened"));
+    assert!(manifest.contains("home_tab_enabled: true"));
+}
