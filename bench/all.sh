@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Every benchmark in sequence, then the README's "Numbers" section regenerated from the results:
 #   bench/run.sh (criterion) → bench/sweep.sh → bench/load.sh → bench/compare.sh → bench/approval.sh →
-#   bench/faults.sh (kill -9 suite, on the release build) → bench/readme_numbers.py
+#   bench/options.sh → bench/faults.sh (kill -9 suite, on the release build) → bench/readme_numbers.py
 # About 20 minutes on 2 cores, builds included. Not run in CI. Honours CARGO_TARGET_DIR.
-# SKIP="criterion faults" skips steps by name (criterion sweep load compare approval faults); their
+# SKIP="criterion faults" skips steps by name (criterion sweep load compare approval options faults); their
 # previous results in bench/results/ are used for the README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,7 @@ step sweep bench/sweep.sh
 step load bench/load.sh
 step compare bench/compare.sh
 step approval bench/approval.sh
+step options bench/options.sh
 step faults env FAULTS_PROFILE=release bench/faults.sh
 python3 -I bench/readme_numbers.py
 echo "== README.md \"Numbers\" regenerated from bench/results/"

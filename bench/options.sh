@@ -61,7 +61,7 @@ scenario() { # LABEL LOADGEN-ARGS...
         --duration "$DURATION" --warmup "$WARMUP" --threads "$LOADGEN_THREADS" \
         --server-pid "$serve_pid" --clk-tck "$(getconf CLK_TCK)" "$@" \
         | tee -a "$tmp/runs.jsonl" \
-        | jq -c '{label, requests, ok, errors, throughput_rps, p50_ms, p99_ms, max_ms, server_cpu_pct, machine_busy_pct}'
+        | jq -c '{label: .label, requests, ok, errors, throughput_rps, p50_ms, p99_ms, max_ms, server_cpu_pct, machine_busy_pct}'
 }
 scenario "options, fixed rate" --rate "$RATE"
 scenario "options, saturation" --connections "$CONNECTIONS"

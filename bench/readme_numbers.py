@@ -72,6 +72,14 @@ def at_a_glance():
                      "Slack has no idempotency key for a post", "bench/faults.sh"))
     except (OSError, AttributeError) as e:
         rows.append(("fault suite", f"missing ({e})", "", "bench/faults.sh"))
+    try:
+        o = json.load(open(os.path.join(results, "options.json")))
+        for r in o["runs"]:
+            load = f"{r['rate']:g} req/s" if r["rate"] else f"{r['connections']} connections"
+            rows.append((f"the request form's image picker (`/slack/options`, 2,000 images), {load}: p99 / throughput",
+                         f"{r['p99_ms']:.2f} ms / {r['throughput_rps']:.0f} req/s", "Slack allows 3,000 ms", "bench/options.sh"))
+    except (OSError, KeyError, ValueError) as e:
+        rows.append(("options", f"missing ({e})", "", "bench/options.sh"))
     out = ["### At a glance\n", "Read from the results below; ratios are peer ÷ ours (throughput: ours ÷ peer), above 1 favours ours. "
            "Peer = Python Slack Bolt under gunicorn with Bolt's defaults; sync = the same with `process_before_response=True`.\n",
            "| figure | ours | the usual alternative, or the floor | command |", "|---|---:|---|---|"]
@@ -92,6 +100,8 @@ sections = [
      "The same signed `help` against both, side by side in one run; ratios above 1 favour ours."),
     ("Approval click to share applied and posted", "bench/approval.sh", "approval.md",
      "From the last approval click to the share on NCP and the final card in Slack, against the floor of NCP round trips × latency."),
+    ("The request form's image picker under load", "bench/options.sh", "options.md",
+     "Signed `block_suggestion`s against `/slack/options` on an account with 2,000 images: the policy's images from the cached catalog, filtered by what was typed, at a fixed rate and at saturation."),
     ("Fault suite", "bench/faults.sh", "faults.md",
      "`kill -9` of the server 20 times at random points while approved requests execute and their Slack messages are delivered."),
 ]
