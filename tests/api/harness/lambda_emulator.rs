@@ -48,6 +48,11 @@ struct Queue {
     events: VecDeque<Pending>,
     waiting: HashMap<String, oneshot::Sender<Outcome>>,
     in_flight: Option<String>,
+    /// The function asked for the next event and none was there to hand it: Lambda's idle
+    /// sandbox. Changed under this lock together with the freeze, so that a reader never sees
+    /// the gap between the two (the gap between answering and asking again is the function's
+    /// own time, as on Lambda, and is not idle).
+    parked: bool,
 }
 
 struct Shared {
@@ -151,6 +156,14 @@ async fn next(State(s): State<Arc<Shared>>) -> Response {
             let e = q.events.pop_front();
             if let Some(e) = &e {
                 q.in_flight = Some(e.id.clone());
+                q.parked = false;
+            } else {
+                q.parked = true;
+                if s.freeze.load(Ordering::SeqCst) {
+                    // The runtime asked for work and there is none: Lambda freezes the sandbox
+                    // here (under the lock, so that `parked` and `frozen` change together).
+                    s.freeze_now();
+                }
             }
             e
         };
@@ -173,10 +186,6 @@ async fn next(State(s): State<Arc<Shared>>) -> Response {
             );
             set(h, "lambda-runtime-trace-id", trace_id());
             return res;
-        }
-        if s.freeze.load(Ordering::SeqCst) {
-            // The runtime asked for work and there is none: Lambda freezes the sandbox here.
-            s.freeze_now();
         }
         ready.await;
     }
@@ -286,6 +295,37 @@ impl LambdaEmulator {
     /// How many times it was frozen.
     pub fn freezes(&self) -> usize {
         self.shared.freezes.load(Ordering::SeqCst)
+    }
+
+    /// Whether the function is idle (asked for an event, none to hand it) and yet not frozen:
+    /// what Lambda never allows. Read under the lock that changes both.
+    pub fn idle_and_running(&self) -> bool {
+        let q = self.shared.lock();
+        q.parked && !self.is_frozen()
+    }
+
+    /// Whether the operating system reports the process stopped (state `T` in
+    /// `/proc/PID/stat`), waiting at most `within` for the SIGSTOP to take effect: the freeze
+    /// is real, not only our flag.
+    pub async fn stopped_by_os(&self, within: Duration) -> bool {
+        let Some(pid) = self.child.lock().unwrap().as_ref().map(|c| c.id()) else {
+            return false;
+        };
+        let deadline = Instant::now() + within;
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // `PID (COMM) STATE ...`: the state follows the last `)`.
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next().map(str::to_owned));
+            if matches!(state.as_deref(), Some("T" | "t")) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Whether an invocation is being handled (handed over and not yet answered).
