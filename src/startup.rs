@@ -31,6 +31,31 @@ pub struct Built {
     pub state: Arc<AppState>,
     /// Hints for the worker (approved request ids).
     pub hints: mpsc::UnboundedReceiver<RequestId>,
+    /// The PostgreSQL store, when the configuration names one: `serve` listens on it for the
+    /// other replicas' wake-ups.
+    pub postgres: Option<crate::store::PostgresStore>,
+}
+
+/// Opens the store `[store]` names; PostgreSQL's password is the secret `POSTGRES_PASSWORD`
+/// (read only for PostgreSQL), or else `PGPASSWORD` or the URL's.
+pub async fn open_store(config: &Config) -> anyhow::Result<crate::store::Opened> {
+    let secrets = config.secrets.source.open();
+    open_store_with(config, secrets.as_ref()).await
+}
+
+/// [`open_store`] with the secret source given.
+pub async fn open_store_with(
+    config: &Config,
+    secrets: &dyn SecretSource,
+) -> anyhow::Result<crate::store::Opened> {
+    let password = if config.store.kind == crate::store::StoreKind::Postgres {
+        secrets.get(SecretName::PostgresPassword).await?
+    } else {
+        None
+    };
+    crate::store::open(&config.store, password)
+        .await
+        .context("cannot open the store")
 }
 
 /// Reads an optional secret that may hold several comma-separated values (a rotation).
@@ -107,7 +132,10 @@ pub async fn build_state(
             config.policy
         )
     })?;
-    let store = crate::store::open(&config.store).context("cannot open the store")?;
+    let crate::store::Opened {
+        store,
+        postgres: postgres_store,
+    } = open_store_with(config, secrets.as_ref()).await?;
     let cloud: Arc<dyn crate::ncp::CloudApi> =
         Arc::new(NcpClient::new(&config.ncp, secrets.clone())?);
     // Processes that never execute shares get a client that cannot change one (see `ncp.read_only`).
@@ -237,6 +265,7 @@ pub async fn build_state(
             checkpoints,
         }),
         hints,
+        postgres: postgres_store,
     })
 }
 
@@ -436,7 +465,11 @@ impl Application {
         secrets: Arc<dyn SecretSource>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let Built { state, hints } = build_state(config, secrets, clock).await?;
+        let Built {
+            state,
+            hints,
+            postgres,
+        } = build_state(config, secrets, clock).await?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;

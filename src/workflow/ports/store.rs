@@ -290,6 +290,13 @@ pub trait Store: Send + Sync {
 
     /// Every stored checkpoint, by size.
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError>;
+
+    /// Whether the store can serve now (`GET /readyz`): it answers, and (where the backend has
+    /// a schema of its own) holds every migration this build needs. The default reads the
+    /// ledger's head, which every backend has.
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.audit_head().await.map(|_| ())
+    }
 }
 
 /// Writes outbox entries on their own (messages not caused by a state change, like a front

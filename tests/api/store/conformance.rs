@@ -842,6 +842,16 @@ async fn dynamodb_moto() -> Option<Backend> {
     })
 }
 
+/// PostgreSQL at `TEST_POSTGRES_URL` (`.ci/run` starts one), in a schema of its own per test;
+/// `None` (the case is skipped, and says so) when no database is configured outside CI.
+async fn postgres() -> Option<Backend> {
+    let url = crate::harness::postgres::postgres_url("the PostgreSQL store suite")?;
+    Some(Backend {
+        store: Arc::new(crate::harness::postgres::fresh_store(&url).await),
+        _keep: None,
+    })
+}
+
 /// Runs every case against one backend, in a module named after it.
 macro_rules! store_suite {
     ($backend:ident, $make:expr) => {
@@ -886,3 +896,4 @@ macro_rules! store_suite {
 store_suite!(sqlite_in_memory, sqlite_in_memory());
 store_suite!(sqlite_file, sqlite_file());
 store_suite!(dynamodb_moto, dynamodb_moto());
+store_suite!(postgres, postgres());
