@@ -1326,7 +1326,7 @@ impl Store for PostgresStore {
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
         Ok(self
             .decoded(
-                "SELECT size::text, body::text FROM checkpoints ORDER BY size DESC LIMIT 1",
+                "SELECT size::text AS key, body::text FROM checkpoints ORDER BY checkpoints.size DESC LIMIT 1",
                 &[],
                 "checkpoint ",
             )
@@ -1337,7 +1337,7 @@ impl Store for PostgresStore {
 
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
         self.decoded(
-            "SELECT size::text, body::text FROM checkpoints ORDER BY size",
+            "SELECT size::text AS key, body::text FROM checkpoints ORDER BY checkpoints.size",
             &[],
             "checkpoint ",
         )
