@@ -161,7 +161,7 @@ fn sslmode_of(url: &str) -> Option<String> {
 fn connection_config(
     url: &str,
     password: Option<&SecretString>,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
     has_root: bool,
 ) -> Result<(tokio_postgres::Config, Verify), StoreError> {
     use tokio_postgres::config::SslMode;
@@ -345,7 +345,7 @@ impl PostgresStore {
     pub async fn connect_with_env(
         config: &StoreConfig,
         password: Option<SecretString>,
-        env: &dyn Fn(&str) -> Option<String>,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
     ) -> Result<Self, StoreError> {
         if !valid_schema(&config.schema) {
             return Err(StoreError::Failed(format!(
@@ -514,6 +514,19 @@ impl PostgresStore {
             );
         }
         Ok(())
+    }
+
+    /// Whether this store's connections are encrypted (the server's `pg_stat_ssl` for one of
+    /// them); logged at start.
+    pub async fn tls_in_use(&self) -> Result<bool, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await?;
+        Ok(row.is_some_and(|r| r.get::<_, bool>(0)))
     }
 
     /// Whether the store answers and holds every migration of this build (`/readyz`).
@@ -766,7 +779,7 @@ async fn append_in(
         )
         .await?;
     let (seq, hash): (i64, String) = (head.get(0), head.get(1));
-    let prev = (seq > 0).then(|| (seq as u64, hash.as_str()));
+    let prev = (seq > 0).then_some((seq as u64, hash.as_str()));
     let record = audit::chain(prev, entry);
     let insert = tx
         .prepare_cached("INSERT INTO audit (seq, request_id, body) VALUES ($1, $2, $3)")
@@ -1416,7 +1429,7 @@ mod tests {
     fn sslmode_decides_tls_and_verification_as_libpq_does() {
         use tokio_postgres::config::SslMode;
         let none = env_of(&[]);
-        let case = |url: &str, env: &dyn Fn(&str) -> Option<String>, root: bool| {
+        let case = |url: &str, env: &(dyn Fn(&str) -> Option<String> + Sync), root: bool| {
             let (pg, verify) = connection_config(url, None, env, root).unwrap();
             (pg.get_ssl_mode(), verify)
         };
