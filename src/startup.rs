@@ -500,6 +500,8 @@ impl Application {
         let nudges = match &postgres {
             Some(pg) => match pg.listen(stopped.clone()).await {
                 Ok((mut wakeups, listener_task)) => {
+                    let tls = pg.tls_in_use().await.unwrap_or(false);
+                    tracing::info!(store = %pg.target(), tls, "PostgreSQL store ready; listening for the other replicas");
                     tasks.push(listener_task);
                     let (nudge, nudges) = mpsc::unbounded_channel();
                     let wake = state.dispatcher.waker();

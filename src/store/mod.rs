@@ -53,7 +53,7 @@ pub async fn open(
         StoreKind::Postgres => {
             let pg = PostgresStore::connect(config, password).await?;
             let tls = pg.tls_in_use().await.unwrap_or(false);
-            tracing::info!(store = %pg.target(), tls, "PostgreSQL store ready");
+            tracing::debug!(store = %pg.target(), tls, "PostgreSQL store ready");
             return Ok(Opened {
                 store: std::sync::Arc::new(pg.clone()),
                 postgres: Some(pg),

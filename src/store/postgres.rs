@@ -455,16 +455,23 @@ impl PostgresStore {
                 .batch_execute(&format!("CREATE SCHEMA {}", self.schema))
                 .await?;
         }
-        client
-            .batch_execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (
-                    version integer PRIMARY KEY,
-                    name text NOT NULL,
-                    checksum text NOT NULL,
-                    applied_at timestamptz NOT NULL DEFAULT now()
-                )",
-            )
-            .await?;
+        // Looked up first: `CREATE TABLE IF NOT EXISTS` would say NOTICE at every start.
+        let has_table = client
+            .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+            .await?
+            .get::<_, bool>(0);
+        if !has_table {
+            client
+                .batch_execute(
+                    "CREATE TABLE schema_migrations (
+                        version integer PRIMARY KEY,
+                        name text NOT NULL,
+                        checksum text NOT NULL,
+                        applied_at timestamptz NOT NULL DEFAULT now()
+                    )",
+                )
+                .await?;
+        }
         let applied: Vec<(i32, String, String)> = client
             .query("SELECT version, name, checksum FROM schema_migrations", &[])
             .await?

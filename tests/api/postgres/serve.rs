@@ -214,5 +214,8 @@ async fn sigterm_finishes_the_execution_in_flight_releases_its_lease_and_exits_0
     );
     // The password was never written, even at debug level.
     assert!(!logs.contains(&password), "the password is in the logs");
-    assert!(logs.contains("PostgreSQL store ready"), "{logs}");
+    assert!(
+        logs.contains("PostgreSQL store ready; listening for the other replicas"),
+        "{logs}"
+    );
 }
