@@ -200,3 +200,66 @@ async fn tls_is_verified_against_the_configured_ca_and_refused_without_it() {
         assert!(!e.contains(&p), "{e}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_the_server_ends_are_made_again_and_the_listener_comes_back() {
+    use ncp_share_approver::store::{Change, Wakeup};
+    use ncp_share_approver::workflow::outbox::{Message, OutboxEntry, WorksTo};
+    use std::time::Duration;
+    let Some(url) = postgres_url("reconnecting to PostgreSQL") else {
+        return;
+    };
+    let schema = unique_schema();
+    // Its own application name, so that its sessions can be told from every other test's.
+    let config = store_config(&format!("{url}?application_name={schema}"), &schema);
+    let store = PostgresStore::connect(&config, None).await.unwrap();
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let (mut wakeups, _listener) = store.listen(stopped).await.unwrap();
+    store.ready().await.unwrap();
+    // The server ends every session of this store (a failover, a restart, an idle timeout).
+    let admin = session(&url, "public").await;
+    let ended: i64 = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ended >= 2, "the pool's session and the listener's: {ended}");
+    // The next call that finds its pooled session dead fails, and the one after works again.
+    let mut failures = 0;
+    while store.ready().await.is_err() {
+        failures += 1;
+        assert!(failures <= 2, "the store did not reconnect");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The listener reconnects by itself, says that notifications may have been missed, and
+    // hears the other processes again.
+    let resync = tokio::time::timeout(Duration::from_secs(10), wakeups.recv())
+        .await
+        .expect("the listener came back");
+    assert_eq!(resync, Some(Wakeup::Resync));
+    let other = PostgresStore::connect(&store_config(&url, &schema), None)
+        .await
+        .unwrap();
+    other
+        .commit(Change {
+            outbox: vec![OutboxEntry::new(
+                Message::WorksSay {
+                    to: WorksTo::User("u".into()),
+                    text: "hello".into(),
+                },
+                chrono::Utc::now(),
+                1,
+                0,
+            )],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let heard = tokio::time::timeout(Duration::from_secs(5), wakeups.recv())
+        .await
+        .expect("a notification after the reconnection");
+    assert_eq!(heard, Some(Wakeup::Outbox));
+}
