@@ -29,12 +29,12 @@ as_owner() {
 
 case "$cmd" in
 start)
-    if ! bindir > /dev/null; then
-        echo "== installing Debian's postgresql" >&2
+    if ! bindir > /dev/null || ! command -v openssl > /dev/null; then
+        echo "== installing Debian's postgresql (and openssl for the test certificates)" >&2
         apt_get=(env DEBIAN_FRONTEND=noninteractive apt-get)
         if [[ $(id -u) -ne 0 ]] && command -v sudo > /dev/null; then apt_get=(sudo "${apt_get[@]}"); fi
         "${apt_get[@]}" update -qq >&2
-        "${apt_get[@]}" install -y -qq postgresql >&2
+        "${apt_get[@]}" install -y -qq postgresql openssl >&2
     fi
     bin=$(bindir)
     port=${3:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}

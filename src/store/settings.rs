@@ -19,7 +19,7 @@ crate::choice::named_choice! {
 }
 
 /// `[store]`: which backend keeps requests, approvals, grants and the ledger.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// `sqlite` (embedded; the default), `dynamodb` or `postgres`.
@@ -62,6 +62,49 @@ impl Default for StoreConfig {
     }
 }
 
+// By hand, so that a password someone put in `url` never reaches a log or an error.
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("kind", &self.kind)
+            .field("path", &self.path)
+            .field("table", &self.table)
+            .field("ledger_table", &self.ledger_table)
+            .field("create_tables", &self.create_tables)
+            .field("url", &redacted(&self.url))
+            .field("schema", &self.schema)
+            .field("pool_size", &self.pool_size)
+            .field("ssl_root_cert", &self.ssl_root_cert)
+            .finish()
+    }
+}
+
+/// `url` with its password (URL form `user:password@`, or `password=...` pairs) replaced by `***`.
+pub fn redacted(url: &str) -> String {
+    if let Some(scheme) = url.find("://") {
+        let rest = &url[scheme + 3..];
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..end].rfind('@')
+            && let Some(colon) = rest[..at].find(':')
+        {
+            return format!(
+                "{}{}:***{}",
+                &url[..scheme + 3],
+                &rest[..colon],
+                &rest[at..]
+            );
+        }
+        return url.to_string();
+    }
+    url.split(' ')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if k.trim() == "password" => format!("{k}=***"),
+            _ => pair.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl StoreConfig {
     /// What is wrong with these settings, as (key, why); `None` when nothing is.
     pub fn problem(&self) -> Option<(&'static str, String)> {
@@ -82,5 +125,35 @@ impl StoreConfig {
             }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_in_the_url_never_prints() {
+        for (url, shown) in [
+            (
+                "postgres://svc:hunter2@db:5432/app?sslmode=require",
+                "postgres://svc:***@db:5432/app?sslmode=require",
+            ),
+            ("postgresql://svc@db/app", "postgresql://svc@db/app"),
+            (
+                "host=db user=svc password=hunter2 dbname=app",
+                "host=db user=svc password=*** dbname=app",
+            ),
+            ("", ""),
+        ] {
+            assert_eq!(redacted(url), shown);
+        }
+        let c = StoreConfig {
+            url: "postgres://svc:hunter2@db/app".into(),
+            ..StoreConfig::default()
+        };
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("svc:***@db"), "{printed}");
     }
 }
