@@ -34,6 +34,12 @@ else
     trap '.ci/postgres.sh stop "$tmp/pg"; bench_cleanup' EXIT
 fi
 PG_VERSION=$(psql "$PG_URL" -qAt -c 'SHOW server_version' | cut -d' ' -f1)
+# What one WAL flush costs on this disk: commits that append to the ledger wait for it one after
+# another (the ledger head's row lock is held until the commit is flushed).
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+FSYNC_DIR=$(mktemp -d -p "$tmp")
+FDATASYNC=$("$PG_BIN/pg_test_fsync" -s 2 -f "$FSYNC_DIR/probe" 2>/dev/null | awk '/fdatasync/ {print $2 " ops/s, " $4 " µs"; exit}')
+rm -rf "$FSYNC_DIR"
 
 sim_port="$(bench_free_port)"; slack_port="$(bench_free_port)"
 bench_serve_env replicas "$sim_port" "$slack_port" "$(bench_free_port)" "$tmp/store.db"
@@ -48,6 +54,10 @@ store_config() { # KIND [SCHEMA]
     local out="$tmp/config-$1${2:+-$2}.toml"
     if [ "$1" = sqlite ]; then
         sed "s|^kind = \"sqlite\"|kind = \"sqlite\"\npath = \"$tmp/store-$RANDOM.db\"|" "$tmp/config.toml" > "$out"
+    elif [ "$1" = postgres-async ]; then
+        # The same, with commits not waiting for the WAL flush (what `synchronous = NORMAL` is
+        # to the SQLite store: durable across a process crash, not an OS crash).
+        sed "s|^kind = \"sqlite\"|kind = \"postgres\"\nurl = \"$BARE_URL?options=-c%20synchronous_commit%3Doff\"\nschema = \"$2\"|" "$tmp/config.toml" > "$out"
     else
         sed "s|^kind = \"sqlite\"|kind = \"postgres\"\nurl = \"$BARE_URL\"\nschema = \"$2\"|" "$tmp/config.toml" > "$out"
     fi
@@ -57,7 +67,7 @@ store_config() { # KIND [SCHEMA]
 : > "$tmp/runs.jsonl"
 scenario() { # LABEL KIND REPLICAS PAIR
     local label="$1" kind="$2" n="$3" pair="$4" config schema="" pids=() urls=() port i
-    [ "$kind" = postgres ] && schema="load_$(python3 -c 'import secrets; print(secrets.token_hex(4))')"
+    [ "$kind" != sqlite ] && schema="load_$(python3 -c 'import secrets; print(secrets.token_hex(4))')"
     config=$(store_config "$kind" "$schema")
     for i in $(seq 1 "$n"); do
         port=$(bench_free_port)
@@ -77,7 +87,7 @@ scenario() { # LABEL KIND REPLICAS PAIR
         | jq -c --arg store "$kind" --argjson replicas "$n" --argjson pair "$pair" \
             '. + {store: $store, replicas: $replicas, pair: $pair}' \
         | tee -a "$tmp/runs.jsonl" \
-        | jq -c '{label, pair, requests, errors, throughput_rps, p50_ms, p99_ms, server_cpu_pct}'
+        | jq -c '{label: .label, pair, requests, errors, throughput_rps, p50_ms, p99_ms, server_cpu_pct}'
     for i in "${pids[@]}"; do bench_stop "$i"; done
 }
 
@@ -85,12 +95,14 @@ for pair in $(seq 1 "$PAIRS"); do
     scenario "SQLite, 1 process" sqlite 1 "$pair"
     scenario "PostgreSQL, 1 replica" postgres 1 "$pair"
     scenario "PostgreSQL, 2 replicas" postgres 2 "$pair"
+    scenario "PostgreSQL without waiting for the WAL flush, 1 replica" postgres-async 1 "$pair"
+    scenario "PostgreSQL without waiting for the WAL flush, 2 replicas" postgres-async 2 "$pair"
 done
 
 mkdir -p bench/results
 jq -s '{runs: .}' "$tmp/runs.jsonl" > bench/results/replicas-load.json
 bench_machine_env src Cargo.toml Cargo.lock
-export PG_VERSION CONNECTIONS DURATION WARMUP LOADGEN_THREADS
+export PG_VERSION CONNECTIONS DURATION WARMUP LOADGEN_THREADS FDATASYNC
 python3 - bench/results/replicas-load.json > bench/results/replicas-load.md <<'PY'
 import json, os, statistics, sys
 runs = json.load(open(sys.argv[1]))["runs"]
@@ -104,7 +116,10 @@ print(f"Machine: {e['MACHINE_NPROC']} cores, {e['MACHINE_CPU']}, {e['MACHINE_MEM
 print(f"Each run: `share` over {e['CONNECTIONS']} closed-loop connections (round robin over the replicas), "
       f"{e['WARMUP']} s warm-up, {e['DURATION']} s measured; every request a distinct signed slash command "
       "answered with its request id (NCP lookup, policy, one store transaction with two ledger records and the card owed). "
-      "Server CPU is summed over the replicas, in % of one core.\n")
+      "Server CPU is summed over the replicas, in % of one core. `postgres-async`: the same database with "
+      "`options=-c synchronous_commit=off` in `store.url` (commits do not wait for the WAL flush: durable across a process "
+      "crash, not an OS crash, as the SQLite store's `synchronous = NORMAL`). "
+      f"One WAL flush (fdatasync, `pg_test_fsync`) on this disk: {e['FDATASYNC']}.\n")
 print("| store | replicas | pair | requests | errors | throughput | p50 | p99 | server CPU | load avg at start |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 for r in runs:
@@ -114,7 +129,7 @@ for r in runs:
 print("\nMedians over the pairs:\n")
 print("| store | replicas | throughput | p50 | p99 | server CPU |")
 print("|---|---:|---:|---:|---:|---:|")
-for key in (("sqlite", 1), ("postgres", 1), ("postgres", 2)):
+for key in (("sqlite", 1), ("postgres", 1), ("postgres", 2), ("postgres-async", 1), ("postgres-async", 2)):
     rs = [r for r in runs if (r["store"], r["replicas"]) == key]
     if rs:
         med = lambda k: statistics.median(r.get(k, 0) for r in rs)

@@ -359,8 +359,14 @@ impl PostgresStore {
             env,
             config.ssl_root_cert.is_some(),
         )?;
-        // Every connection works in the configured schema.
-        pg.options(format!("-c search_path={}", config.schema));
+        // Every connection works in the configured schema (after any options the URL gives,
+        // such as `options=-c synchronous_commit=off`).
+        let search_path = format!("-c search_path={}", config.schema);
+        let options = match pg.get_options().map(str::trim) {
+            Some(given) if !given.is_empty() => format!("{given} {search_path}"),
+            _ => search_path,
+        };
+        pg.options(options);
         let tls = MakeRustlsConnect::new(tls_config(verify, config.ssl_root_cert.as_deref())?);
         let manager = Manager::from_config(
             pg.clone(),
