@@ -38,7 +38,7 @@ PG_VERSION=$(psql "$PG_URL" -qAt -c 'SHOW server_version' | cut -d' ' -f1)
 # another (the ledger head's row lock is held until the commit is flushed).
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 FSYNC_DIR=$(mktemp -d -p "$tmp")
-FDATASYNC=$("$PG_BIN/pg_test_fsync" -s 2 -f "$FSYNC_DIR/probe" 2>/dev/null | awk '/fdatasync/ {print $2 " ops/s, " $4 " µs"; exit}')
+FDATASYNC=$("$PG_BIN/pg_test_fsync" -s 2 -f "$FSYNC_DIR/probe" 2>/dev/null | awk '$1 == "fdatasync" {print $2 " ops/s, " $4 " µs"; exit}')
 rm -rf "$FSYNC_DIR"
 
 sim_port="$(bench_free_port)"; slack_port="$(bench_free_port)"

@@ -1171,7 +1171,7 @@ mod tests {
         for (text, message) in [
             (
                 "[store]\nkind = \"mysql\"",
-                "t.toml: store.kind: unknown kind \"mysql\"; expected one of: sqlite, dynamodb",
+                "t.toml: store.kind: unknown kind \"mysql\"; expected one of: sqlite, dynamodb, postgres",
             ),
             (
                 "[queue]\nkind = \"kafka\"",

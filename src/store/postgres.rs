@@ -727,7 +727,8 @@ const INSERT_APPROVAL: &str = "INSERT INTO approvals (request_id, person, at, bo
 const INSERT_GRANT: &str = "INSERT INTO grants (image_no, target, request_id, ended, ends_at, body) VALUES ($1, $2, $3, $4, $5, $6::text::json) ON CONFLICT (image_no, target, request_id) DO NOTHING";
 /// A delivery id: new, or reused once the earlier one expired.
 const FIRST_DELIVERY: &str = "INSERT INTO deliveries (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE deliveries.expires_at <= $3";
-const INSERT_OUTBOX: &str = "INSERT INTO outbox (id, ord, lane, request_id, status, next_at, body) VALUES ($1, $2, $3, $4, $5, $6, $7::text::json)";
+/// Outbox entries, one array per column.
+const INSERT_OUTBOX: &str = "INSERT INTO outbox (id, ord, lane, request_id, status, next_at, body) SELECT id, ord, lane, request_id, status, next_at, body::json FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[]) AS t(id, ord, lane, request_id, status, next_at, body)";
 
 /// A request's row values, as `INSERT_REQUEST` and `UPDATE_REQUEST` write them.
 struct RequestRow {
@@ -779,39 +780,75 @@ impl RequestRow {
     }
 }
 
-/// Chains `entry` onto the ledger head inside an open transaction. The head row's lock
-/// serialises appends across every connection and process.
+/// Chains `entries` onto the ledger head inside an open transaction, in two round trips
+/// whatever their number: the head is read and locked, then the records and the new head are
+/// written by one statement. The head row's lock serialises appends across every connection and
+/// process and is held until the transaction ends, so callers take it last.
 async fn append_in(
     tx: &deadpool_postgres::Transaction<'_>,
-    entry: AuditEntry,
-) -> Result<AuditRecord, StoreError> {
+    entries: Vec<AuditEntry>,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
     let head = tx
         .query_one(
             "SELECT seq, hash FROM audit_head WHERE one = 1 FOR UPDATE",
             &[],
         )
         .await?;
-    let (seq, hash): (i64, String) = (head.get(0), head.get(1));
-    let prev = (seq > 0).then_some((seq as u64, hash.as_str()));
-    let record = audit::chain(prev, entry);
-    let insert = tx
-        .prepare_cached("INSERT INTO audit (seq, request_id, body) VALUES ($1, $2, $3)")
+    let (mut seq, mut hash): (i64, String) = (head.get(0), head.get(1));
+    let mut records = Vec::with_capacity(entries.len());
+    let (mut seqs, mut ids, mut bodies) = (Vec::new(), Vec::new(), Vec::new());
+    for entry in entries {
+        let prev = (seq > 0).then_some((seq as u64, hash.as_str()));
+        let record = audit::chain(prev, entry);
+        seq = record.seq as i64;
+        hash = record.hash.clone();
+        seqs.push(seq);
+        ids.push(record.entry.request_id.clone());
+        bodies.push(to_json(&record)?);
+        records.push(record);
+    }
+    let write = tx
+        .prepare_cached(
+            "WITH written AS (
+                INSERT INTO audit (seq, request_id, body)
+                SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])
+             )
+             UPDATE audit_head SET seq = $4, hash = $5 WHERE one = 1",
+        )
         .await?;
+    tx.execute(&write, &[&seqs, &ids, &bodies, &seq, &hash])
+        .await?;
+    Ok(records)
+}
+
+/// Writes outbox entries in one statement (one array per column).
+async fn insert_outbox(
+    tx: &deadpool_postgres::Transaction<'_>,
+    entries: &[(String, &OutboxEntry)],
+) -> Result<(), StoreError> {
+    let text = |f: fn(&OutboxEntry) -> &str| entries.iter().map(|(_, e)| f(e)).collect::<Vec<_>>();
+    let (ids, orders, lanes, statuses) = (
+        text(|e| &e.id),
+        text(|e| &e.order),
+        text(|e| &e.lane),
+        text(|e| e.status.as_str()),
+    );
+    let requests: Vec<Option<&str>> = entries
+        .iter()
+        .map(|(_, e)| e.request_id.as_ref().map(|r| r.as_str()))
+        .collect();
+    let next: Vec<DateTime<Utc>> = entries.iter().map(|(_, e)| e.next_at).collect();
+    let bodies: Vec<&str> = entries.iter().map(|(b, _)| b.as_str()).collect();
+    let stmt = tx.prepare_cached(INSERT_OUTBOX).await?;
     tx.execute(
-        &insert,
-        &[
-            &(record.seq as i64),
-            &record.entry.request_id,
-            &to_json(&record)?,
-        ],
+        &stmt,
+        &[&ids, &orders, &lanes, &requests, &statuses, &next, &bodies],
     )
     .await?;
-    let head = tx
-        .prepare_cached("UPDATE audit_head SET seq = $1, hash = $2 WHERE one = 1")
-        .await?;
-    tx.execute(&head, &[&(record.seq as i64), &record.hash])
-        .await?;
-    Ok(record)
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -872,7 +909,7 @@ impl Store for PostgresStore {
             return Ok(None);
         }
         self.notify_if_approved(&tx, &row.request).await?;
-        let record = append_in(&tx, entry).await?;
+        let record = append_in(&tx, vec![entry]).await?.remove(0);
         tx.commit().await?;
         Ok(Some((row.request, record)))
     }
@@ -1143,7 +1180,7 @@ impl Store for PostgresStore {
     async fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let record = append_in(&tx, entry).await?;
+        let record = append_in(&tx, vec![entry]).await?.remove(0);
         tx.commit().await?;
         Ok(record)
     }
@@ -1249,30 +1286,13 @@ impl Store for PostgresStore {
                 return Ok(Committed::Conflict(Conflict::Approval));
             }
         }
-        // The ledger's head is locked last, after every condition held.
-        let mut records = Vec::with_capacity(change.audit.len());
-        for entry in change.audit {
-            records.push(append_in(&tx, entry).await?);
-        }
         if !outbox.is_empty() {
-            let stmt = tx.prepare_cached(INSERT_OUTBOX).await?;
-            for (body, e) in &outbox {
-                tx.execute(
-                    &stmt,
-                    &[
-                        &e.id,
-                        &e.order,
-                        &e.lane,
-                        &e.request_id.as_ref().map(|r| r.as_str()),
-                        &e.status.as_str(),
-                        &e.next_at,
-                        body,
-                    ],
-                )
-                .await?;
-            }
+            insert_outbox(&tx, &outbox).await?;
             self.notify(&tx, format!("outbox {}", self.origin)).await?;
         }
+        // The ledger's head is locked last, after every condition held and everything else is
+        // written: appends wait for each other only for the append itself and the commit.
+        let records = append_in(&tx, change.audit).await?;
         tx.commit().await?;
         Ok(Committed::Done(records))
     }
