@@ -29,7 +29,8 @@ if [ -n "${TEST_POSTGRES_URL:-}" ]; then
     PG_URL=$TEST_POSTGRES_URL
 else
     echo "== PostgreSQL: a throwaway cluster in $tmp/pg (fsync on)"
-    eval "$(.ci/postgres.sh start "$tmp/pg")"
+    pg_env=$(.ci/postgres.sh start "$tmp/pg")
+    eval "$pg_env"
     PG_URL=$TEST_POSTGRES_URL
     trap '.ci/postgres.sh stop "$tmp/pg"; bench_cleanup' EXIT
 fi

@@ -52,7 +52,8 @@ if [ -n "${TEST_POSTGRES_URL:-}" ]; then
     PG_URL=$TEST_POSTGRES_URL
 else
     echo "== PostgreSQL: a throwaway cluster in $WORK/pg"
-    eval "$(.ci/postgres.sh start "$WORK/pg")"
+    pg_env=$(.ci/postgres.sh start "$WORK/pg")
+    eval "$pg_env"
     PG_URL=$TEST_POSTGRES_URL
     trap '.ci/postgres.sh stop "$WORK/pg"; bench_cleanup' EXIT
 fi
