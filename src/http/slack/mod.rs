@@ -421,17 +421,21 @@ pub async fn interactions(
 ) -> Result<Response, ApiError> {
     let slack = front(&state)?;
     let key = verified(&state, slack, &headers, &body)?;
-    if !first(&state, &key).await? {
-        return Ok(().into_response());
-    }
     let click = ButtonClick::parse(&body)?;
     let actor = Identity::new("slack", &click.user_id).map_err(ApiError::BadRequest)?;
     let id = RequestId::parse(&click.value).map_err(|e| ApiError::BadRequest(e.0))?;
     let wf = &state.workflow;
+    // The click acts first and its delivery id is recorded after: an approval or a denial
+    // counts once per person whatever the deliveries, so a repeat changes nothing, while a
+    // delivery recorded first and then cut short (a replica killed, the same bytes sent again
+    // to another by the load balancer) would lose the click. A repeat gets no second answer.
     let outcome = match click.action_id.as_str() {
         "approve" => wf.approve(&id, &actor).await?,
         _ => wf.deny(&id, &actor, None).await?,
     };
+    if !first(&state, &key).await? {
+        return Ok(().into_response());
+    }
     // The card itself is updated through the outbox; the clicker gets a private answer, owed
     // like every other message (it is sent after this answer).
     if let Some(url) = click.response_url.as_deref()
