@@ -80,6 +80,24 @@ def at_a_glance():
                          f"{r['p99_ms']:.2f} ms / {r['throughput_rps']:.0f} req/s", "Slack allows 3,000 ms", "bench/options.sh"))
     except (OSError, KeyError, ValueError) as e:
         rows.append(("options", f"missing ({e})", "", "bench/options.sh"))
+    try:
+        f = open(os.path.join(results, "replicas.md")).read()
+        get = lambda k: re.search(r"\| " + re.escape(k) + r"[^|]*\| ([^|]+) \|", f).group(1).strip()
+        messages_lost = re.search(r"\| lost \| ([^|]+) \|", f).group(1).strip()
+        rows.append(("two replicas on PostgreSQL, one killed by kill -9 mid-load: requests lost / executed twice / messages lost / `audit verify`",
+                     f"{get('lost (acknowledged')} / {get('executed twice')} / "
+                     f"{messages_lost} of {get('Slack messages owed')} / {get('`audit verify`')}",
+                     f"{get('requests acknowledged')}", "bench/replicas.sh"))
+    except (OSError, AttributeError) as e:
+        rows.append(("replicas", f"missing ({e})", "", "bench/replicas.sh"))
+    try:
+        r = json.load(open(os.path.join(results, "replicas-load.json")))["runs"]
+        med = lambda store, n: statistics.median(x["throughput_rps"] for x in r if (x["store"], x["replicas"]) == (store, n))
+        one, two, lite = med("postgres", 1), med("postgres", 2), med("sqlite", 1)
+        rows.append(("signed `share`, saturation: PostgreSQL 1 replica → 2 replicas (median)", f"{one:.0f} → {two:.0f} req/s",
+                     f"SQLite, 1 process: {lite:.0f} req/s (all on one 2-core machine)", "bench/replicas-load.sh"))
+    except (OSError, KeyError, ValueError, statistics.StatisticsError) as e:
+        rows.append(("replicas load", f"missing ({e})", "", "bench/replicas-load.sh"))
     out = ["### At a glance\n", "Read from the results below; ratios are peer ÷ ours (throughput: ours ÷ peer), above 1 favours ours. "
            "Peer = Python Slack Bolt under gunicorn with Bolt's defaults; sync = the same with `process_before_response=True`.\n",
            "| figure | ours | the usual alternative, or the floor | command |", "|---|---:|---|---|"]
@@ -104,6 +122,10 @@ sections = [
      "Signed `block_suggestion`s against `/slack/options` on an account with 2,000 images: the policy's images from the cached catalog, filtered by what was typed, at a fixed rate and at saturation."),
     ("Fault suite", "bench/faults.sh", "faults.md",
      "`kill -9` of the server 20 times at random points while approved requests execute and their Slack messages are delivered."),
+    ("Two replicas on PostgreSQL, one killed with kill -9", "bench/replicas.sh", "replicas.md",
+     "200 approved requests over 20 images through two `serve` replicas on one PostgreSQL; one replica is killed with SIGKILL halfway and not restarted."),
+    ("Signed share requests: one and two replicas on PostgreSQL", "bench/replicas-load.sh", "replicas-load.md",
+     "The `share` saturation scenario of `bench/load.sh` against one and two replicas on one PostgreSQL (and one process on SQLite), alternating."),
 ]
 
 out = ["## Numbers\n",

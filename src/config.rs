@@ -347,6 +347,11 @@ pub struct OutboxConfig {
     /// How long a delivery lane's lease lasts unless renewed, in seconds (renewed every third of
     /// it while the lane is worked): how long a crashed process holds up the lanes it was working.
     pub lane_lease_secs: u64,
+    /// How often `serve`'s dispatcher looks for messages it was not woken for, in milliseconds
+    /// (another process's, one whose lane was busy). A commit that writes messages wakes it at
+    /// once, and so does another replica's on PostgreSQL, so with PostgreSQL this can be slow;
+    /// its own retries wake it when they are due, whatever this is.
+    pub poll_ms: u64,
 }
 
 impl Default for OutboxConfig {
@@ -359,6 +364,7 @@ impl Default for OutboxConfig {
             backoff_max_secs: 300,
             lambda_budget_secs: 20,
             lane_lease_secs: 30,
+            poll_ms: 500,
         }
     }
 }
@@ -377,6 +383,7 @@ impl OutboxConfig {
                 budget: std::time::Duration::MAX,
             },
             lane_lease: std::time::Duration::from_secs(self.lane_lease_secs.max(1)),
+            poll: std::time::Duration::from_millis(self.poll_ms.max(10)),
             ..Default::default()
         }
     }
@@ -1176,7 +1183,7 @@ mod tests {
         for (text, message) in [
             (
                 "[store]\nkind = \"mysql\"",
-                "t.toml: store.kind: unknown kind \"mysql\"; expected one of: sqlite, dynamodb",
+                "t.toml: store.kind: unknown kind \"mysql\"; expected one of: sqlite, dynamodb, postgres",
             ),
             (
                 "[queue]\nkind = \"kafka\"",

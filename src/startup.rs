@@ -35,6 +35,31 @@ pub struct Built {
     pub state: Arc<AppState>,
     /// Hints for the worker (approved request ids).
     pub hints: mpsc::UnboundedReceiver<RequestId>,
+    /// The PostgreSQL store, when the configuration names one: `serve` listens on it for the
+    /// other replicas' wake-ups.
+    pub postgres: Option<crate::store::PostgresStore>,
+}
+
+/// Opens the store `[store]` names; PostgreSQL's password is the secret `POSTGRES_PASSWORD`
+/// (read only for PostgreSQL), or else `PGPASSWORD` or the URL's.
+pub async fn open_store(config: &Config) -> anyhow::Result<crate::store::Opened> {
+    let secrets = config.secrets.source.open();
+    open_store_with(config, secrets.as_ref()).await
+}
+
+/// [`open_store`] with the secret source given.
+pub async fn open_store_with(
+    config: &Config,
+    secrets: &dyn SecretSource,
+) -> anyhow::Result<crate::store::Opened> {
+    let password = if config.store.kind == crate::store::StoreKind::Postgres {
+        secrets.get(SecretName::PostgresPassword).await?
+    } else {
+        None
+    };
+    crate::store::open(&config.store, password)
+        .await
+        .context("cannot open the store")
 }
 
 /// Reads an optional secret that may hold several comma-separated values (a rotation).
@@ -111,7 +136,10 @@ pub async fn build_state(
             config.policy
         )
     })?;
-    let store = crate::store::open(&config.store).context("cannot open the store")?;
+    let crate::store::Opened {
+        store,
+        postgres: postgres_store,
+    } = open_store_with(config, secrets.as_ref()).await?;
     let cloud: Arc<dyn crate::ncp::CloudApi> =
         Arc::new(NcpClient::new(&config.ncp, secrets.clone())?);
     // Processes that never execute shares get a client that cannot change one (see `ncp.read_only`).
@@ -259,8 +287,10 @@ pub async fn build_state(
             clock,
             dispatcher,
             checkpoints,
+            draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }),
         hints,
+        postgres: postgres_store,
     })
 }
 
@@ -445,14 +475,30 @@ pub async fn reload_policy(
 
 /// How long `Application::start` waits for the first image catalog before it serves anyway.
 const CATALOG_AT_START: Duration = Duration::from_secs(5);
+/// The lease the scheduler's sweep runs under, so that of several replicas one sweeps at a time
+/// (two sweeps at once could each queue a revocation of the same expired grant).
+pub const SWEEP_LEASE: &str = "scheduler:sweep";
 
 /// The local service: HTTP server, worker and scheduler (sweep, optional reconcile) in one process.
+///
+/// Several of them may run against one PostgreSQL store (replicas behind a load balancer): the
+/// per-image lease makes one worker at a time change an image, the outbox lanes' leases make one
+/// dispatcher at a time deliver a lane (each entry is re-read under the lease), the sweep runs
+/// under [`SWEEP_LEASE`], and the store's notifications wake the other replicas' worker and
+/// dispatcher when one of them approves a request or owes a message.
 pub struct Application {
     addr: SocketAddr,
     /// The shared state (tests reach the store and workflow through it).
     pub state: Arc<AppState>,
-    stop: watch::Sender<bool>,
+    /// Stops taking HTTP requests (the first step of stopping).
+    stop_http: watch::Sender<bool>,
+    http: JoinHandle<()>,
+    /// Stops the worker, the scheduler and the listener (then the dispatcher's last pass).
+    stop_work: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Stops the dispatcher's loop, once the worker is done.
+    stop_dispatch: watch::Sender<bool>,
+    dispatcher: JoinHandle<()>,
 }
 
 impl Application {
@@ -463,19 +509,55 @@ impl Application {
         secrets: Arc<dyn SecretSource>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let Built { state, hints } = build_state(config, secrets, clock).await?;
+        let Built {
+            state,
+            hints,
+            postgres,
+        } = build_state(config, secrets, clock).await?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
-        let (stop, stopped) = watch::channel(false);
+        let (stop_work, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
+
+        // Another replica's notifications: approved requests are tried by this worker too (once:
+        // the replica that approved them is on them), owed messages wake this dispatcher.
+        let nudges = match &postgres {
+            Some(pg) => match pg.listen(stopped.clone()).await {
+                Ok((mut wakeups, listener_task)) => {
+                    let tls = pg.tls_in_use().await.unwrap_or(false);
+                    tracing::info!(store = %pg.target(), tls, "PostgreSQL store ready; listening for the other replicas");
+                    tasks.push(listener_task);
+                    let (nudge, nudges) = mpsc::unbounded_channel();
+                    let wake = state.dispatcher.waker();
+                    tasks.push(tokio::spawn(async move {
+                        while let Some(w) = wakeups.recv().await {
+                            match w {
+                                crate::store::Wakeup::Work(id) => {
+                                    let _ = nudge.send(id);
+                                }
+                                crate::store::Wakeup::Outbox | crate::store::Wakeup::Resync => {
+                                    wake.notify_one()
+                                }
+                            }
+                        }
+                    }));
+                    Some(nudges)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for the other replicas' notifications; the worker and the dispatcher poll");
+                    None
+                }
+            },
+            None => None,
+        };
 
         // The worker resumes approved and interrupted work at start, then follows the queue.
         tasks.push(tokio::spawn(
             Worker::new(state.workflow.clone())
                 .with_checkpoints(state.checkpoints.clone())
-                .run(hints, stopped.clone()),
+                .run_with_nudges(hints, nudges, stopped.clone()),
         ));
 
         // The image catalog is read once before the server answers, so that the request form's
@@ -495,6 +577,9 @@ impl Application {
         let wf = state.workflow.clone();
         let checkpoints = state.checkpoints.clone();
         let every = Duration::from_secs(config.worker.expire_interval_secs);
+        // Held for at most this long by a replica that dies mid-sweep.
+        let sweep_ttl = (every * 2).max(Duration::from_secs(60));
+        let holder = format!("sweep-{}", uuid::Uuid::new_v4().simple());
         let mut stop_rx = stopped.clone();
         tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -502,6 +587,17 @@ impl Application {
                 tokio::select! {
                     _ = stop_rx.changed() => break,
                     _ = tick.tick() => {
+                        match wf.store.acquire_lease(SWEEP_LEASE, &holder, wf.clock.now(), sweep_ttl).await {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                tracing::debug!("another replica is sweeping");
+                                continue;
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cannot take the sweep's lease; it runs again at the next interval");
+                                continue;
+                            }
+                        }
                         // Expires pending requests, queues revocations of grants past their
                         // end (the worker executes them) and sends "ends soon" reminders.
                         match wf.sweep().await {
@@ -512,6 +608,9 @@ impl Application {
                         crate::workflow::catalog::scheduled_refresh(&wf, false).await;
                         if let Err(e) = checkpoints.run(Trigger::Schedule).await {
                             tracing::error!(error = %e, "no ledger checkpoint");
+                        }
+                        if let Err(e) = wf.store.release_lease(SWEEP_LEASE, &holder).await {
+                            tracing::warn!(error = %e, "cannot release the sweep's lease; it expires by itself");
                         }
                     }
                 }
@@ -554,15 +653,17 @@ impl Application {
             }));
         }
 
-        // The dispatcher delivers what is owed: at once on every commit that wrote messages,
-        // at start whatever a crash left, and every poll interval whatever waits for a retry.
-        tasks.push(tokio::spawn(state.dispatcher.clone().run(stopped.clone())));
+        // The dispatcher delivers what is owed: at once on every commit that wrote messages (or
+        // another replica's notification of one), at start whatever a crash left, and every
+        // poll interval whatever waits for a retry.
+        let (stop_dispatch, dispatch_stopped) = watch::channel(false);
+        let dispatcher = tokio::spawn(state.dispatcher.clone().run(dispatch_stopped));
 
         let router = app(state.clone());
-        let mut stop_rx = stopped;
-        tasks.push(tokio::spawn(async move {
+        let (stop_http, mut http_stopped) = watch::channel(false);
+        let http = tokio::spawn(async move {
             let shutdown = async move {
-                let _ = stop_rx.changed().await;
+                let _ = http_stopped.changed().await;
             };
             if let Err(e) = axum::serve(listener, router)
                 .with_graceful_shutdown(shutdown)
@@ -570,12 +671,16 @@ impl Application {
             {
                 tracing::error!(error = %e, "HTTP server stopped");
             }
-        }));
+        });
         Ok(Self {
             addr,
             state,
-            stop,
+            stop_http,
+            http,
+            stop_work,
             tasks,
+            stop_dispatch,
+            dispatcher,
         })
     }
 
@@ -584,12 +689,26 @@ impl Application {
         self.addr
     }
 
-    /// Stops the server, the worker and the scheduler, and waits for them.
+    /// Stops as an orchestrator expects, in order: `/readyz` answers 503 at once; no new HTTP
+    /// request is taken and those in flight are answered; the worker starts nothing new and
+    /// finishes the executions in flight (each releases its image's lease), the scheduler and
+    /// the listener stop; the dispatcher finishes its pass and delivers what that work owes,
+    /// for a few seconds at most (whatever is left stays owed in the store, for another replica
+    /// or the next start), releasing its lanes.
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
+        self.state
+            .draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.stop_http.send(true);
+        let _ = self.http.await;
+        let _ = self.stop_work.send(true);
         for t in self.tasks {
             let _ = t.await;
         }
+        let _ = self.stop_dispatch.send(true);
+        let _ = self.dispatcher.await;
+        let report = self.state.dispatcher.run_once(Duration::from_secs(5)).await;
+        tracing::info!(delivered = report.delivered, "stopped");
     }
 }
 

@@ -5,6 +5,7 @@
 //! loadgen run --url http://127.0.0.1:8080 --kind help  --rate 200 --duration 20   # open loop
 //! loadgen run --url http://127.0.0.1:8080 --kind share --connections 32 --duration 20   # closed loop
 //! loadgen run --url http://127.0.0.1:8080 --kind healthz --connections 32   # GET /healthz, the floor
+//! loadgen run --url http://127.0.0.1:8080 --url http://127.0.0.1:8081 --kind share   # two replicas
 //! loadgen cold-start --bin target/release/ncp-share-approver --config cfg.toml --runs 10
 //! loadgen cold-start --exec 'gunicorn -b 127.0.0.1:{port} app:api' --runs 10   # any server
 //! loadgen fake-slack --listen 127.0.0.1:0 --token xoxb-...   # the Slack Web API for the notifier
@@ -87,9 +88,11 @@ const TYPED: [&str; 8] = ["", "g", "go", "gol", "golden-", "sand", "1", "12"];
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Base URL of the service.
-    #[arg(long)]
-    url: String,
+    /// Base URL of the service; given more than once (replicas), requests are spread over
+    /// them as a round-robin load balancer would: connection `i` (closed loop) or request `i`
+    /// (open loop) goes to URL `i mod n`.
+    #[arg(long, required = true)]
+    url: Vec<String>,
     /// Slack signing secret.
     #[arg(long, env = "SLACK_SIGNING_SECRET", hide_env_values = true)]
     secret: String,
@@ -124,9 +127,10 @@ struct RunArgs {
     /// Scenario name in the output.
     #[arg(long, default_value = "")]
     label: String,
-    /// The server's pid, for its CPU time and peak RSS during the run.
+    /// The server's pid, for its CPU time and peak RSS during the run (more than once for
+    /// replicas: CPU and RSS summed).
     #[arg(long)]
-    server_pid: Option<u32>,
+    server_pid: Vec<u32>,
     /// Other pids whose CPU time to report (the NCP simulator, the fake Slack).
     #[arg(long)]
     peer_pid: Vec<u32>,
@@ -379,11 +383,16 @@ fn client(pool: usize) -> anyhow::Result<reqwest::Client> {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<serde_json::Value> {
-    let url = match args.kind {
-        Kind::Healthz => format!("{}/healthz", args.url.trim_end_matches('/')),
-        Kind::Options => format!("{}/slack/options", args.url.trim_end_matches('/')),
-        _ => format!("{}/slack/commands", args.url.trim_end_matches('/')),
-    };
+    let urls: Vec<String> = args
+        .url
+        .iter()
+        .map(|u| match args.kind {
+            Kind::Healthz => format!("{}/healthz", u.trim_end_matches('/')),
+            Kind::Options => format!("{}/slack/options", u.trim_end_matches('/')),
+            _ => format!("{}/slack/commands", u.trim_end_matches('/')),
+        })
+        .collect();
+    let url_of = move |i: usize| urls[i % urls.len()].clone();
     let signer = Arc::new(Signer::new(
         &args.secret,
         &args.user,
@@ -395,10 +404,13 @@ async fn run(args: RunArgs) -> anyhow::Result<serde_json::Value> {
     let measured = Duration::from_secs_f64(args.duration);
 
     let loadavg_before = loadavg();
-    let server_pids: Vec<u32> = match args.server_pid {
-        Some(pid) if args.server_tree => process_tree(pid),
-        Some(pid) => vec![pid],
-        None => Vec::new(),
+    let server_pids: Vec<u32> = if args.server_tree {
+        args.server_pid
+            .iter()
+            .flat_map(|p| process_tree(*p))
+            .collect()
+    } else {
+        args.server_pid.clone()
     };
     let mut proc_before = None;
     if !server_pids.is_empty() {
@@ -444,7 +456,7 @@ async fn run(args: RunArgs) -> anyhow::Result<serde_json::Value> {
                     if due > now {
                         std::thread::sleep(due - now);
                     }
-                    let (http, url, signer) = (http.clone(), url.clone(), signer.clone());
+                    let (http, url, signer) = (http.clone(), url_of(i as usize), signer.clone());
                     let (permits, tx) = (permits.clone(), tx.clone());
                     handle.spawn(async move {
                         let Ok(_permit) = permits.acquire_owned().await else {
@@ -472,8 +484,8 @@ async fn run(args: RunArgs) -> anyhow::Result<serde_json::Value> {
             mode = format!("closed loop, {} connections", args.connections);
             let http = client(args.connections)?;
             let mut tasks = tokio::task::JoinSet::new();
-            for _ in 0..args.connections {
-                let (http, url, signer) = (http.clone(), url.clone(), signer.clone());
+            for c in 0..args.connections {
+                let (http, url, signer) = (http.clone(), url_of(c), signer.clone());
                 tasks.spawn(async move {
                     tokio::time::sleep_until(t0.into()).await;
                     let mut mine = Vec::new();

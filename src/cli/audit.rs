@@ -92,7 +92,7 @@ pub async fn run(cli: &Cli, command: &AuditCommand) -> anyhow::Result<ExitCode> 
         _ => {}
     }
     let config = cli.load_config()?;
-    let store = crate::store::open(&config.store)?;
+    let store = crate::startup::open_store(&config).await?.store;
     match command {
         AuditCommand::Key { .. } => {
             println!("{}", signer(&config).await?.verifier().to_vkey());

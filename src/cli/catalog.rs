@@ -24,7 +24,7 @@ pub enum CatalogCommand {
 /// Runs a `catalog` subcommand.
 pub async fn run(cli: &Cli, command: &CatalogCommand) -> anyhow::Result<ExitCode> {
     let config = cli.load_config()?;
-    let store = crate::store::open(&config.store)?;
+    let store = crate::startup::open_store(&config).await?.store;
     match command {
         CatalogCommand::Refresh => {
             let secrets = config.secrets.source.open();

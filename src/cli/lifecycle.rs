@@ -63,6 +63,12 @@ async fn settle(dispatcher: &Arc<crate::workflow::outbox::Dispatcher>) {
 pub async fn run_sweep(cli: &Cli) -> anyhow::Result<ExitCode> {
     let (wf, dispatcher) = workflow(cli).await?;
     let report = wf.sweep().await?;
+    if !report.approved_late.is_empty() {
+        println!(
+            "approved {} pending request(s) that already held enough approvals",
+            report.approved_late.len()
+        );
+    }
     println!(
         "expired {} pending request(s); {} revocation(s) queued; {} reminder(s) sent",
         report.expired_requests,

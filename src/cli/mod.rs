@@ -185,15 +185,34 @@ async fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         std::sync::Arc::new(crate::clock::SystemClock),
     )
     .await?;
-    tracing::info!(addr = %app.addr(), store = %config.store.path.display(), policy = %config.policy, "ncp-share-approver listening");
+    let store = match config.store.kind {
+        crate::store::StoreKind::Sqlite => config.store.path.display().to_string(),
+        kind => kind.as_str().to_string(),
+    };
+    tracing::info!(addr = %app.addr(), %store, policy = %config.policy, "ncp-share-approver listening");
     println!(
-        "ncp-share-approver listening on http://{} (Ctrl-C stops it)",
+        "ncp-share-approver listening on http://{} (Ctrl-C or SIGTERM stops it)",
         app.addr()
     );
-    tokio::signal::ctrl_c().await?;
+    stop_signal().await?;
     tracing::info!("stopping: finishing in-flight work");
     app.stop().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Waits for Ctrl-C or SIGTERM (what an orchestrator sends before it kills a replica).
+async fn stop_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    Ok(())
 }
 
 async fn run_sim(args: &NcpSimArgs) -> anyhow::Result<ExitCode> {

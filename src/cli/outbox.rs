@@ -46,7 +46,7 @@ pub fn line(e: &OutboxEntry) -> String {
 /// Runs an `outbox` subcommand.
 pub async fn run(cli: &Cli, command: &OutboxCommand) -> anyhow::Result<ExitCode> {
     let config = cli.load_config()?;
-    let store = crate::store::open(&config.store)?;
+    let store = crate::startup::open_store(&config).await?.store;
     match command {
         OutboxCommand::List {
             failed,

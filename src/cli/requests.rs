@@ -40,7 +40,7 @@ fn targets(r: &ShareRequest) -> String {
 /// Runs a `requests` subcommand.
 pub async fn run(cli: &Cli, command: &RequestsCommand) -> anyhow::Result<ExitCode> {
     let config = cli.load_config()?;
-    let store = crate::store::open(&config.store)?;
+    let store = crate::startup::open_store(&config).await?.store;
     match command {
         RequestsCommand::List { state, limit, json } => {
             let state: Option<RequestState> = state

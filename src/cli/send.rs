@@ -565,7 +565,7 @@ pub async fn run(cli: &Cli, args: &SendArgs) -> anyhow::Result<ExitCode> {
             let works = WorksSender::from_config(&config, args.url.as_deref()).await?;
             let id = RequestId::parse(request_id).map_err(|e| anyhow::anyhow!(e.0))?;
             // The press carries what the message showed: the request's room and fingerprint.
-            let store = crate::store::open(&config.store).context("cannot open the store")?;
+            let store = crate::startup::open_store(&config).await?.store;
             let request = store
                 .request(&id)
                 .await?

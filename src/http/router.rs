@@ -35,6 +35,9 @@ pub struct AppState {
     pub dispatcher: Arc<crate::workflow::outbox::Dispatcher>,
     /// Signs and publishes ledger checkpoints (after executions, and on the schedule).
     pub checkpoints: Arc<crate::workflow::Checkpointer>,
+    /// Set when the process is stopping: `/readyz` answers 503 so that the load balancer sends
+    /// nothing more while in-flight work finishes.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The router as Lambda runs it: the same routes, with an API Gateway stage name (`/Prod`)
@@ -86,6 +89,7 @@ fn strip_stage<B>(mut req: Request<B>) -> Request<B> {
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(http::healthz))
+        .route("/readyz", get(http::readyz))
         .route("/slack/commands", post(http::slack::commands))
         .route("/slack/interactions", post(http::slack::interactions))
         .route("/slack/events", post(http::slack::events::events))

@@ -30,6 +30,10 @@ const REVOCATION_TTL_DAYS: i64 = 7;
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SweepReport {
+    /// Pending requests that already held enough approvals and are approved now: the process
+    /// that recorded the last approval stopped (a crash, `kill -9`) before it moved the request
+    /// (the approval and the state change are two writes).
+    pub approved_late: Vec<RequestId>,
     /// Pending requests that expired.
     pub expired_requests: usize,
     /// Requests whose requester was told their share ends soon.
@@ -262,11 +266,57 @@ impl Workflow {
         Ok(out)
     }
 
+    /// Pending requests whose stored approvals already reach their count, approved and queued
+    /// as a repeated click would: the approval is one write and the state change the next, so a
+    /// process stopped between them (or a delivery refused as a repeat after it) would leave the
+    /// request pending until it expired.
+    async fn approve_held_back(&self) -> Result<Vec<RequestId>, WorkflowError> {
+        let mut approved = Vec::new();
+        for request in self
+            .store
+            .requests(Some(RequestState::Pending), 10_000)
+            .await?
+        {
+            let count = self
+                .store
+                .approvals(&request.id)
+                .await?
+                .iter()
+                .filter(|a| a.approve && request.approvers.contains(&a.person))
+                .count() as u32;
+            if count < request.min_approvals.max(1) {
+                continue;
+            }
+            let detail = format!(
+                "approved: {count} of {} approvals (completed by the sweep after an interruption)",
+                request.min_approvals
+            );
+            if let Some(r) = self
+                .transition(
+                    request,
+                    RequestState::Approved,
+                    |_| {},
+                    Record::new(AuditEvent::Decided, "system:workflow", detail),
+                    Some(Notice::Approved),
+                )
+                .await?
+            {
+                tracing::warn!(request_id = %r.id, "a pending request held enough approvals (its approver's process stopped before moving it): approved now");
+                self.queue.enqueue(&r.id).await;
+                approved.push(r.id);
+            }
+        }
+        Ok(approved)
+    }
+
     /// One pass of the scheduler: expires pending requests past their TTL, revokes grants past
     /// their end (queued for the worker), and tells requesters whose shares end soon.
     pub async fn sweep(&self) -> Result<SweepReport, WorkflowError> {
         let now = self.clock.now();
+        // First, so that a request approved in time is not expired for a crash's sake.
+        let approved_late = self.approve_held_back().await?;
         let mut report = SweepReport {
+            approved_late,
             expired_requests: self.expire_due().await?,
             ..SweepReport::default()
         };

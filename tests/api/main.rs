@@ -8,6 +8,7 @@ mod cli;
 mod harness;
 mod ncp;
 mod payloads;
+mod postgres;
 mod props;
 mod slack;
 mod store;

@@ -35,6 +35,8 @@ pub enum SecretName {
     /// NAVER WORKS Bot Secret, the `X-WORKS-Signature` HMAC key (a second one may follow after a
     /// comma, for rotation).
     WorksBotSecret,
+    /// The PostgreSQL store's password (`[store] kind = "postgres"`).
+    PostgresPassword,
     /// A secret named by the configuration (a ticket system's `[webhook.systems.<name>] secret`);
     /// made with [`SecretName::named`], so it stays `Copy`.
     Named(&'static str),
@@ -42,7 +44,7 @@ pub enum SecretName {
 
 impl SecretName {
     /// Every secret name, in the order the documentation lists them.
-    pub const ALL: [SecretName; 13] = [
+    pub const ALL: [SecretName; 14] = [
         SecretName::NcpAccessKey,
         SecretName::NcpSecretKey,
         SecretName::SlackSigningSecret,
@@ -56,6 +58,7 @@ impl SecretName {
         SecretName::WorksServiceAccount,
         SecretName::WorksPrivateKey,
         SecretName::WorksBotSecret,
+        SecretName::PostgresPassword,
     ];
 
     /// The environment variable or JSON key that holds it.
@@ -74,6 +77,7 @@ impl SecretName {
             SecretName::WorksServiceAccount => "WORKS_SERVICE_ACCOUNT",
             SecretName::WorksPrivateKey => "WORKS_PRIVATE_KEY",
             SecretName::WorksBotSecret => "WORKS_BOT_SECRET",
+            SecretName::PostgresPassword => "POSTGRES_PASSWORD",
             SecretName::Named(key) => key,
         }
     }

@@ -465,11 +465,18 @@ pub async fn interactions(
 ) -> Result<Response, ApiError> {
     let slack = front(&state)?;
     let key = verified(&state, slack, &headers, &body)?;
-    if !first(&state, &key).await? {
+    let interaction = Interaction::parse(&body)?;
+    // An approval or a denial acts first and its delivery id is recorded after: it counts once
+    // per person whatever the deliveries, so a repeat changes nothing, while a delivery recorded
+    // first and then cut short (a replica killed, the same bytes sent again to another by the
+    // load balancer) would lose the click. A repeat gets no second answer. Everything else is
+    // recorded first: a second form or a second revocation must not start.
+    let acts_first = matches!(&interaction, Interaction::Action(a) if is_decision(&a.action_id));
+    if !acts_first && !first(&state, &key).await? {
         return Ok(().into_response());
     }
-    match Interaction::parse(&body)? {
-        Interaction::Action(action) => act_on(&state, slack, action).await,
+    match interaction {
+        Interaction::Action(action) => act_on(&state, slack, action, &key).await,
         Interaction::Shortcut {
             user_id,
             trigger_id,
@@ -517,10 +524,19 @@ async fn dm(state: &AppState, user: &str, text: String) -> Result<(), ApiError> 
 }
 
 /// A `block_actions` click: a card's Approve or Deny, an App Home button, a pick in a form.
+fn is_decision(action_id: &str) -> bool {
+    use crate::notify::slack::views;
+    matches!(
+        action_id,
+        "approve" | "deny" | views::HOME_APPROVE | views::HOME_DENY
+    )
+}
+
 async fn act_on(
     state: &Arc<AppState>,
     slack: &SlackFront,
     action: interaction::Action,
+    key: &DeliveryKey,
 ) -> Result<Response, ApiError> {
     use crate::notify::slack::views;
     let actor = Identity::new("slack", &action.user_id).map_err(ApiError::BadRequest)?;
@@ -538,6 +554,9 @@ async fn act_on(
                 "approve" => wf.approve(&id, &actor).await?,
                 _ => wf.deny(&id, &actor, None).await?,
             };
+            if !first(state, key).await? {
+                return Ok(().into_response());
+            }
             // The card itself is updated through the outbox; the clicker gets a private answer,
             // owed like every other message (it is sent after this answer).
             if let Some(url) = action.response_url.as_deref()
@@ -557,6 +576,9 @@ async fn act_on(
             } else {
                 wf.deny(&id, &actor, None).await?
             };
+            if !first(state, key).await? {
+                return Ok(().into_response());
+            }
             // The home has no response_url: the answer is a private message, and the home is
             // published again (a state change does that too; a refused click changes nothing).
             wf.owe(vec![

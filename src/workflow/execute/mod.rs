@@ -20,9 +20,10 @@ use crate::domain::{Grant, RequestId, RequestState, ShareRequest};
 use crate::policy::Action;
 use outcome::{EndedOf, Ending};
 use plan::Plan;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 
 /// Steps after which a test can make the worker stop dead, as a `kill -9` would.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +70,21 @@ pub struct Worker {
     holder: String,
     crash_at: Option<CrashPoint>,
     checkpoints: Option<Arc<Checkpointer>>,
+    /// Requests an attempt of this worker (or a clone) is on now: a second hint for one of them
+    /// is dropped, since the attempt running decides it (and waiting behind it for the image's
+    /// lease would only hold a slot).
+    in_flight: Arc<Mutex<HashSet<RequestId>>>,
+}
+
+/// How long an attempt waits for a busy image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LeaseWait {
+    /// Up to `lease_wait`: this process was told of the request (it approved it), so it is its
+    /// to execute, after the image's current work.
+    Patiently,
+    /// Not at all: found by the poll or woken by another replica; a busy image means someone
+    /// is on it, and the poll looks again.
+    Once,
 }
 
 fn lease_key(request: &ShareRequest) -> String {
@@ -83,6 +99,7 @@ impl Worker {
             holder: format!("worker-{}", uuid::Uuid::new_v4().simple()),
             crash_at: None,
             checkpoints: None,
+            in_flight: Arc::new(Mutex::new(HashSet::new())),
         }
     }
 
@@ -103,36 +120,103 @@ impl Worker {
     }
 
     /// Runs until `shutdown` fires: executes queued ids, and sweeps the store for approved or
-    /// interrupted work at start and every poll interval.
+    /// interrupted work at start and every poll interval; then waits for the executions in
+    /// flight to finish (each gives its image's lease back).
     pub async fn run(
         self,
-        mut hints: mpsc::UnboundedReceiver<RequestId>,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
+        hints: mpsc::UnboundedReceiver<RequestId>,
+        shutdown: watch::Receiver<bool>,
     ) {
-        let limit = Arc::new(Semaphore::new(self.workflow.settings.concurrency.max(1)));
+        self.run_with_nudges(hints, None, shutdown).await
+    }
+
+    /// Like [`Worker::run`], also trying the ids of `nudges` (approved elsewhere: another
+    /// replica's notification) once each, without waiting for a busy image.
+    pub async fn run_with_nudges(
+        self,
+        mut hints: mpsc::UnboundedReceiver<RequestId>,
+        mut nudges: Option<mpsc::UnboundedReceiver<RequestId>>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let slots = self.workflow.settings.concurrency.max(1);
+        let limit = Arc::new(Semaphore::new(slots));
         let mut tick = tokio::time::interval(self.workflow.settings.poll_interval);
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
-                Some(id) = hints.recv() => self.spawn(id, limit.clone()).await,
+                Some(id) = hints.recv() => {
+                    self.spawn(id, LeaseWait::Patiently, &limit, &shutdown).await
+                }
+                Some(id) = async {
+                    match nudges.as_mut() {
+                        Some(n) => n.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => self.spawn(id, LeaseWait::Once, &limit, &shutdown).await,
                 _ = tick.tick() => {
                     match self.pending_work().await {
-                        Ok(ids) => for id in ids { self.spawn(id, limit.clone()).await },
+                        Ok(ids) => for id in ids {
+                            if *shutdown.borrow() {
+                                break;
+                            }
+                            self.spawn(id, LeaseWait::Once, &limit, &shutdown).await
+                        },
                         Err(e) => tracing::warn!(error = %e, "worker could not read pending work"),
                     }
                 }
             }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+        // Stopping: nothing new starts; what runs is finished (an execution cut here would hold
+        // its image's lease until the lease expires). Past the lease's lifetime it is no longer
+        // exclusive anyway, so that bounds the wait.
+        let running = slots - limit.available_permits();
+        if running > 0 {
+            tracing::info!(running, "stopping: waiting for the executions in flight");
+        }
+        let all = u32::try_from(slots).unwrap_or(u32::MAX);
+        if tokio::time::timeout(self.workflow.settings.lease_ttl, limit.acquire_many(all))
+            .await
+            .is_err()
+        {
+            tracing::warn!("stopping with executions still in flight after the lease's lifetime");
         }
     }
 
-    async fn spawn(&self, id: RequestId, limit: Arc<Semaphore>) {
-        let Ok(permit) = limit.acquire_owned().await else {
+    async fn spawn(
+        &self,
+        id: RequestId,
+        wait: LeaseWait,
+        limit: &Arc<Semaphore>,
+        shutdown: &watch::Receiver<bool>,
+    ) {
+        if !self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone())
+        {
+            return;
+        }
+        let mut stopping = shutdown.clone();
+        let permit = tokio::select! {
+            p = limit.clone().acquire_owned() => p.ok(),
+            _ = stopping.wait_for(|stop| *stop) => None,
+        };
+        let Some(permit) = permit else {
+            self.done(&id);
             return;
         };
         let worker = self.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            match worker.execute(&id).await {
+            let wait = match wait {
+                LeaseWait::Patiently => worker.workflow.settings.lease_wait,
+                LeaseWait::Once => Duration::ZERO,
+            };
+            match worker.execute_waiting(&id, wait).await {
                 Ok(outcome) => {
                     tracing::debug!(request_id = %id, ?outcome, "execution attempt done")
                 }
@@ -140,7 +224,15 @@ impl Worker {
                     tracing::warn!(request_id = %id, error = %e, "execution attempt failed; it will be retried")
                 }
             }
+            worker.done(&id);
         });
+    }
+
+    fn done(&self, id: &RequestId) {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
     }
 
     /// Requests that are approved or were interrupted while executing, oldest first.
@@ -167,6 +259,16 @@ impl Worker {
     /// Executes one request if it still needs it: takes the image lease (waiting up to
     /// `lease_wait`), runs, and gives the lease back.
     pub async fn execute(&self, id: &RequestId) -> Result<ExecOutcome, WorkflowError> {
+        self.execute_waiting(id, self.workflow.settings.lease_wait)
+            .await
+    }
+
+    /// [`Worker::execute`], waiting at most `wait` for a busy image (`Busy` after that).
+    pub async fn execute_waiting(
+        &self,
+        id: &RequestId,
+        wait: Duration,
+    ) -> Result<ExecOutcome, WorkflowError> {
         let wf = &self.workflow;
         let Some(request) = wf.store.request(id).await? else {
             return Err(WorkflowError::Invalid(format!(
@@ -184,7 +286,7 @@ impl Worker {
         // share `self.holder`, and a lease re-acquired under the same name counts as renewed,
         // so a shared name would let two attempts change one image at the same time.
         let holder = format!("{}/{}", self.holder, uuid::Uuid::new_v4().simple());
-        let deadline = tokio::time::Instant::now() + wf.settings.lease_wait;
+        let deadline = tokio::time::Instant::now() + wait;
         let mut pause = Duration::from_millis(5);
         while !wf
             .store

@@ -63,7 +63,8 @@ pub struct Pacing {
     pub backoff: RetryPolicy,
     /// How many due entries one pass reads.
     pub batch: usize,
-    /// How often `run` looks for entries whose retry time came, without being woken.
+    /// How often `run` looks for due entries it was not woken for (its own retries wake it
+    /// when they come due, whatever this is).
     pub poll: Duration,
     /// How long a lane's lease `outbox:<lane>` lasts unless renewed; it is renewed every third
     /// of that while the lane is worked, so this is how long a crashed process holds a lane up.
@@ -269,9 +270,28 @@ impl Dispatcher {
             }
             tokio::select! {
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.pacing.poll) => {}
+                _ = tokio::time::sleep(self.idle_for()) => {}
                 _ = stop.changed() => {}
             }
+        }
+    }
+
+    /// How long `run` sleeps when nothing moved: the poll interval, or less when one of this
+    /// process's lanes waits for a retry that comes due sooner (a slow poll must not delay it).
+    fn idle_for(&self) -> Duration {
+        let now = self.clock.now();
+        let next_retry = self
+            .lanes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter_map(|l| l.blocked_until)
+            .filter(|until| *until > now)
+            .min();
+        match next_retry.and_then(|until| (until - now).to_std().ok()) {
+            // A little after it, so that the entry is due when the pass reads it.
+            Some(wait) => (wait + Duration::from_millis(5)).min(self.pacing.poll),
+            None => self.pacing.poll,
         }
     }
 
@@ -346,7 +366,7 @@ impl Dispatcher {
         total
     }
 
-    async fn work_lane(&self, lane: &str, mut entries: Vec<OutboxEntry>) -> DispatchReport {
+    async fn work_lane(&self, lane: &str, entries: Vec<OutboxEntry>) -> DispatchReport {
         let mut report = DispatchReport::default();
         let key = format!("outbox:{lane}");
         let ttl = self.pacing.lane_lease;
@@ -365,6 +385,25 @@ impl Dispatcher {
                 return report;
             }
         }
+        // The entries were read before the lease: another process (a replica, a Lambda worker)
+        // may have delivered some of them meanwhile and released the lane. Read again under the
+        // lease, so that each entry is delivered once across processes; a failed read ends the
+        // lane here (the rest waits for the next pass, in order).
+        let now = self.clock.now();
+        let mut fresh = Vec::with_capacity(entries.len());
+        for e in entries {
+            match self.store.outbox_entry(&e.id).await {
+                Ok(Some(e)) if e.status == OutboxStatus::Pending && e.next_at <= now => {
+                    fresh.push(e)
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(outbox_id = %e.id, lane, error = %err, "cannot re-read an outbox entry; the lane waits for the next pass");
+                    break;
+                }
+            }
+        }
+        let mut entries = fresh;
         // Renewed while the lane is worked (a delivery can take long: Slack's own retries), so
         // that the lease itself can be short and a crashed process frees the lane soon.
         let lost = Arc::new(AtomicBool::new(false));

@@ -300,6 +300,12 @@ pub trait Store: Send + Sync {
 
     /// The image catalog as last saved, if one was.
     async fn image_catalog(&self) -> Result<Option<ImageCatalog>, StoreError>;
+    /// Whether the store can serve now (`GET /readyz`): it answers, and (where the backend has
+    /// a schema of its own) holds every migration this build needs. The default reads the
+    /// ledger's head, which every backend has.
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.audit_head().await.map(|_| ())
+    }
 }
 
 /// Writes outbox entries on their own (messages not caused by a state change, like a front

@@ -355,8 +355,9 @@ fn an_unknown_kind_is_refused_with_the_key_and_the_choices() {
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr.contains("environment variable NSA_STORE__KIND")
-            && stderr
-                .contains("store.kind: unknown kind \"mysql\"; expected one of: sqlite, dynamodb"),
+            && stderr.contains(
+                "store.kind: unknown kind \"mysql\"; expected one of: sqlite, dynamodb, postgres"
+            ),
         "{stderr}"
     );
 }

@@ -108,6 +108,11 @@ impl AppSpec {
                 scope: "bot".into(),
             });
         }
+        // `TEST_STORE=postgres`: the same end-to-end tests on PostgreSQL (a schema per app);
+        // `.ci/run` runs the end-to-end folders once more that way.
+        if let Some(store) = store_override() {
+            cfg.store = store;
+        }
         if let Some(change) = self.change {
             change(&mut cfg);
         }
@@ -120,10 +125,12 @@ impl AppSpec {
                 slack_secrets()
             })
         });
-        let app = Application::start(&cfg, "127.0.0.1:0", secrets, Arc::new(SystemClock))
+        let app = Application::start(&cfg, "127.0.0.1:0", secrets.clone(), Arc::new(SystemClock))
             .await
             .unwrap();
         App {
+            config: cfg,
+            secrets,
             base: format!("http://{}", app.addr()),
             app,
             sim,
@@ -140,10 +147,36 @@ impl AppSpec {
     }
 }
 
+/// The variable that runs every [`spawn_app`] on another store (`postgres`; unset: SQLite).
+pub const STORE_VAR: &str = "TEST_STORE";
+
+/// `[store]` as `TEST_STORE` asks: `None` for the default SQLite file.
+fn store_override() -> Option<ncp_share_approver::store::StoreConfig> {
+    match std::env::var(STORE_VAR).as_deref() {
+        Err(_) | Ok("") | Ok("sqlite") => None,
+        Ok("postgres") => {
+            let url = std::env::var(super::postgres::URL_VAR).unwrap_or_else(|_| {
+                panic!(
+                    "{STORE_VAR}=postgres needs {} (.ci/postgres.sh starts a database)",
+                    super::postgres::URL_VAR
+                )
+            });
+            Some(super::postgres::store_config(
+                &url,
+                &super::postgres::unique_schema(),
+            ))
+        }
+        Ok(other) => panic!("{STORE_VAR}={other:?}: expected sqlite or postgres"),
+    }
+}
+
 /// The running service and its peers.
 pub struct App {
     /// The service.
     pub app: Application,
+    /// Its configuration (a replica starts with the same).
+    pub config: Config,
+    secrets: Arc<StaticSecrets>,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     /// The NCP simulator.
@@ -190,6 +223,28 @@ impl Delivery {
 }
 
 impl App {
+    /// Another `serve` replica with the same configuration, secrets and peers (on a PostgreSQL
+    /// store: the same schema), on another port.
+    pub async fn replica(&self) -> Application {
+        Application::start(
+            &self.config,
+            "127.0.0.1:0",
+            self.secrets.clone(),
+            Arc::new(SystemClock),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Sends a delivery as Slack would, to the service at `addr` (a replica).
+    pub async fn send_to(&self, addr: std::net::SocketAddr, d: &Delivery) -> reqwest::Response {
+        let mut req = self.http.post(format!("http://{addr}{}", d.path));
+        for (name, value) in d.headers() {
+            req = req.header(name, value);
+        }
+        req.body(d.body.clone()).send().await.unwrap()
+    }
+
     /// The store behind the service.
     pub fn store(&self) -> Arc<dyn ncp_share_approver::store::Store> {
         self.app.state.workflow.store.clone()

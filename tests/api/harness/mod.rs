@@ -6,6 +6,7 @@
 //! - `fixtures`: policies (`tests/fixtures/`), people, secrets, keys, configuration, payloads
 //! - `ncp`: the NCP simulator and raw signed calls as the NCP SDKs make them
 //! - `aws`: the local AWS stand-in (`moto_server`)
+//! - `postgres`: the test PostgreSQL (`TEST_POSTGRES_URL`), a schema per test
 //! - `bin`: the real binary, run with a clean environment
 //! - fakes: `fake_jira`, `receiver` (webhook callbacks), `lambda_emulator`
 //! - `refused`: what a refused delivery must get (the bad-input tables)
@@ -17,6 +18,7 @@ pub mod fake_jira;
 pub mod fixtures;
 pub mod lambda_emulator;
 pub mod ncp;
+pub mod postgres;
 pub mod receiver;
 pub mod refused;
 pub mod workflow_app;

@@ -215,6 +215,34 @@ async fn a_double_click_and_a_repeated_delivery_execute_once() {
         2,
         "one approval per person"
     );
+    // Bob's click, delivered twice, is answered once.
+    let bobs = serde_json::from_str::<serde_json::Value>(
+        &form_urlencoded::parse(b.body.as_bytes())
+            .find(|(k, _)| k == "payload")
+            .unwrap()
+            .1,
+    )
+    .unwrap()["response_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        t.slack
+            .wait_for(
+                |c| c.iter().any(|c| c.method == format!("response/{bobs}")),
+                WAIT
+            )
+            .await
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        t.slack.calls_to(&format!("response/{bobs}")).len(),
+        1,
+        "one answer to a click delivered twice"
+    );
 
     // A repeated slash command delivery makes no second request.
     let d = t.command_delivery(CAROL, "1234567 with b@partner.example for 7d");

@@ -9,7 +9,11 @@ use ncp_share_approver::domain::{
     ShareRequest,
 };
 use ncp_share_approver::policy::{Action, Identity, PersonName};
-use ncp_share_approver::store::{Inserted, SqliteStore, Store, verify_ledger};
+use ncp_share_approver::store::{
+    Change, Committed, Conflict, DeliveryKey, Inserted, OutboxQuery, SqliteStore, Store,
+    verify_ledger,
+};
+use ncp_share_approver::workflow::outbox::{Message, OutboxEntry, OutboxStatus, WorksTo};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -853,6 +857,308 @@ mod cases {
         assert_eq!(stored.images[..], big.images[..kept], "a prefix, in order");
     }
 
+    /// An outbox entry for `request` (or none), made at `at`, `n`-th of its change.
+    fn owed(text: &str, request: Option<&RequestId>, at: DateTime<Utc>, n: usize) -> OutboxEntry {
+        let e = OutboxEntry::new(
+            Message::WorksSay {
+                to: WorksTo::User(format!("user-{n}")),
+                text: text.into(),
+            },
+            at,
+            1,
+            n,
+        );
+        match request {
+            Some(id) => e.for_request(id),
+            None => e,
+        }
+    }
+
+    pub async fn a_commit_writes_everything_or_nothing(store: Arc<dyn Store>) {
+        // A reason and a message with every kind of character a person can send, NUL included.
+        let mut r = request(RequestState::Pending, t0());
+        r.reason = Some("café \u{0} \"quoted\" \\ 한국어 \u{1F600}".into());
+        let delivery = DeliveryKey::new("slack:sig-1", t0(), Duration::from_secs(600));
+        let first = Change {
+            delivery: Some(delivery.clone()),
+            insert: Some(r.clone()),
+            audit: vec![entry(1), entry(2)],
+            outbox: vec![owed("hello \u{0} there", Some(&r.id), t0(), 0)],
+            ..Default::default()
+        };
+        let Committed::Done(records) = store.commit(first.clone()).await.unwrap() else {
+            panic!("the first commit is done");
+        };
+        assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2]);
+        let stored = store.request(&r.id).await.unwrap().unwrap();
+        assert_eq!(stored.reason, r.reason, "the text reads back exactly");
+        assert_eq!(stored.version, 1);
+        let listed = store
+            .outbox(OutboxQuery {
+                request: Some(r.id.clone()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed, first.outbox);
+
+        // The same delivery again: nothing at all is written.
+        let mut again = first.clone();
+        again.insert = Some(request(RequestState::Pending, t0()));
+        again.outbox = vec![owed("again", None, t0(), 1)];
+        assert_eq!(
+            store.commit(again).await.unwrap(),
+            Committed::Conflict(Conflict::Delivery)
+        );
+        // A stale update with a fresh delivery: neither the delivery id nor the records stay.
+        let mut stale = stored.clone();
+        stale.version = 7;
+        stale.state = RequestState::Approved;
+        let later = DeliveryKey::new("slack:sig-2", t0(), Duration::from_secs(600));
+        let lost = Change {
+            delivery: Some(later.clone()),
+            update: Some(stale),
+            audit: vec![entry(3)],
+            outbox: vec![owed("lost", Some(&r.id), t0(), 2)],
+            ..Default::default()
+        };
+        assert_eq!(
+            store.commit(lost.clone()).await.unwrap(),
+            Committed::Conflict(Conflict::Request)
+        );
+        // The person's second approval: refused, with its update and records.
+        let a = approval(&r.id, "alice", "slack:U012ALICE", t0());
+        assert_eq!(store.insert_approval(&a).await.unwrap(), Inserted::New);
+        let mut moved = stored.clone();
+        moved.state = RequestState::Approved;
+        assert_eq!(
+            store
+                .commit(Change {
+                    update: Some(moved.clone()),
+                    approval: Some(a.clone()),
+                    audit: vec![entry(4)],
+                    outbox: vec![owed("refused", Some(&r.id), t0(), 3)],
+                    ..Default::default()
+                })
+                .await
+                .unwrap(),
+            Committed::Conflict(Conflict::Approval)
+        );
+        assert_eq!(store.request(&r.id).await.unwrap().unwrap(), stored);
+        assert_eq!(store.audit_head().await.unwrap().unwrap().0, 2);
+        assert_eq!(store.outbox_pending_count().await.unwrap(), 1);
+        assert!(
+            store
+                .first_delivery("slack:sig-2", t0(), Duration::from_secs(600))
+                .await
+                .unwrap(),
+            "the refused change's delivery id was not kept"
+        );
+        // The update on its own goes through, with its record chained after the others.
+        let Committed::Done(records) = store
+            .commit(Change {
+                update: Some(moved),
+                audit: vec![entry(5)],
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("the update is done");
+        };
+        assert_eq!(records[0].seq, 3);
+        let now = store.request(&r.id).await.unwrap().unwrap();
+        assert_eq!((now.state, now.version), (RequestState::Approved, 2));
+        assert_eq!(verify_ledger(store.as_ref()).await.unwrap(), Ok(3));
+    }
+
+    pub async fn outbox_entries_come_due_in_order_and_move_through_their_states(
+        store: Arc<dyn Store>,
+    ) {
+        let r = request(RequestState::Pending, t0());
+        store.insert_request(&r).await.unwrap();
+        // Written out of order, in two commits; one is due only later.
+        let later = owed("later", Some(&r.id), t0() + secs(2), 0);
+        let first = owed("first", Some(&r.id), t0(), 0);
+        let second = owed("second", None, t0(), 1);
+        let mut future = owed("future", None, t0() + secs(1), 0);
+        future.next_at = t0() + secs(3600);
+        for outbox in [
+            vec![later.clone(), future.clone()],
+            vec![first.clone(), second.clone()],
+        ] {
+            assert!(matches!(
+                store
+                    .commit(Change {
+                        outbox,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap(),
+                Committed::Done(_)
+            ));
+        }
+        let ids = |v: Vec<OutboxEntry>| v.into_iter().map(|e| e.id).collect::<Vec<String>>();
+        assert_eq!(
+            ids(store.outbox_due(t0() + secs(60), 10).await.unwrap()),
+            [first.id.as_str(), second.id.as_str(), later.id.as_str()],
+            "due entries in their order; one due in an hour is not"
+        );
+        assert_eq!(
+            ids(store.outbox_due(t0() + secs(60), 2).await.unwrap()),
+            [first.id.as_str(), second.id.as_str()]
+        );
+        assert_eq!(
+            ids(store.outbox_due(t0(), 10).await.unwrap()),
+            [first.id.as_str(), second.id.as_str()]
+        );
+        assert_eq!(store.outbox_pending_count().await.unwrap(), 4);
+
+        // Delivered, failed and retried entries leave the due list; the entry reads back whole.
+        let mut delivered = first.clone();
+        delivered.status = OutboxStatus::Delivered;
+        delivered.attempts = 1;
+        delivered.done_at = Some(t0() + secs(1));
+        store.save_outbox(&delivered).await.unwrap();
+        let mut failed = second.clone();
+        failed.status = OutboxStatus::Failed;
+        failed.last_error = Some("gave up".into());
+        store.save_outbox(&failed).await.unwrap();
+        let mut retried = later.clone();
+        retried.attempts = 1;
+        retried.next_at = t0() + secs(120);
+        store.save_outbox(&retried).await.unwrap();
+        assert!(
+            store
+                .outbox_due(t0() + secs(60), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            ids(store.outbox_due(t0() + secs(120), 10).await.unwrap()),
+            [later.id.as_str()]
+        );
+        assert_eq!(store.outbox_pending_count().await.unwrap(), 2);
+        assert_eq!(
+            store.outbox_entry(&delivered.id).await.unwrap(),
+            Some(delivered.clone())
+        );
+        assert_eq!(store.outbox_entry("ob_nothing").await.unwrap(), None);
+        // By request (every status), and by status.
+        assert_eq!(
+            ids(store
+                .outbox(OutboxQuery {
+                    request: Some(r.id.clone()),
+                    limit: 10,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()),
+            [first.id.as_str(), later.id.as_str()]
+        );
+        assert_eq!(
+            store
+                .outbox(OutboxQuery {
+                    status: Some(OutboxStatus::Failed),
+                    limit: 10,
+                    ..Default::default()
+                })
+                .await
+                .unwrap(),
+            vec![failed]
+        );
+    }
+
+    pub async fn message_refs_are_kept_per_request_and_kind(store: Arc<dyn Store>) {
+        let (a, b) = (RequestId::random(), RequestId::random());
+        assert_eq!(store.message_ref(&a, "slack_card").await.unwrap(), None);
+        store
+            .save_message_ref(&a, "slack_card", "C1 1.000")
+            .await
+            .unwrap();
+        store
+            .save_message_ref(&a, "slack_card_order", "o1")
+            .await
+            .unwrap();
+        store
+            .save_message_ref(&b, "slack_card", "C2 2.000")
+            .await
+            .unwrap();
+        store
+            .save_message_ref(&a, "slack_card", "C1 3.000")
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .message_ref(&a, "slack_card")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("C1 3.000"),
+            "replaced"
+        );
+        assert_eq!(
+            store
+                .message_ref(&a, "slack_card_order")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("o1")
+        );
+        assert_eq!(
+            store
+                .message_ref(&b, "slack_card")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("C2 2.000")
+        );
+    }
+
+    pub async fn checkpoints_are_kept_once_per_size(store: Arc<dyn Store>) {
+        use ncp_share_approver::audit::merkle::Frontier;
+        use ncp_share_approver::audit::tlog::StoredCheckpoint;
+        let at_size = |size: u64, note: &str| {
+            let mut frontier = Frontier::new();
+            for i in 0..size {
+                frontier.push([i as u8; 32]);
+            }
+            StoredCheckpoint {
+                size,
+                note: note.into(),
+                frontier,
+                last_hash: "h".repeat(64),
+                at: t0() + secs(size as i64),
+            }
+        };
+        assert_eq!(store.latest_checkpoint().await.unwrap(), None);
+        let (three, ten, first_five) =
+            (at_size(3, "three"), at_size(10, "ten"), at_size(5, "five"));
+        for c in [&ten, &three, &first_five] {
+            assert_eq!(store.save_checkpoint(c).await.unwrap(), Inserted::New);
+        }
+        assert_eq!(
+            store
+                .save_checkpoint(&at_size(5, "another five"))
+                .await
+                .unwrap(),
+            Inserted::AlreadyThere
+        );
+        assert_eq!(store.latest_checkpoint().await.unwrap(), Some(ten.clone()));
+        assert_eq!(
+            store.checkpoints().await.unwrap(),
+            vec![three, first_five, ten]
+        );
+    }
+
+    pub async fn a_store_that_answers_is_ready(store: Arc<dyn Store>) {
+        store.ready().await.unwrap();
+        store.append_audit(entry(1)).await.unwrap();
+        store.ready().await.unwrap();
+    }
+
     pub async fn requests_filter_by_state_newest_first(store: Arc<dyn Store>) {
         let states = [
             RequestState::Pending,
@@ -915,6 +1221,16 @@ async fn dynamodb_moto() -> Option<Backend> {
     })
 }
 
+/// PostgreSQL at `TEST_POSTGRES_URL` (`.ci/run` starts one), in a schema of its own per test;
+/// `None` (the case is skipped, and says so) when no database is configured outside CI.
+async fn postgres() -> Option<Backend> {
+    let url = crate::harness::postgres::postgres_url("the PostgreSQL store suite")?;
+    Some(Backend {
+        store: Arc::new(crate::harness::postgres::fresh_store(&url).await),
+        _keep: None,
+    })
+}
+
 /// Runs every case against one backend, in a module named after it.
 macro_rules! store_suite {
     ($backend:ident, $make:expr) => {
@@ -953,6 +1269,11 @@ macro_rules! store_suite {
             case!(pending_due_returns_exactly_the_due_requests_among_many);
             case!(the_image_catalog_is_one_record_and_an_older_one_never_replaces_a_newer);
             case!(a_large_image_catalog_is_kept_whole_or_cut_to_a_prefix_that_fits);
+            case!(a_commit_writes_everything_or_nothing);
+            case!(outbox_entries_come_due_in_order_and_move_through_their_states);
+            case!(message_refs_are_kept_per_request_and_kind);
+            case!(checkpoints_are_kept_once_per_size);
+            case!(a_store_that_answers_is_ready);
         }
     };
 }
@@ -961,3 +1282,4 @@ macro_rules! store_suite {
 store_suite!(sqlite_in_memory, sqlite_in_memory());
 store_suite!(sqlite_file, sqlite_file());
 store_suite!(dynamodb_moto, dynamodb_moto());
+store_suite!(postgres, postgres());

@@ -913,3 +913,80 @@ async fn only_the_requester_can_cancel_a_pending_request() {
     );
     assert_eq!(app.notifier.names_for(&r.id), ["submitted", "cancelled"]);
 }
+
+#[tokio::test]
+async fn a_last_approval_whose_process_stopped_before_the_state_change_is_completed_by_the_sweep() {
+    use ncp_share_approver::audit::AuditEntry;
+    use ncp_share_approver::clock::Clock as _;
+    use ncp_share_approver::domain::Approval;
+    use ncp_share_approver::store::{Change, Committed};
+    let app = WorkflowApp::spawn().await;
+    let r = pending_partner_share(&app).await;
+    assert!(matches!(
+        app.wf.approve(&r.id, &who(ALICE)).await.unwrap(),
+        ActOutcome::Counted { remaining: 1, .. }
+    ));
+    // One of two: the sweep leaves it pending.
+    assert!(app.wf.sweep().await.unwrap().approved_late.is_empty());
+    assert_eq!(app.stored(&r.id).await.state, RequestState::Pending);
+    // Bob's approval as `approve` writes it first (the approval and its signed ledger record),
+    // and then nothing: the process was killed before the state change, and Slack does not
+    // send the click again.
+    let at = app.clock.now();
+    let entry = ncp_share_approver::audit::seal::seal(
+        AuditEntry {
+            at,
+            event: AuditEvent::Approved,
+            actor: who(BOB).to_string(),
+            request_id: Some(r.id.to_string()),
+            fingerprint: Some(r.fingerprint.clone()),
+            rule: r.rule.clone(),
+            policy_hash: Some(r.policy_hash.clone()),
+            detail: "approved by bob".into(),
+            sig: None,
+        },
+        &crate::harness::fixtures::test_signer(),
+    );
+    let approval = Approval {
+        request_id: r.id.clone(),
+        person: serde_json::from_value(serde_json::json!("bob")).unwrap(),
+        identity: who(BOB),
+        approve: true,
+        at,
+        comment: None,
+    };
+    assert!(matches!(
+        app.wf
+            .store
+            .commit(Change {
+                approval: Some(approval),
+                audit: vec![entry],
+                ..Default::default()
+            })
+            .await
+            .unwrap(),
+        Committed::Done(_)
+    ));
+    assert_eq!(app.stored(&r.id).await.state, RequestState::Pending);
+    // The next sweep approves it as a repeated click would, and the worker shares it on the
+    // signed approvals.
+    let report = app.wf.sweep().await.unwrap();
+    assert_eq!(report.approved_late, vec![r.id.clone()]);
+    assert_eq!(app.stored(&r.id).await.state, RequestState::Approved);
+    assert!(
+        app.wf.sweep().await.unwrap().approved_late.is_empty(),
+        "once"
+    );
+    let done = app.worker().drain().await.unwrap();
+    assert_eq!(
+        done,
+        vec![(r.id.clone(), ExecOutcome::Finished(RequestState::Succeeded))]
+    );
+    assert_eq!(app.sim.shared_with(GOLDEN_WEB), vec![PARTNER]);
+    assert_eq!(
+        app.count_events(&r.id, AuditEvent::Decided).await,
+        2,
+        "the decision at submission and the approval"
+    );
+    app.verify().await.unwrap();
+}
