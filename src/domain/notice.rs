@@ -317,9 +317,10 @@ impl NoticeFacts {
         &self.request
     }
 
-    /// Whether the policy refused it (no rule allowed it).
+    /// Whether the policy refused it (no rule allowed it, or the image was not found): a
+    /// request an approver denied was allowed by a rule first.
     pub fn refused(&self) -> bool {
-        self.request.state == RequestState::Denied && self.denial.is_none()
+        self.request.state == RequestState::Denied && self.policy.rule.is_none()
     }
 
     /// What came of it, as one sentence for people (the outcome's message, never empty).
@@ -330,11 +331,6 @@ impl NoticeFacts {
             .map(|o| o.message.trim().to_owned())
             .filter(|m| !m.is_empty())
             .unwrap_or_else(|| "no details were recorded".to_owned())
-    }
-
-    /// `denied by bob`, or the outcome when no approver's denial is on record.
-    pub fn denied_by(&self) -> Option<String> {
-        self.denial.as_ref().map(|d| format!("denied by {}", d.by))
     }
 }
 

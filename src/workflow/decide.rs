@@ -139,7 +139,7 @@ impl Workflow {
             } else {
                 Vec::new()
             };
-            let outbox = self.outbox_for(&told);
+            let outbox = self.outbox_for(&told).await?;
             let committed = self
                 .store
                 .commit(Change {

@@ -415,7 +415,7 @@ impl Workflow {
             .unwrap_or(std::time::Duration::from_secs(8 * 86_400));
         // The reminder's key and the reminder itself are one write: told once, never lost.
         let told = vec![(original, Notice::ShareEndingSoon { ends_at, targets })];
-        let outbox = self.outbox_for(&told);
+        let outbox = self.outbox_for(&told).await?;
         match self
             .store
             .commit(Change {

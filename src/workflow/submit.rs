@@ -233,7 +233,7 @@ impl Workflow {
                 .iter()
                 .map(|n| (request.clone(), n.clone()))
                 .collect();
-            let outbox = self.outbox_for(&told);
+            let outbox = self.outbox_for(&told).await?;
             let change = Change {
                 delivery: delivery.clone(),
                 insert: Some(request.clone()),

@@ -542,6 +542,8 @@ impl Ctx<'_> {
         };
         let outcome = result?;
         let id = &request.id;
+        // People by their policy names: a comment on the issue never names a Jira account.
+        let person = wf.policy.current().person_for(&actor).cloned();
         let (answer, summary) = match &outcome {
             // The notifier tells the issue about counted approvals, approvals, denials and
             // cancellations; only what changed nothing is answered here.
@@ -551,15 +553,26 @@ impl Ctx<'_> {
             ActOutcome::Cancelled(_) => (None, "cancelled"),
             ActOutcome::AlreadyCounted(_) => (
                 Some(format!(
-                    "The approval by {actor} of {id} was already counted; nothing changed."
+                    "The approval by {} of {id} was already counted; nothing changed.",
+                    person
+                        .as_ref()
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| "this person".into())
                 )),
                 "already counted",
             ),
+            // The policy's sentence speaks to the person ("you requested this"); an account the
+            // policy does not know has no name to show, and its id stays out of the comment.
             ActOutcome::NotAllowed(why) => (
-                Some(format!(
-                    "Not counted: {actor} may not do this for {id}: {}. Nothing changed.",
-                    clip(why)
-                )),
+                Some(match &person {
+                    Some(p) => format!(
+                        "Not counted for {p} on {id}: {}. Nothing changed.",
+                        clip(why)
+                    ),
+                    None => format!(
+                        "Not counted: the Jira account that acted is not in the policy's [people], so it cannot act on {id}. Nothing changed."
+                    ),
+                }),
                 "not allowed",
             ),
             ActOutcome::NotPending(r) => (

@@ -10,7 +10,7 @@ mod modal;
 pub mod replies;
 pub mod settings;
 
-use crate::domain::{Origin, RequestId, RequestState};
+use crate::domain::{NoticeFacts, Origin, RequestId};
 use crate::http::ApiError;
 use crate::http::AppState;
 use crate::notify::slack::render;
@@ -263,8 +263,7 @@ pub(crate) fn submission_reply(
 ) -> (String, serde_json::Value) {
     let text = |t: String| (t, serde_json::Value::Null);
     match result {
-        Ok(r) if r.state == RequestState::Denied => render::refused_reply(&r),
-        Ok(r) => render::submitted_reply(&r),
+        Ok(r) => render::submitted_reply(&NoticeFacts::of_state(&r, &[])),
         Err(WorkflowError::Invalid(why)) => {
             text(format!("{}\n\n{}", render::escape(&why), command::USAGE))
         }

@@ -14,7 +14,7 @@
 //! 403 and nothing is stored. An approval or denial carries the request's fingerprint as the
 //! approver saw it, and is refused with 409 when the request binds anything else.
 
-use crate::domain::{ImageNo, LoginId, Origin, RequestId, ShareDuration};
+use crate::domain::{ImageNo, LoginId, NoticeFacts, Origin, RequestId, ShareDuration};
 use crate::http::ApiError;
 use crate::http::AppState;
 use crate::notify::webhook::check_callback_url;
@@ -197,16 +197,21 @@ async fn handle(
     async {
         match parsed {
             Parsed::Requested(new) => match wf.submit_once(*new, Some(key)).await {
-                Ok(r) => Ok(Json(json!({
-                    "request_id": r.id.as_str(),
-                    "state": r.state.as_str(),
-                    "fingerprint": r.fingerprint,
-                    "rule": r.rule,
-                    "approvers": r.approvers.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
-                    "min_approvals": r.min_approvals,
-                    "message": r.outcome.map(|o| o.message).unwrap_or_default(),
-                }))
-                .into_response()),
+                Ok(r) => {
+                    // The policy's decision as every front door states it.
+                    let f = NoticeFacts::of_state(&r, &[]);
+                    Ok(Json(json!({
+                        "request_id": r.id.as_str(),
+                        "state": r.state.as_str(),
+                        "fingerprint": r.fingerprint,
+                        "rule": f.policy.rule,
+                        "approvers": f.policy.approvers.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+                        "min_approvals": f.policy.min_approvals,
+                        "requester_approval_counts": f.policy.requester_counts,
+                        "message": r.outcome.map(|o| o.message).unwrap_or_default(),
+                    }))
+                    .into_response())
+                }
                 Err(WorkflowError::Duplicate) => Ok(duplicate()),
                 Err(e) => Err(e.into()),
             },

@@ -279,7 +279,7 @@ async fn on_text(
         SlackCommand::Help => return say(state, user_id, usage()).await,
         SlackCommand::Status(id) => {
             let answer = match wf.store.request(&id).await? {
-                Some(r) => plain(replies::status(&r, &wf.store.approvals(&id).await?)),
+                Some(r) => replies::status_plain(&r, &wf.store.approvals(&id).await?),
                 None => format!("No request {id}."),
             };
             return say(state, user_id, answer).await;
