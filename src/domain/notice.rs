@@ -481,7 +481,7 @@ mod tests {
         );
         r.state = RequestState::Denied;
         let no = approval(&r, "bob", false);
-        let f = NoticeFacts::new(&r, &[no.clone()], &Notice::Denied(no));
+        let f = NoticeFacts::new(&r, std::slice::from_ref(&no), &Notice::Denied(no.clone()));
         let denial = f.denial.expect("a denial");
         assert_eq!(denial.by, person("bob"));
         assert_eq!(denial.comment.unwrap().as_str(), "‹!channel› no ↵ way");

@@ -886,7 +886,7 @@ fn home_share(g: Grant, name: Option<&str>, requester: &Identity, yours: bool) -
         grant: g,
         image_name: name.map(str::to_owned),
         requester: requester.clone(),
-        requester_person: yours.then(|| person("carol")),
+        requester_name: yours.then(|| person("carol")),
         yours,
     }
 }

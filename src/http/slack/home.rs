@@ -102,7 +102,7 @@ fn home_share(grant: Grant, r: &ShareRequest, yours: bool) -> HomeShare {
         grant,
         image_name: Some(r.image_name.clone()).filter(|n| !n.is_empty()),
         requester: r.requester.clone(),
-        requester_person: r.requester_person.clone(),
+        requester_name: r.requester_person.clone(),
         yours,
     }
 }

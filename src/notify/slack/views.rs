@@ -404,7 +404,7 @@ pub struct HomeShare {
     /// Who asked for it (the account).
     pub requester: Identity,
     /// Who asked for it, by their policy name (what the tab shows), when the policy knows them.
-    pub requester_person: Option<PersonName>,
+    pub requester_name: Option<PersonName>,
     /// Whether the viewer asked for it (else they approved it).
     pub yours: bool,
 }
@@ -544,7 +544,7 @@ fn active_item(s: &HomeShare, i: usize, now: DateTime<Utc>) -> [Value; 2] {
     } else {
         format!(
             "you approved, {} asked",
-            who(&s.requester, s.requester_person.as_ref())
+            who(&s.requester, s.requester_name.as_ref())
         )
     };
     let text = format!(

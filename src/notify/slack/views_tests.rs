@@ -427,7 +427,7 @@ fn share(target: &str, request: &str, ends: Option<DateTime<Utc>>, yours: bool) 
         grant: grant(target, request, ends),
         image_name: Some("golden-web".into()),
         requester: Identity::new("slack", "U056CAROL").unwrap(),
-        requester_person: Some(PersonName("carol".into())),
+        requester_name: Some(PersonName("carol".into())),
         yours,
     }
 }
