@@ -124,7 +124,14 @@ pub fn show_text(
     let mut line = |label: &str, text: &str| {
         let _ = writeln!(out, "{label:<12}{text}");
     };
-    line("request", &format!("{} ({})", r.id, r.state));
+    if f.refused() {
+        line(
+            "request",
+            &format!("{} ({}: refused by the policy)", r.id, r.state),
+        );
+    } else {
+        line("request", &format!("{} ({})", r.id, r.state));
+    }
     line("requester", &format!("{} ({})", f.requester, r.requester));
     line(
         "image",

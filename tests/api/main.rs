@@ -7,6 +7,7 @@ mod aws;
 mod cli;
 mod harness;
 mod ncp;
+mod notice_facts;
 mod payloads;
 mod props;
 mod slack;

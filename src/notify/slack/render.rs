@@ -695,7 +695,8 @@ pub fn submitted_reply(facts: &NoticeFacts) -> (String, Value) {
 /// The requester's answer when the policy refused the request: why, from the outcome.
 pub fn refused_reply(facts: &NoticeFacts) -> (String, Value) {
     one_section(&format!(
-        ":no_entry: Request refused by the policy, nothing was shared: {}",
+        ":no_entry: Request *{}* refused by the policy, nothing was shared: {}",
+        facts.request().id,
         escape(&facts.outcome())
     ))
 }
