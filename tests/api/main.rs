@@ -11,6 +11,7 @@ mod notice_facts;
 mod payloads;
 mod props;
 mod slack;
+mod spoofing;
 mod store;
 mod tickets;
 mod workflow;
