@@ -103,6 +103,7 @@ impl Workflow {
         id: &RequestId,
         actor: &Identity,
     ) -> Result<ActOutcome, WorkflowError> {
+        super::name_request(id);
         let request = match self.pending(id).await? {
             Ok(r) => r,
             Err(outcome) => return Ok(outcome),
@@ -209,6 +210,7 @@ impl Workflow {
         actor: &Identity,
         reason: Option<String>,
     ) -> Result<ActOutcome, WorkflowError> {
+        super::name_request(id);
         let request = match self.pending(id).await? {
             Ok(r) => r,
             Err(outcome) => return Ok(outcome),
@@ -261,6 +263,7 @@ impl Workflow {
         id: &RequestId,
         actor: &Identity,
     ) -> Result<ActOutcome, WorkflowError> {
+        super::name_request(id);
         let request = match self.pending(id).await? {
             Ok(r) => r,
             Err(outcome) => return Ok(outcome),

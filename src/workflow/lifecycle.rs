@@ -497,6 +497,7 @@ impl Workflow {
         });
         let decided = format!("revocation without approval: {}", why.join("; "));
         let actor = new.requester.to_string();
+        super::name_request(&request.id);
         Ok(Some(self.open_revocation(request, &actor, decided).await?))
     }
 

@@ -32,6 +32,13 @@ use crate::domain::{RequestState, ShareRequest};
 use crate::policy::Policy;
 use crate::workflow::outbox::{Channels, OutboxEntry};
 use crate::workflow::ports::store::{Change, Committed, Store, StoreError};
+
+/// Names the share request on the current span (a front door's request, an outbox delivery,
+/// an execution) so that every later line of it carries `request_id`; a span without that
+/// field ignores it.
+pub(crate) fn name_request(id: &crate::domain::RequestId) {
+    tracing::Span::current().record("request_id", tracing::field::display(id));
+}
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 

@@ -137,6 +137,7 @@ impl Workflow {
                 .filter(|g| g.in_force_at(now) && request.targets.contains(&g.target))
                 .collect();
         }
+        super::name_request(&request.id);
         let mut auto_approve = false;
         let decided_detail = match (&decision, lookup_refusal) {
             (_, Some(why)) => {
@@ -256,7 +257,10 @@ impl Workflow {
                     break;
                 }
                 Committed::Conflict(Conflict::Delivery) => return Err(WorkflowError::Duplicate),
-                Committed::Conflict(_) => request.id = RequestId::random(),
+                Committed::Conflict(_) => {
+                    request.id = RequestId::random();
+                    super::name_request(&request.id);
+                }
             }
         }
         match request.state {

@@ -121,11 +121,9 @@ fn verified(
         .get("x-slack-signature")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    Ok(DeliveryKey::new(
-        format!("slack:{signature}"),
-        now,
-        DEDUP_TTL,
-    ))
+    let key = DeliveryKey::new(format!("slack:{signature}"), now, DEDUP_TTL);
+    crate::http::record_delivery(&key.key);
+    Ok(key)
 }
 
 /// Records the delivery; `Ok(false)` for a repeat.
@@ -208,6 +206,7 @@ pub async fn commands(
         } => (Action::Set, image, targets, None, reason),
         SlackCommand::Help => return Ok(ephemeral(usage)),
         SlackCommand::Status(id) => {
+            crate::http::record_request(&id);
             return Ok(ephemeral(match wf.store.request(&id).await? {
                 Some(r) => replies::status(&r, &wf.store.approvals(&id).await?),
                 None => format!("No request {id}."),

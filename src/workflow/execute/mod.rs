@@ -23,6 +23,7 @@ use plan::Plan;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
+use tracing::Instrument as _;
 
 /// Steps after which a test can make the worker stop dead, as a `kill -9` would.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,17 +131,24 @@ impl Worker {
             return;
         };
         let worker = self.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            match worker.execute(&id).await {
-                Ok(outcome) => {
-                    tracing::debug!(request_id = %id, ?outcome, "execution attempt done")
-                }
-                Err(e) => {
-                    tracing::warn!(request_id = %id, error = %e, "execution attempt failed; it will be retried")
+        // Every line of the attempt names its request and the queue's hint it came from.
+        let span = tracing::info_span!(
+            "execute",
+            delivery_id = %format!("queue:{id}"),
+            request_id = %id,
+        );
+        tokio::spawn(
+            async move {
+                let _permit = permit;
+                match worker.execute(&id).await {
+                    Ok(outcome) => tracing::debug!(?outcome, "execution attempt done"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "execution attempt failed; it will be retried")
+                    }
                 }
             }
-        });
+            .instrument(span),
+        );
     }
 
     /// Requests that are approved or were interrupted while executing, oldest first.
