@@ -182,6 +182,42 @@ fn the_io_check_can_fail() {
     assert!(io_mentions(&strip("use std::collections::HashMap; fn f(x: &'a str) {}")).is_empty());
 }
 
+/// No span guard anywhere: a guard held across an `.await` attaches the wrong context to
+/// every line logged meanwhile (the tracing documentation's warning), so spans are attached
+/// with `Instrument::instrument` or `Span::in_scope`, and the rule is simply no guard at all.
+#[test]
+fn no_span_guard_is_entered() {
+    let found: Vec<String> = source_files()
+        .into_iter()
+        .flat_map(|(path, _, text)| {
+            span_guards(&text)
+                .into_iter()
+                .map(move |g| format!("{}: {g}", path.display()))
+        })
+        .collect();
+    assert!(
+        found.is_empty(),
+        "span guards (use Instrument::instrument or Span::in_scope): {found:?}"
+    );
+}
+
+#[test]
+fn the_span_guard_check_can_fail() {
+    let text = strip(
+        "async fn f() { let _g = span.enter(); g().await; let e = tracing::info_span!(\"x\").entered(); }\n\
+         fn ok() { span.in_scope(|| ()); let enter = 1; }\n",
+    );
+    assert_eq!(span_guards(&text), [".enter()", ".entered()"]);
+}
+
+fn span_guards(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for guard in [".enter()", ".entered()"] {
+        found.extend(text.match_indices(guard).map(|(_, g)| g.to_owned()));
+    }
+    found
+}
+
 /// The renderers of what people read: each states the policy's facts only through
 /// `NoticeFacts` (its `policy`, `progress` and `denial`), never from the request's own fields.
 const RENDERERS: &[&str] = &[

@@ -5,6 +5,7 @@
 
 mod aws;
 mod cli;
+mod delivery_logs;
 mod harness;
 mod ncp;
 mod notice_facts;

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 /// The app policy's people with every front door's accounts, and the partner rule's card in
 /// Slack and in the NAVER WORKS room.
-const ALL_DOORS_POLICY: &str = r#"
+pub(crate) const ALL_DOORS_POLICY: &str = r#"
 [defaults]
 request_ttl = "24h"
 
