@@ -234,7 +234,16 @@ impl Workflow {
             Some(r) => format!("denied by {person}: {r}"),
             None => format!("denied by {person}"),
         };
-        let outcome_message = message.clone();
+        // The outcome is shown on every front door: the approver's words in it are quoted and
+        // inert (one line, no mention or link), like every word a person typed. The ledger keeps
+        // them as given.
+        let outcome_message = match &reason {
+            Some(r) => format!(
+                "denied by {person}: “{}”",
+                crate::domain::inert(r, crate::domain::notice::MAX_QUOTED_CHARS)
+            ),
+            None => message.clone(),
+        };
         let Some(denied) = self
             .transition(
                 request,
