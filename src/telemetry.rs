@@ -1,5 +1,6 @@
 //! Tracing setup: human-readable lines on stderr locally, JSON on Lambda (CloudWatch) or when
-//! `NSA_LOG_FORMAT=json`.
+//! `LOG_FORMAT=json` (not an `NSA_*` name: those are configuration keys, and an unknown one
+//! stops every command).
 //!
 //! Every line a request causes belongs to its delivery: the HTTP span (`http::router`) carries
 //! `delivery_id` (the front door's delivery key) and `request_id` (the share request, once
@@ -32,8 +33,7 @@ pub fn init(verbose: bool) {
 pub fn init_with_default(default: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-    let json =
-        lambda || std::env::var("NSA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let json = lambda || std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     if json {
         // CloudWatch stamps every line itself; elsewhere the line carries its time.
         let _ = json_subscriber(filter, std::io::stderr, !lambda).try_init();
