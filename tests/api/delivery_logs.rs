@@ -113,8 +113,30 @@ fn fifty_concurrent_deliveries_log_only_their_own_delivery_and_request() {
         buffer.clone(),
         true,
     ));
+    // A second registered dispatcher, alive for the test. With exactly one registered,
+    // tracing decides whether a callsite is enabled from the default dispatcher of whichever
+    // thread first reaches it, and caches that for the process: another test's thread (no
+    // subscriber) reaching the `http` span first would disable it here too. With two, every
+    // callsite asks every registered dispatcher, ours included.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+
     // Every thread of this runtime (workers and the blocking pool, where the store runs) logs
     // to the capture; nothing else in the test binary does.
+    // What the other tests of this binary do at any moment: an app on a thread with no
+    // subscriber reaches the service's callsites first. Done here on purpose, so that the
+    // capture is shown immune to it every run, not only when the tests happen to race.
+    std::thread::spawn(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let other = spawn_app().start().await;
+                let _ = other.command(CAROL, "help").await;
+            })
+    })
+    .join()
+    .unwrap();
     let on_start = dispatch.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
@@ -302,10 +324,28 @@ fn fifty_concurrent_deliveries_log_only_their_own_delivery_and_request() {
                 seen.insert(d.to_owned());
             }
             None => {
-                assert!(
-                    request.is_none(),
-                    "a request's line outside any delivery: {line}"
-                );
+                if let Some(r) = request {
+                    let same: Vec<String> = lines
+                        .iter()
+                        .filter(|l| l["request_id"] == r)
+                        .map(|l| l.to_string())
+                        .collect();
+                    let ours: Vec<&String> = expected
+                        .iter()
+                        .filter(|(_, id)| id.as_str() == r)
+                        .map(|(d, _)| d)
+                        .collect();
+                    let of_ours: Vec<String> = lines
+                        .iter()
+                        .filter(|l| ours.iter().any(|d| l["delivery_id"] == d.as_str()))
+                        .map(|l| l.to_string())
+                        .collect();
+                    panic!(
+                        "a request's line outside any delivery: {line}\nthe request's lines:\n{}\nits deliveries {ours:?}:\n{}",
+                        same.join("\n"),
+                        of_ours.join("\n")
+                    );
+                }
                 *outside
                     .entry(format!(
                         "{} {}",
