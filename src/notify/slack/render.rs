@@ -1,9 +1,13 @@
 //! Block Kit rendering of approval cards and requester messages: pure functions, no I/O.
 //!
-//! Every function returns `(fallback text, blocks)`: the text is what notifications and clients
-//! without Block Kit show, the blocks are the message. Text that comes from people or from NCP
-//! (login IDs, reasons, image names, rule and person names, NCP messages) is escaped for mrkdwn,
-//! so it can never mention `<!channel>`, ping a user or forge a link. Block Kit limits (button
+//! Every function takes a notice's [`NoticeFacts`] and returns `(fallback text, blocks)`: the
+//! text is what notifications and clients without Block Kit show, the blocks are the message.
+//! What the policy decided (rule, approvers, how many, whether the requester's own approval
+//! counts, approvals so far) is stated only through the facts' sentences; people are named by
+//! their policy names, never mentioned. Words people typed (a reason, a denial's comment) are
+//! quoted in a rich text block ([`quote_block`]), inert and one line, never in mrkdwn. Other
+//! text from people or from NCP (login IDs, image names, rule names, NCP messages) is escaped
+//! for mrkdwn, so it can never mention `<!channel>`, ping a user or forge a link. Block Kit limits (button
 //! text 75, confirm text 300, section text 3000, header 150 characters) are kept by cutting at a
 //! character boundary, never inside an escape or a `<...>` token, and marking the cut with `…`.
 

@@ -1,8 +1,10 @@
 //! What the service sends to NAVER WORKS, as typed content objects (pure): the approval message
 //! (a `button_template` whose Approve and Deny are message actions carrying a versioned
 //! `postback`), the room's messages after each press and at the end, and plain texts for the
-//! requester. NAVER WORKS shows text as typed (no markup, so nothing is escaped) and cannot edit
-//! a sent message, so every change is a new message. Every text is cut to the limits of
+//! requester, all from a notice's [`NoticeFacts`] (the policy's facts in its sentences, people by
+//! their policy names). NAVER WORKS shows text as typed (no markup, so nothing is escaped;
+//! people's words are shown inert, after a label in quotation marks) and cannot edit a sent
+//! message, so every change is a new message. Every text is cut to the limits of
 //! `reference/naver-works.md` section 2.2 on a character boundary; [`check_content`] holds any
 //! content to those limits and is what the fake NAVER WORKS enforces.
 
