@@ -28,6 +28,7 @@ use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use tracing::Instrument as _;
 
 /// Runs this process as the Lambda function `config.lambda.function` until the runtime stops it.
 pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Result<()> {
@@ -150,6 +151,7 @@ async fn handle_message(worker: &Worker, message: &SqsMessage) -> Option<BatchIt
         Ok(id) => id,
         Err(_) => return failure(message, "not a work message"),
     };
+    tracing::Span::current().record("request_id", tracing::field::display(&id));
     match worker.execute(&id).await {
         Ok(ExecOutcome::Finished(state)) => {
             tracing::info!(request_id = %id, state = %state, "request executed");
@@ -178,7 +180,14 @@ pub async fn handle_batch(worker: &Worker, event: SqsEvent) -> SqsBatchResponse 
     for message in event.records {
         let worker = worker.clone();
         let message_id = message.message_id.clone().unwrap_or_default();
-        let task = tasks.spawn(async move { handle_message(&worker, &message).await });
+        // Every line of the message's work names it and (once read) its request.
+        let span = tracing::info_span!(
+            "execute",
+            delivery_id = %format!("sqs:{message_id}"),
+            request_id = tracing::field::Empty,
+        );
+        let task =
+            tasks.spawn(async move { handle_message(&worker, &message).await }.instrument(span));
         message_of.insert(task.id(), message_id);
     }
     let mut response = SqsBatchResponse::default();

@@ -197,7 +197,8 @@ pub async fn build_state(
         })
     };
 
-    let (jira, jira_courier) = build_jira(config, secrets.as_ref(), &mut dispatcher).await?;
+    let (jira, jira_courier) =
+        build_jira(config, secrets.as_ref(), &mut dispatcher, store.clone()).await?;
     channels.jira = jira_courier;
     let webhook = build_webhook(config, secrets.as_ref(), &mut dispatcher).await?;
     channels.webhook = webhook.is_some();
@@ -361,6 +362,7 @@ async fn build_jira(
     config: &Config,
     secrets: &dyn SecretSource,
     dispatcher: &mut Dispatcher,
+    store: Arc<dyn crate::store::Store>,
 ) -> anyhow::Result<(Option<JiraFront>, bool)> {
     let Some(jc) = &config.jira else {
         return Ok((None, false));
@@ -385,6 +387,7 @@ async fn build_jira(
             done_transition: jc.done_transition.clone(),
             failed_transition: jc.failed_transition.clone(),
         },
+        store,
     );
     dispatcher.add_courier(Peer::Jira, Arc::new(courier));
     if webhook_secrets.is_empty() {

@@ -182,6 +182,123 @@ fn the_io_check_can_fail() {
     assert!(io_mentions(&strip("use std::collections::HashMap; fn f(x: &'a str) {}")).is_empty());
 }
 
+/// No span guard anywhere: a guard held across an `.await` attaches the wrong context to
+/// every line logged meanwhile (the tracing documentation's warning), so spans are attached
+/// with `Instrument::instrument` or `Span::in_scope`, and the rule is simply no guard at all.
+#[test]
+fn no_span_guard_is_entered() {
+    let found: Vec<String> = source_files()
+        .into_iter()
+        .flat_map(|(path, _, text)| {
+            span_guards(&text)
+                .into_iter()
+                .map(move |g| format!("{}: {g}", path.display()))
+        })
+        .collect();
+    assert!(
+        found.is_empty(),
+        "span guards (use Instrument::instrument or Span::in_scope): {found:?}"
+    );
+}
+
+#[test]
+fn the_span_guard_check_can_fail() {
+    let text = strip(
+        "async fn f() { let _g = span.enter(); g().await; let e = tracing::info_span!(\"x\").entered(); }\n\
+         fn ok() { span.in_scope(|| ()); let enter = 1; }\n",
+    );
+    assert_eq!(span_guards(&text), [".enter()", ".entered()"]);
+}
+
+fn span_guards(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for guard in [".enter()", ".entered()"] {
+        found.extend(text.match_indices(guard).map(|(_, g)| g.to_owned()));
+    }
+    found
+}
+
+/// The renderers of what people read: each states the policy's facts only through
+/// `NoticeFacts` (its `policy`, `progress` and `denial`), never from the request's own fields.
+const RENDERERS: &[&str] = &[
+    "src/notify/slack/render.rs",
+    "src/notify/slack/views.rs",
+    "src/notify/jira/render.rs",
+    "src/notify/works/render.rs",
+    "src/workflow/outbox/callback.rs",
+    "src/cli/requests.rs",
+    "src/http/slack/replies.rs",
+];
+
+/// The request's fields that carry the policy's decision.
+const POLICY_FIELDS: &[&str] = &[
+    "min_approvals",
+    "allow_self_approval",
+    "approvers",
+    "rule",
+    "requester_person",
+];
+
+#[test]
+fn renderers_state_policy_facts_only_through_notice_facts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut found = Vec::new();
+    for path in RENDERERS {
+        let text = std::fs::read_to_string(root.join(path)).expect("read a renderer");
+        for f in policy_field_reads(&strip(&text)) {
+            found.push(format!("{path}: {f}"));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "renderers reading the policy's decision from the request instead of NoticeFacts: {found:?}"
+    );
+}
+
+#[test]
+fn the_policy_field_check_can_fail() {
+    let text = strip(
+        "fn f(r: &ShareRequest, f: &NoticeFacts) { let n = r.min_approvals; let a = &request.approvers; \
+         let ok = f.policy.min_approvals; let rule = f.policy.rule_phrase(); let p = f.request().rule; }\n\
+         #[cfg(test)]\nmod tests { fn t() { r.allow_self_approval = true; } }\n",
+    );
+    assert_eq!(
+        policy_field_reads(&text),
+        ["r.min_approvals", "request().rule", "request.approvers"]
+    );
+}
+
+/// `x.field` for a policy field, unless `x` is the facts' `policy` (or `progress`).
+fn policy_field_reads(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for field in POLICY_FIELDS {
+        let needle = format!(".{field}");
+        let mut from = 0;
+        while let Some(at) = text[from..].find(&needle) {
+            let at = from + at;
+            from = at + needle.len();
+            if text[from..].chars().next().is_some_and(is_ident) {
+                continue;
+            }
+            let before = &text[..at];
+            let receiver: String = before
+                .chars()
+                .rev()
+                .take_while(|c| is_ident(*c) || *c == '(' || *c == ')')
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            if matches!(receiver.as_str(), "policy" | "progress") {
+                continue;
+            }
+            found.push(format!("{receiver}.{field}"));
+        }
+    }
+    found.sort();
+    found
+}
+
 // ---- the checker ----
 
 type Graph = BTreeMap<String, BTreeSet<String>>;

@@ -6,7 +6,7 @@ pub mod dev;
 mod lifecycle;
 mod outbox;
 pub mod policy;
-mod requests;
+pub mod requests;
 pub mod send;
 mod shares;
 

@@ -1,7 +1,9 @@
 //! `requests list|show`: what the store holds.
 
 use super::Cli;
-use crate::domain::{RequestId, RequestState, ShareRequest};
+use crate::audit::AuditRecord;
+use crate::domain::notice::MAX_QUOTED_CHARS;
+use crate::domain::{Approval, NoticeFacts, Quoted, RequestId, RequestState, ShareRequest, inert};
 use std::process::ExitCode;
 
 /// `requests` subcommands.
@@ -92,61 +94,6 @@ pub async fn run(cli: &Cli, command: &RequestsCommand) -> anyhow::Result<ExitCod
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            println!("request     {} ({})", r.id, r.state);
-            println!(
-                "requester   {}{}",
-                r.requester,
-                r.requester_person
-                    .as_ref()
-                    .map(|p| format!(" ({p})"))
-                    .unwrap_or_default()
-            );
-            println!(
-                "image       {} {} {}",
-                r.image_no,
-                r.image_name,
-                r.hypervisor.map(|h| h.to_string()).unwrap_or_default()
-            );
-            println!("action      {} {}", r.action, targets(&r));
-            if let Some(d) = r.duration {
-                println!("duration    {d}");
-            }
-            if let Some(reason) = &r.reason {
-                println!("reason      {reason}");
-            }
-            println!("rule        {}", r.rule.as_deref().unwrap_or("(none)"));
-            println!(
-                "approvals   {} of {} needed from {}",
-                approvals.iter().filter(|a| a.approve).count(),
-                r.min_approvals,
-                r.approvers
-                    .iter()
-                    .map(|p| p.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            println!("fingerprint {}", r.fingerprint);
-            println!("created     {}", r.created_at.to_rfc3339());
-            println!("expires     {}", r.expires_at.to_rfc3339());
-            if let Some(o) = &r.outcome {
-                println!("outcome     {}", o.message);
-                if let Some(code) = &o.ncp_code {
-                    println!("ncp code    {code}");
-                }
-            }
-            for a in &approvals {
-                println!(
-                    "  {} {} by {} ({}){}",
-                    a.at.format("%Y-%m-%d %H:%M:%S"),
-                    if a.approve { "approved" } else { "denied" },
-                    a.person,
-                    a.identity,
-                    a.comment
-                        .as_ref()
-                        .map(|c| format!(": {c}"))
-                        .unwrap_or_default()
-                );
-            }
             let owed = store
                 .outbox(crate::store::OutboxQuery {
                     request: Some(r.id.clone()),
@@ -154,25 +101,103 @@ pub async fn run(cli: &Cli, command: &RequestsCommand) -> anyhow::Result<ExitCod
                     limit: 1000,
                 })
                 .await?;
-            println!("messages:");
-            if owed.is_empty() {
-                println!("  (none)");
-            }
-            for e in &owed {
-                println!("  {}", super::outbox::line(e));
-            }
-            println!("ledger:");
-            for rec in &ledger {
-                println!(
-                    "  #{:<6} {} {:<10} {:<22} {}",
-                    rec.seq,
-                    rec.entry.at.format("%Y-%m-%d %H:%M:%S"),
-                    rec.entry.event,
-                    rec.entry.actor,
-                    rec.entry.detail
-                );
-            }
+            let messages: Vec<String> = owed.iter().map(super::outbox::line).collect();
+            print!("{}", show_text(&r, &approvals, &messages, &ledger));
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The text of `requests show`: the request, the policy's decision and approvals as every
+/// front door states them ([`NoticeFacts`]), the requester's reason quoted and inert (a
+/// terminal acts on escape sequences), then the ledger's view: each approval with the account
+/// that gave it, the messages owed, the ledger records.
+pub fn show_text(
+    r: &ShareRequest,
+    approvals: &[Approval],
+    messages: &[String],
+    ledger: &[AuditRecord],
+) -> String {
+    use std::fmt::Write as _;
+    let f = NoticeFacts::of_state(r, approvals);
+    let mut out = String::new();
+    let mut line = |label: &str, text: &str| {
+        let _ = writeln!(out, "{label:<12}{text}");
+    };
+    if f.refused() {
+        line(
+            "request",
+            &format!("{} ({}: refused by the policy)", r.id, r.state),
+        );
+    } else {
+        line("request", &format!("{} ({})", r.id, r.state));
+    }
+    line("requester", &format!("{} ({})", f.requester, r.requester));
+    line(
+        "image",
+        &format!(
+            "{} {} {}",
+            r.image_no,
+            inert(&r.image_name, 200),
+            r.hypervisor.map(|h| h.to_string()).unwrap_or_default()
+        ),
+    );
+    line("action", &format!("{} {}", r.action, targets(r)));
+    if let Some(d) = r.duration {
+        line("duration", &d.to_string());
+    }
+    match &f.reason {
+        Some(q) => line("reason", &format!("“{q}” (the requester's words)")),
+        None => line("reason", "(none given)"),
+    }
+    line("policy", &f.policy.sentence());
+    line("approvals", &f.progress.phrase());
+    if let Some(d) = &f.denial {
+        line("denied by", d.by.as_str());
+    }
+    line("fingerprint", &r.fingerprint);
+    line("policy hash", &f.policy.policy_hash);
+    line("created", &r.created_at.to_rfc3339());
+    line("expires", &r.expires_at.to_rfc3339());
+    if let Some(o) = &r.outcome {
+        line("outcome", &inert(&o.message, 2000));
+        if let Some(code) = &o.ncp_code {
+            line("ncp code", &inert(code, 200));
+        }
+    }
+    for a in approvals {
+        let _ = writeln!(
+            out,
+            "  {} {} by {} ({}){}",
+            a.at.format("%Y-%m-%d %H:%M:%S"),
+            if a.approve { "approved" } else { "denied" },
+            a.person,
+            a.identity,
+            a.comment
+                .as_deref()
+                .and_then(|c| Quoted::new(c, MAX_QUOTED_CHARS))
+                .map(|c| format!(": “{c}”"))
+                .unwrap_or_default()
+        );
+    }
+    let _ = writeln!(out, "messages:");
+    if messages.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    for m in messages {
+        let _ = writeln!(out, "  {m}");
+    }
+    let _ = writeln!(out, "ledger:");
+    for rec in ledger {
+        let _ = writeln!(
+            out,
+            "  #{:<6} {} {:<10} {:<22} {}",
+            rec.seq,
+            rec.entry.at.format("%Y-%m-%d %H:%M:%S"),
+            rec.entry.event,
+            rec.entry.actor,
+            inert(&rec.entry.detail, 4000)
+        );
+    }
+    out
 }

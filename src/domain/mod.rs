@@ -7,8 +7,10 @@ pub mod catalog;
 mod duration;
 mod hypervisor;
 pub mod lifecycle;
+pub mod notice;
 mod people;
 pub mod ports;
+pub mod quote;
 pub mod request;
 pub mod retry;
 
@@ -16,7 +18,9 @@ pub use catalog::{CatalogImage, ImageCatalog, filter_images};
 pub use duration::ShareDuration;
 pub use hypervisor::Hypervisor;
 pub use lifecycle::{DriftFinding, DriftKind, Lifecycle, Revocation, RevocationCause};
+pub use notice::{Denial, Next, NoticeFacts, PolicyFacts, Progress};
 pub use people::{Action, Identity, PersonName};
+pub use quote::{Quoted, inert};
 pub use request::{
     Approval, Grant, MAX_REASON_CHARS, MAX_TARGETS, NewRequest, Origin, Outcome, RequestId,
     RequestState, ShareRequest,

@@ -100,11 +100,33 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/works/callback", post(http::works::callback))
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .layer(
-            // One span per request with its method and route; never a body, a query or a header value.
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
-            }),
+            // One span per request with its method and route; never a body, a query or a header
+            // value. The front door records its delivery key (`delivery_id`), the share request
+            // once it is known (`request_id`) and what the delivery is (`issue`, `event`,
+            // `system`), so every line of the request, the answer's included, carries them.
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    tracing::info_span!(
+                        "http",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        delivery_id = tracing::field::Empty,
+                        request_id = tracing::field::Empty,
+                        issue = tracing::field::Empty,
+                        event = tracing::field::Empty,
+                        system = tracing::field::Empty,
+                    )
+                })
+                // One line per delivery answered, in its span: the audit trail of the doors.
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new()
+                        .level(tracing::Level::INFO)
+                        .latency_unit(tower_http::LatencyUnit::Millis),
+                ),
         )
 }

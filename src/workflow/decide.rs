@@ -103,6 +103,7 @@ impl Workflow {
         id: &RequestId,
         actor: &Identity,
     ) -> Result<ActOutcome, WorkflowError> {
+        super::name_request(id);
         let request = match self.pending(id).await? {
             Ok(r) => r,
             Err(outcome) => return Ok(outcome),
@@ -139,7 +140,7 @@ impl Workflow {
             } else {
                 Vec::new()
             };
-            let outbox = self.outbox_for(&told);
+            let outbox = self.outbox_for(&told).await?;
             let committed = self
                 .store
                 .commit(Change {
@@ -209,6 +210,7 @@ impl Workflow {
         actor: &Identity,
         reason: Option<String>,
     ) -> Result<ActOutcome, WorkflowError> {
+        super::name_request(id);
         let request = match self.pending(id).await? {
             Ok(r) => r,
             Err(outcome) => return Ok(outcome),
@@ -232,7 +234,16 @@ impl Workflow {
             Some(r) => format!("denied by {person}: {r}"),
             None => format!("denied by {person}"),
         };
-        let outcome_message = message.clone();
+        // The outcome is shown on every front door: the approver's words in it are quoted and
+        // inert (one line, no mention or link), like every word a person typed. The ledger keeps
+        // them as given.
+        let outcome_message = match &reason {
+            Some(r) => format!(
+                "denied by {person}: “{}”",
+                crate::domain::inert(r, crate::domain::notice::MAX_QUOTED_CHARS)
+            ),
+            None => message.clone(),
+        };
         let Some(denied) = self
             .transition(
                 request,
@@ -261,6 +272,7 @@ impl Workflow {
         id: &RequestId,
         actor: &Identity,
     ) -> Result<ActOutcome, WorkflowError> {
+        super::name_request(id);
         let request = match self.pending(id).await? {
             Ok(r) => r,
             Err(outcome) => return Ok(outcome),

@@ -465,7 +465,7 @@ impl Workflow {
             .unwrap_or(std::time::Duration::from_secs(8 * 86_400));
         // The reminder's key and the reminder itself are one write: told once, never lost.
         let told = vec![(original, Notice::ShareEndingSoon { ends_at, targets })];
-        let outbox = self.outbox_for(&told);
+        let outbox = self.outbox_for(&told).await?;
         match self
             .store
             .commit(Change {
@@ -547,6 +547,7 @@ impl Workflow {
         });
         let decided = format!("revocation without approval: {}", why.join("; "));
         let actor = new.requester.to_string();
+        super::name_request(&request.id);
         Ok(Some(self.open_revocation(request, &actor, decided).await?))
     }
 

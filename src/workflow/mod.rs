@@ -32,6 +32,13 @@ use crate::domain::{RequestState, ShareRequest};
 use crate::policy::Policy;
 use crate::workflow::outbox::{Channels, OutboxEntry};
 use crate::workflow::ports::store::{Change, Committed, Store, StoreError};
+
+/// Names the share request on the current span (a front door's request, an outbox delivery,
+/// an execution) so that every later line of it carries `request_id`; a span without that
+/// field ignores it.
+pub(crate) fn name_request(id: &crate::domain::RequestId) {
+    tracing::Span::current().record("request_id", tracing::field::display(id));
+}
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -254,7 +261,7 @@ impl Workflow {
                 told.push((stored.clone(), n.clone()));
             }
             told.extend(others(&stored));
-            let outbox = self.outbox_for(&told);
+            let outbox = self.outbox_for(&told).await?;
             let committed = self
                 .store
                 .commit(Change {
@@ -294,13 +301,28 @@ impl Workflow {
         Ok(())
     }
 
-    /// The outbox entries of `notices`, for the configured peers.
-    fn outbox_for(&self, notices: &[(ShareRequest, Notice)]) -> Vec<OutboxEntry> {
+    /// The outbox entries of `notices`, for the configured peers. A callback's body is fixed
+    /// now, with the approvals so far (the notice's own included, which may not be stored yet).
+    async fn outbox_for(
+        &self,
+        notices: &[(ShareRequest, Notice)],
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        use crate::workflow::outbox::{entries_with, needs_approvals};
         let now = self.clock.now();
-        let mut out: Vec<OutboxEntry> = notices
-            .iter()
-            .flat_map(|(r, n)| crate::workflow::outbox::entries(&self.channels, r, n, now))
-            .collect();
+        let mut out: Vec<OutboxEntry> = Vec::new();
+        for (r, n) in notices {
+            let mut approvals = if needs_approvals(&self.channels, r) {
+                self.store.approvals(&r.id).await?
+            } else {
+                Vec::new()
+            };
+            if let Notice::ApprovalAdded(a) | Notice::Denied(a) = n
+                && !approvals.contains(a)
+            {
+                approvals.push(a.clone());
+            }
+            out.extend(entries_with(&self.channels, r, &approvals, n, now));
+        }
         if self.channels.slack_home {
             // Everyone whose App Home shows these requests sees the new state: one home each.
             let policy = self.policy.current();
@@ -322,7 +344,7 @@ impl Workflow {
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     /// After a commit: tells the in-process notifier, and has the outbox entries delivered.

@@ -55,6 +55,14 @@ impl Workflow {
         {
             return Ok(revocation);
         }
+        // A delivery's request has an id derived from the delivery, so that a submission cut
+        // off before its answer (and finished later from the outbox) is found again. Named on
+        // the delivery's span now: every line of the submission carries it.
+        let id = delivery
+            .as_ref()
+            .map(|d| RequestId::derived(d.key.as_bytes()))
+            .unwrap_or_else(RequestId::random);
+        super::name_request(&id);
         let now = self.clock.now();
         let policy = self.policy.current();
 
@@ -82,12 +90,7 @@ impl Workflow {
         let decision = evaluate(&policy, &facts, now);
 
         let mut request = ShareRequest {
-            // A delivery's request has an id derived from the delivery, so that a submission
-            // cut off before its answer (and finished later from the outbox) is found again.
-            id: delivery
-                .as_ref()
-                .map(|d| RequestId::derived(d.key.as_bytes()))
-                .unwrap_or_else(RequestId::random),
+            id,
             version: 1,
             state: RequestState::Pending,
             origin: new.origin,
@@ -233,7 +236,7 @@ impl Workflow {
                 .iter()
                 .map(|n| (request.clone(), n.clone()))
                 .collect();
-            let outbox = self.outbox_for(&told);
+            let outbox = self.outbox_for(&told).await?;
             let change = Change {
                 delivery: delivery.clone(),
                 insert: Some(request.clone()),
@@ -256,7 +259,10 @@ impl Workflow {
                     break;
                 }
                 Committed::Conflict(Conflict::Delivery) => return Err(WorkflowError::Duplicate),
-                Committed::Conflict(_) => request.id = RequestId::random(),
+                Committed::Conflict(_) => {
+                    request.id = RequestId::random();
+                    super::name_request(&request.id);
+                }
             }
         }
         match request.state {

@@ -5,12 +5,15 @@
 
 mod aws;
 mod cli;
+mod delivery_logs;
 mod harness;
 mod ncp;
+mod notice_facts;
 mod payloads;
 mod postgres;
 mod props;
 mod slack;
+mod spoofing;
 mod store;
 mod tickets;
 mod workflow;

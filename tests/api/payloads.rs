@@ -14,8 +14,8 @@
 use crate::harness::fake_jira::JiraCall;
 use chrono::{DateTime, TimeZone, Utc};
 use ncp_share_approver::domain::{
-    Approval, DriftFinding, DriftKind, Grant, ImageNo, LoginId, Origin, Outcome, RequestId,
-    RequestState, RevocationCause, ShareDuration, ShareRequest,
+    Approval, DriftFinding, DriftKind, Grant, ImageNo, LoginId, NoticeFacts, Origin, Outcome,
+    RequestId, RequestState, RevocationCause, ShareDuration, ShareRequest,
 };
 use ncp_share_approver::http::slack::{command, replies};
 use ncp_share_approver::ncp::{Hypervisor, ImageView};
@@ -618,28 +618,33 @@ type Bodies = Vec<(String, Value)>;
 fn corpus() -> (Bodies, Bodies) {
     let mut slack = Vec::new();
     let mut jira = Vec::new();
+    let mut jira_blocks = Vec::new();
     let mut s = |name: String, body: Value| slack.push((name, body));
     let mut j = |name: String, paragraphs: Vec<String>| {
         jira.push((name, json!({ "body": jira_render::adf(&paragraphs) })))
+    };
+    let mut jb = |name: String, blocks: Vec<jira_render::Block>| {
+        jira_blocks.push((name, json!({ "body": jira_render::adf_blocks(&blocks) })))
     };
     for shape in shapes() {
         for (state_name, r) in states(&shape.request) {
             let name = format!("{}-{state_name}", shape.name);
             for (set, approvals) in approval_sets() {
-                let (t, b) = render::card(&r, &approvals);
+                let (t, b) = render::card(&NoticeFacts::of_state(&r, &approvals));
                 s(format!("card-{name}-{set}"), update(t.clone(), b.clone()));
                 if r.state == RequestState::Pending {
                     s(format!("post-card-{name}-{set}"), message(t, b));
                 }
             }
+            let f = NoticeFacts::of_state(&r, &[]);
             for (kind, msg) in [
-                ("approval", render::approval_card(&r, &[])),
-                ("progress", render::progress_card(&r, &[])),
-                ("final", render::final_card(&r, &[])),
+                ("approval", render::approval_card(&f)),
+                ("progress", render::progress_card(&f)),
+                ("final", render::final_card(&f)),
             ] {
                 s(format!("{kind}-{name}"), update(msg.0, msg.1));
             }
-            let submitted = render::submitted_reply(&r);
+            let submitted = render::submitted_reply(&f);
             s(
                 format!("submitted-{name}"),
                 render::ephemeral_body(submitted.clone()),
@@ -647,9 +652,9 @@ fn corpus() -> (Bodies, Bodies) {
             s(format!("submitted-slow-{name}"), follow_up(submitted.0));
             s(
                 format!("refused-{name}"),
-                render::ephemeral_body(render::refused_reply(&r)),
+                render::ephemeral_body(render::refused_reply(&f)),
             );
-            let outcome = render::outcome_message(&r);
+            let outcome = render::outcome_message(&f);
             s(
                 format!("outcome-dm-{name}"),
                 message(outcome.0.clone(), outcome.1.clone()),
@@ -715,8 +720,15 @@ fn corpus() -> (Bodies, Bodies) {
             };
             for (notice_name, notice) in notices {
                 for status in ["Approved", ODD] {
-                    if let Some(p) = jira_render::notice_comment(&r, &notice, status) {
-                        j(format!("jira-{notice_name}-{name}"), p);
+                    // The approvals so far as a comment counts them (the odd status once).
+                    for (set, approvals) in approval_sets().into_iter().filter(|(set, _)| {
+                        *set == "none"
+                            || (status == "Approved" && ["one", "many", "denied-odd"].contains(set))
+                    }) {
+                        let facts = NoticeFacts::new(&r, &approvals, &notice);
+                        if let Some(p) = jira_render::notice_comment(&facts, status) {
+                            jb(format!("jira-{notice_name}-{name}-{set}"), p);
+                        }
                     }
                 }
             }
@@ -725,13 +737,14 @@ fn corpus() -> (Bodies, Bodies) {
         let mut done = shape.request.clone();
         done.state = RequestState::Succeeded;
         for (notice_name, notice) in lifecycle_notices(&done) {
-            let (t, b) = render::lifecycle_message(&done, &notice);
+            let facts = NoticeFacts::new(&done, &[], &notice);
+            let (t, b) = render::lifecycle_message(&facts);
             s(
                 format!("lifecycle-{notice_name}-{}", shape.name),
                 message(t, b),
             );
-            if let Some(p) = jira_render::notice_comment(&done, &notice, "Approved") {
-                j(format!("jira-{notice_name}-{}", shape.name), p);
+            if let Some(p) = jira_render::notice_comment(&facts, "Approved") {
+                jb(format!("jira-{notice_name}-{}", shape.name), p);
             }
         }
     }
@@ -822,6 +835,7 @@ fn corpus() -> (Bodies, Bodies) {
         "say-blank-and-text".into(),
         vec!["  ".into(), "\n".into(), "text".into()],
     );
+    jira.extend(jira_blocks);
     (slack, jira)
 }
 
@@ -862,7 +876,7 @@ fn duration_sets() -> Vec<Vec<Option<ShareDuration>>> {
 fn home_request(r: &ShareRequest, approvals: usize, name: Option<&str>) -> views::HomeRequest {
     views::HomeRequest {
         request: r.clone(),
-        approvals,
+        approvals: approval_sets()[3].1[..approvals].to_vec(),
         image_name: name.map(str::to_owned),
     }
 }
@@ -872,6 +886,7 @@ fn home_share(g: Grant, name: Option<&str>, requester: &Identity, yours: bool) -
         grant: g,
         image_name: name.map(str::to_owned),
         requester: requester.clone(),
+        requester_name: yours.then(|| person("carol")),
         yours,
     }
 }
@@ -1087,7 +1102,10 @@ fn views_corpus() -> Bodies {
         for (state_name, r) in states(&shape.request) {
             s(
                 format!("confirmation-{}-{state_name}", shape.name),
-                views::confirmation("Request sent", render::submitted_reply(&r)),
+                views::confirmation(
+                    "Request sent",
+                    render::submitted_reply(&NoticeFacts::of_state(&r, &[])),
+                ),
             );
         }
     }

@@ -39,7 +39,6 @@ pub use settings::{JiraConfig, JiraFields};
 use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::Instrument as _;
 
 /// How long a delivery id and a body's hash are remembered (Jira retries for about 30 minutes),
 /// and the oldest `timestamp` a delivery may carry.
@@ -194,7 +193,16 @@ pub async fn webhook(
     let delivery = crate::verify::header(&headers, DELIVERY_HEADER)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?
         .to_string();
+    crate::http::record_delivery(&format!("jira:{delivery}"));
     let event = Event::parse(&body)?;
+    // On the request's span (the router's): every line of this delivery, the answer's
+    // included, carries them.
+    tracing::Span::current()
+        .record("issue", tracing::field::display(&event.issue_key))
+        .record(
+            "event",
+            tracing::field::display(crate::domain::truncate_for_display(&event.name)),
+        );
     // Body hashes are remembered for DEDUP_TTL from receipt, so a body stamped within the window
     // is still remembered if it came before; an older one could have been forgotten.
     if let Some(ts) = event.timestamp
@@ -210,40 +218,34 @@ pub async fn webhook(
     if !event.issue_key.starts_with(&project_prefix) {
         return Ok(reply("ignored: the issue is in another project"));
     }
-    let span = tracing::info_span!("jira", delivery = %delivery, issue = %event.issue_key, event = %event.name);
     let ctx = Ctx {
         state: &state,
         jira,
         delivery,
         body_hash,
     };
-    // `instrument`, not a span guard: a guard held across an await attaches the wrong context.
-    async {
-        match event.name.as_str() {
-            "jira:issue_created" => ctx.created(&event).await,
-            "jira:issue_updated"
-                if event
-                    .status_to
-                    .as_deref()
-                    .is_some_and(|s| s.eq_ignore_ascii_case(&jira.config.approved_status)) =>
-            {
-                ctx.transitioned(&event).await
-            }
-            "comment_created" => match event
-                .comment
-                .as_ref()
-                .and_then(|c| command(&c.text).map(|cmd| (c, cmd)))
-            {
-                Some((c, cmd)) => ctx.commented(&event, c, cmd).await,
-                None => Ok(reply("ignored: the comment is not a command")),
-            },
-            _ => Ok(reply(
-                "ignored: not an event that makes or approves a request",
-            )),
+    match event.name.as_str() {
+        "jira:issue_created" => ctx.created(&event).await,
+        "jira:issue_updated"
+            if event
+                .status_to
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case(&jira.config.approved_status)) =>
+        {
+            ctx.transitioned(&event).await
         }
+        "comment_created" => match event
+            .comment
+            .as_ref()
+            .and_then(|c| command(&c.text).map(|cmd| (c, cmd)))
+        {
+            Some((c, cmd)) => ctx.commented(&event, c, cmd).await,
+            None => Ok(reply("ignored: the comment is not a command")),
+        },
+        _ => Ok(reply(
+            "ignored: not an event that makes or approves a request",
+        )),
     }
-    .instrument(span)
-    .await
 }
 
 struct Ctx<'a> {
@@ -542,6 +544,8 @@ impl Ctx<'_> {
         };
         let outcome = result?;
         let id = &request.id;
+        // People by their policy names: a comment on the issue never names a Jira account.
+        let person = wf.policy.current().person_for(&actor).cloned();
         let (answer, summary) = match &outcome {
             // The notifier tells the issue about counted approvals, approvals, denials and
             // cancellations; only what changed nothing is answered here.
@@ -551,15 +555,26 @@ impl Ctx<'_> {
             ActOutcome::Cancelled(_) => (None, "cancelled"),
             ActOutcome::AlreadyCounted(_) => (
                 Some(format!(
-                    "The approval by {actor} of {id} was already counted; nothing changed."
+                    "The approval by {} of {id} was already counted; nothing changed.",
+                    person
+                        .as_ref()
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| "this person".into())
                 )),
                 "already counted",
             ),
+            // The policy's sentence speaks to the person ("you requested this"); an account the
+            // policy does not know has no name to show, and its id stays out of the comment.
             ActOutcome::NotAllowed(why) => (
-                Some(format!(
-                    "Not counted: {actor} may not do this for {id}: {}. Nothing changed.",
-                    clip(why)
-                )),
+                Some(match &person {
+                    Some(p) => format!(
+                        "Not counted for {p} on {id}: {}. Nothing changed.",
+                        clip(why)
+                    ),
+                    None => format!(
+                        "Not counted: the Jira account that acted is not in the policy's [people], so it cannot act on {id}. Nothing changed."
+                    ),
+                }),
                 "not allowed",
             ),
             ActOutcome::NotPending(r) => (

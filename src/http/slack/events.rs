@@ -79,6 +79,7 @@ pub async fn events(
                 state.clock.now(),
                 DEDUP_TTL,
             );
+            crate::http::record_delivery(&key.key);
             if first(&state, &key).await? {
                 state
                     .workflow

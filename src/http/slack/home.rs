@@ -3,7 +3,7 @@
 //! outbox (`Message::SlackHome`), so a home owed after a state change survives a crash and a
 //! burst of changes sends each person's home once, fresh.
 
-use crate::domain::{Grant, Identity, RequestId, RequestState, ShareRequest};
+use crate::domain::{Approval, Grant, Identity, RequestId, RequestState, ShareRequest};
 use crate::notify::slack::SlackApi;
 use crate::notify::slack::views::{self, HomeRequest, HomeShare, HomeView};
 use crate::store::StoreError;
@@ -46,7 +46,6 @@ pub async fn render(
         } else {
             Vec::new()
         };
-        let counted = approvals.iter().filter(|a| a.approve).count();
         let acted = person
             .as_ref()
             .is_some_and(|p| approvals.iter().any(|a| &a.person == p));
@@ -58,13 +57,13 @@ pub async fn render(
             && !acted
             && (!yours || r.allow_self_approval)
         {
-            waiting.push(home_request(&r, counted));
+            waiting.push(home_request(&r, &approvals));
         }
         if r.state == RequestState::Succeeded && (yours || approved_it) {
             shares_of.insert(r.id.clone(), (yours, r.clone()));
         }
         if yours {
-            mine.push(home_request(&r, counted));
+            mine.push(home_request(&r, &approvals));
         }
     }
     let images: BTreeSet<_> = shares_of
@@ -90,10 +89,10 @@ pub async fn render(
     }))
 }
 
-fn home_request(r: &ShareRequest, approvals: usize) -> HomeRequest {
+fn home_request(r: &ShareRequest, approvals: &[Approval]) -> HomeRequest {
     HomeRequest {
         request: r.clone(),
-        approvals,
+        approvals: approvals.to_vec(),
         image_name: Some(r.image_name.clone()).filter(|n| !n.is_empty()),
     }
 }
@@ -103,6 +102,7 @@ fn home_share(grant: Grant, r: &ShareRequest, yours: bool) -> HomeShare {
         grant,
         image_name: Some(r.image_name.clone()).filter(|n| !n.is_empty()),
         requester: r.requester.clone(),
+        requester_name: r.requester_person.clone(),
         yours,
     }
 }

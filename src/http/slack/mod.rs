@@ -10,7 +10,7 @@ mod modal;
 pub mod replies;
 pub mod settings;
 
-use crate::domain::{Origin, RequestId, RequestState};
+use crate::domain::{NoticeFacts, Origin, RequestId};
 use crate::http::ApiError;
 use crate::http::AppState;
 use crate::notify::slack::render;
@@ -121,11 +121,9 @@ fn verified(
         .get("x-slack-signature")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    Ok(DeliveryKey::new(
-        format!("slack:{signature}"),
-        now,
-        DEDUP_TTL,
-    ))
+    let key = DeliveryKey::new(format!("slack:{signature}"), now, DEDUP_TTL);
+    crate::http::record_delivery(&key.key);
+    Ok(key)
 }
 
 /// Records the delivery; `Ok(false)` for a repeat.
@@ -208,6 +206,7 @@ pub async fn commands(
         } => (Action::Set, image, targets, None, reason),
         SlackCommand::Help => return Ok(ephemeral(usage)),
         SlackCommand::Status(id) => {
+            crate::http::record_request(&id);
             return Ok(ephemeral(match wf.store.request(&id).await? {
                 Some(r) => replies::status(&r, &wf.store.approvals(&id).await?),
                 None => format!("No request {id}."),
@@ -263,8 +262,7 @@ pub(crate) fn submission_reply(
 ) -> (String, serde_json::Value) {
     let text = |t: String| (t, serde_json::Value::Null);
     match result {
-        Ok(r) if r.state == RequestState::Denied => render::refused_reply(&r),
-        Ok(r) => render::submitted_reply(&r),
+        Ok(r) => render::submitted_reply(&NoticeFacts::of_state(&r, &[])),
         Err(WorkflowError::Invalid(why)) => {
             text(format!("{}\n\n{}", render::escape(&why), command::USAGE))
         }

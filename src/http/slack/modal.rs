@@ -6,7 +6,7 @@
 use super::command::{self, MAX_REASON_CHARS};
 use super::{ACK_BUDGET, DEDUP_TTL, SlackFront};
 use crate::domain::{
-    CatalogImage, ImageCatalog, ImageNo, LoginId, Origin, RequestState, ShareDuration,
+    CatalogImage, ImageCatalog, ImageNo, LoginId, NoticeFacts, Origin, RequestState, ShareDuration,
 };
 use crate::http::{ApiError, AppState};
 use crate::notify::slack::render;
@@ -395,10 +395,14 @@ pub(super) async fn submitted(
     )
     .await
     {
-        Ok(Ok(r)) if r.state == RequestState::Denied => {
-            views::confirmation("Not allowed", render::refused_reply(&r))
-        }
-        Ok(Ok(r)) => views::confirmation(title, render::submitted_reply(&r)),
+        Ok(Ok(r)) if r.state == RequestState::Denied => views::confirmation(
+            "Not allowed",
+            render::refused_reply(&NoticeFacts::of_state(&r, &[])),
+        ),
+        Ok(Ok(r)) => views::confirmation(
+            title,
+            render::submitted_reply(&NoticeFacts::of_state(&r, &[])),
+        ),
         Ok(Err(WorkflowError::Duplicate)) => views::confirmation(
             title,
             (

@@ -1,6 +1,6 @@
 //! Texts for the person who typed a command or clicked a button (ephemeral replies).
 
-use crate::domain::{Approval, Grant, ShareRequest};
+use crate::domain::{Approval, Grant, NoticeFacts, ShareRequest};
 use crate::ncp::ImageView;
 use crate::notify::slack::render::escape;
 use crate::workflow::ActOutcome;
@@ -36,20 +36,47 @@ pub fn act_outcome(outcome: &ActOutcome) -> String {
     }
 }
 
-/// `status <id>`: where the request is and who acted.
+/// `status <id>`: where the request is, the policy's decision and who acted (Slack mrkdwn).
 pub fn status(r: &ShareRequest, approvals: &[Approval]) -> String {
-    let approved: Vec<String> = approvals
-        .iter()
-        .filter(|a| a.approve)
-        .map(|a| a.person.to_string())
-        .collect();
+    status_lines(r, approvals, escape)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (label, text))| match i {
+            0 => text,
+            _ => format!("{label}: {text}"),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `status <id>` as plain text (NAVER WORKS shows text as typed: nothing to escape).
+pub fn status_plain(r: &ShareRequest, approvals: &[Approval]) -> String {
+    status_lines(r, approvals, str::to_owned)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (label, text))| match i {
+            0 => text.replace('*', ""),
+            _ => format!("{label}: {text}"),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The lines of `status`, each (label, text), the text made safe by `esc`; the first is the
+/// request itself (with `*` around the id and the state, for Slack).
+fn status_lines(
+    r: &ShareRequest,
+    approvals: &[Approval],
+    esc: impl Fn(&str) -> String,
+) -> Vec<(&'static str, String)> {
+    let f = NoticeFacts::of_state(r, approvals);
     let mut out = format!(
         "*{}* is *{}*: {} image {} ({}) {} {}",
         r.id,
         r.state,
         r.action,
         r.image_no,
-        escape(&r.image_name),
+        esc(&r.image_name),
         if r.action == crate::policy::Action::Unshare {
             "from"
         } else {
@@ -57,32 +84,25 @@ pub fn status(r: &ShareRequest, approvals: &[Approval]) -> String {
         },
         r.targets
             .iter()
-            .map(|t| escape(t.as_str()))
+            .map(|t| esc(t.as_str()))
             .collect::<Vec<_>>()
             .join(", ")
     );
     if let Some(d) = r.duration {
         out.push_str(&format!(" for {d}"));
     }
-    if let Some(rule) = &r.rule {
-        out.push_str(&format!("\nRule: {}", escape(rule)));
+    let mut lines = vec![("", out), ("Requester", esc(&f.requester))];
+    lines.push(("Policy", esc(&f.policy.sentence())));
+    if !f.policy.automatic() && f.policy.rule.is_some() {
+        lines.push(("Approvals", esc(&f.progress.phrase())));
     }
-    if r.min_approvals > 0 {
-        out.push_str(&format!(
-            "\nApprovals: {} of {} ({})",
-            approved.len(),
-            r.min_approvals,
-            if approved.is_empty() {
-                "none yet".into()
-            } else {
-                approved.join(", ")
-            }
-        ));
+    if let Some(d) = &f.denial {
+        lines.push(("Denied by", esc(d.by.as_str())));
     }
     if let Some(o) = &r.outcome {
-        out.push_str(&format!("\nOutcome: {}", escape(&o.message)));
+        lines.push(("Outcome", esc(&o.message)));
     }
-    out
+    lines
 }
 
 /// The most characters of account lines `list` shows. Slack cuts a message's text beyond

@@ -14,7 +14,7 @@
 //! 403 and nothing is stored. An approval or denial carries the request's fingerprint as the
 //! approver saw it, and is refused with 409 when the request binds anything else.
 
-use crate::domain::{ImageNo, LoginId, Origin, RequestId, ShareDuration};
+use crate::domain::{ImageNo, LoginId, NoticeFacts, Origin, RequestId, ShareDuration};
 use crate::http::ApiError;
 use crate::http::AppState;
 use crate::notify::webhook::check_callback_url;
@@ -32,7 +32,6 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::Instrument as _;
 
 /// How long a `webhook-id` is remembered.
 const DEDUP_TTL: Duration = Duration::from_secs(24 * 3_600);
@@ -149,6 +148,10 @@ async fn handle(
     crate::verify::standard_webhooks::verify_at(secrets, &headers, &body, now.timestamp())?;
     let delivery =
         crate::verify::header(&headers, crate::verify::standard_webhooks::ID_HEADER)?.to_string();
+    // On the request's span (the router's): every line of this delivery, the answer's
+    // included, carries them.
+    crate::http::record_delivery(&format!("webhook:{system}:{delivery}"));
+    tracing::Span::current().record("system", tracing::field::display(system));
 
     let value: Value =
         serde_json::from_slice(&body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
@@ -183,8 +186,6 @@ async fn handle(
         }
     };
 
-    let span =
-        tracing::info_span!("webhook", system = %system, delivery = %delivery, event = %kind);
     let duplicate = || {
         Json(json!({"duplicate": true, "message": "this webhook-id was already received; nothing more was done"})).into_response()
     };
@@ -192,56 +193,60 @@ async fn handle(
     // delivery answered 503 (nothing done) and retried with the same id is processed.
     // Keyed by system too: one system's webhook-ids cannot shadow another's.
     let key = DeliveryKey::new(format!("webhook:{system}:{delivery}"), now, DEDUP_TTL);
+    tracing::Span::current().record(
+        "event",
+        tracing::field::display(crate::domain::truncate_for_display(&kind)),
+    );
     let wf = &state.workflow;
-    // `instrument`, not a span guard: a guard held across an await attaches the wrong context.
-    async {
-        match parsed {
-            Parsed::Requested(new) => match wf.submit_once(*new, Some(key)).await {
-                Ok(r) => Ok(Json(json!({
+    match parsed {
+        Parsed::Requested(new) => match wf.submit_once(*new, Some(key)).await {
+            Ok(r) => {
+                // The policy's decision as every front door states it.
+                let f = NoticeFacts::of_state(&r, &[]);
+                Ok(Json(json!({
                     "request_id": r.id.as_str(),
                     "state": r.state.as_str(),
                     "fingerprint": r.fingerprint,
-                    "rule": r.rule,
-                    "approvers": r.approvers.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
-                    "min_approvals": r.min_approvals,
+                    "rule": f.policy.rule,
+                    "approvers": f.policy.approvers.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+                    "min_approvals": f.policy.min_approvals,
+                    "requester_approval_counts": f.policy.requester_counts,
                     "message": r.outcome.map(|o| o.message).unwrap_or_default(),
                 }))
-                .into_response()),
-                Err(WorkflowError::Duplicate) => Ok(duplicate()),
-                Err(e) => Err(e.into()),
-            },
-            Parsed::Acted(kind, id, who, reason, seen) => {
-                // The approver decided on what they saw: an approval of anything else is
-                // refused before it is counted. A request's bound fields never change after it is
-                // made, so this read cannot race with the approval that follows.
-                if let Some(seen) = seen
-                    && let Some(request) = wf.store.request(&id).await?
-                    && !seen.trim().eq_ignore_ascii_case(&request.fingerprint)
-                {
-                    return Err(ApiError::Conflict(format!(
-                        "fingerprint {:?} is not the fingerprint of request {id}: the approver saw a different request; nothing was recorded",
-                        crate::notify::jira::render::clip(&seen)
-                    )));
-                }
-                let result = match kind.as_str() {
-                    "share.approved" => wf.approve(&id, &who).await,
-                    "share.denied" => wf.deny(&id, &who, reason).await,
-                    _ => wf.cancel(&id, &who).await,
-                };
-                let outcome = result?;
-                // Approving, denying and cancelling are idempotent (one approval per person, state
-                // moved by compare-and-swap), so the id is recorded after the work: a retry after a
-                // failure is processed, a repeat after a success is answered as one.
-                let ttl = (key.until - key.now).to_std().unwrap_or(DEDUP_TTL);
-                if !wf.store.first_delivery(&key.key, key.now, ttl).await? {
-                    return Ok(duplicate());
-                }
-                Ok(act_response(&id, outcome))
+                .into_response())
             }
+            Err(WorkflowError::Duplicate) => Ok(duplicate()),
+            Err(e) => Err(e.into()),
+        },
+        Parsed::Acted(kind, id, who, reason, seen) => {
+            // The approver decided on what they saw: an approval of anything else is
+            // refused before it is counted. A request's bound fields never change after it is
+            // made, so this read cannot race with the approval that follows.
+            if let Some(seen) = seen
+                && let Some(request) = wf.store.request(&id).await?
+                && !seen.trim().eq_ignore_ascii_case(&request.fingerprint)
+            {
+                return Err(ApiError::Conflict(format!(
+                    "fingerprint {:?} is not the fingerprint of request {id}: the approver saw a different request; nothing was recorded",
+                    crate::notify::jira::render::clip(&seen)
+                )));
+            }
+            let result = match kind.as_str() {
+                "share.approved" => wf.approve(&id, &who).await,
+                "share.denied" => wf.deny(&id, &who, reason).await,
+                _ => wf.cancel(&id, &who).await,
+            };
+            let outcome = result?;
+            // Approving, denying and cancelling are idempotent (one approval per person, state
+            // moved by compare-and-swap), so the id is recorded after the work: a retry after a
+            // failure is processed, a repeat after a success is answered as one.
+            let ttl = (key.until - key.now).to_std().unwrap_or(DEDUP_TTL);
+            if !wf.store.first_delivery(&key.key, key.now, ttl).await? {
+                return Ok(duplicate());
+            }
+            Ok(act_response(&id, outcome))
         }
     }
-    .instrument(span)
-    .await
 }
 
 enum Parsed {

@@ -128,6 +128,7 @@ pub async fn callback(
         let digest = sha2::Sha256::digest(&body);
         DeliveryKey::new(format!("works:{}", hex::encode(digest)), now, DEDUP_TTL)
     };
+    crate::http::record_delivery(&key.key);
     let Some(user_id) = event
         .source
         .user_id
@@ -278,8 +279,9 @@ async fn on_text(
         } => (Action::Set, image, targets, None, reason),
         SlackCommand::Help => return say(state, user_id, usage()).await,
         SlackCommand::Status(id) => {
+            crate::http::record_request(&id);
             let answer = match wf.store.request(&id).await? {
-                Some(r) => plain(replies::status(&r, &wf.store.approvals(&id).await?)),
+                Some(r) => replies::status_plain(&r, &wf.store.approvals(&id).await?),
                 None => format!("No request {id}."),
             };
             return say(state, user_id, answer).await;

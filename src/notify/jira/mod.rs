@@ -12,8 +12,10 @@ pub mod render;
 pub use api::{COMMENT_PROPERTY, JiraApi, JiraError, is_issue_key};
 
 use super::Notice;
-use crate::domain::Origin;
+use crate::domain::{NoticeFacts, Origin};
 use crate::workflow::outbox::{Courier, Delivery, Message, OutboxEntry};
+use crate::workflow::ports::store::Store;
+use std::sync::Arc;
 
 /// Where results go and which transitions to take.
 #[derive(Debug, Clone, Default)]
@@ -36,28 +38,32 @@ pub struct JiraOutcomes {
 pub struct JiraCourier {
     api: JiraApi,
     outcomes: JiraOutcomes,
+    store: Arc<dyn Store>,
 }
 
 impl JiraCourier {
-    /// A courier commenting through `api`.
-    pub fn new(api: JiraApi, outcomes: JiraOutcomes) -> Self {
-        Self { api, outcomes }
+    /// A courier commenting through `api`, reading a request's approvals from `store` (a
+    /// comment states the approvals so far by the policy's names, as every front door does).
+    pub fn new(api: JiraApi, outcomes: JiraOutcomes, store: Arc<dyn Store>) -> Self {
+        Self {
+            api,
+            outcomes,
+            store,
+        }
     }
 
     async fn comment(
         &self,
         entry: &OutboxEntry,
         key: &str,
-        paragraphs: &[String],
+        body: serde_json::Value,
     ) -> Result<(), JiraError> {
         // Always looked for, not only on a retry: a process killed after Jira took the comment
         // but before the delivery was recorded retries with no attempt on record.
         if self.api.has_marked_comment(key, &entry.id).await? {
             return Ok(());
         }
-        self.api
-            .add_marked_comment(key, render::adf(paragraphs), &entry.id)
-            .await
+        self.api.add_marked_comment(key, body, &entry.id).await
     }
 }
 
@@ -79,14 +85,37 @@ impl Courier for JiraCourier {
             Message::JiraSay {
                 issue_key,
                 paragraphs,
-            } => delivery(self.comment(entry, issue_key, paragraphs).await),
+            } => delivery(
+                self.comment(entry, issue_key, render::adf(paragraphs))
+                    .await,
+            ),
             Message::JiraNotice { request, notice } => {
                 let Origin::Jira { issue_key } = &request.origin else {
                     return Delivery::Failed("the request did not come from Jira".into());
                 };
-                if let Some(p) =
-                    render::notice_comment(request, notice, &self.outcomes.approved_status)
-                    && let Err(e) = self.comment(entry, issue_key, &p).await
+                // The approvals up to this notice's (a later one must not show in an earlier
+                // comment: the lane delivers them in order, each with its own count).
+                let until = match notice {
+                    Notice::ApprovalAdded(a) => Some(a.at),
+                    _ => None,
+                };
+                let approvals = match self.store.approvals(&request.id).await {
+                    Ok(all) => all
+                        .into_iter()
+                        .filter(|a| until.is_none_or(|u| a.at <= u))
+                        .collect::<Vec<_>>(),
+                    Err(e) => {
+                        return Delivery::Retry {
+                            after: None,
+                            error: format!("store: {e}"),
+                        };
+                    }
+                };
+                let facts = NoticeFacts::new(request, &approvals, notice);
+                if let Some(blocks) = render::notice_comment(&facts, &self.outcomes.approved_status)
+                    && let Err(e) = self
+                        .comment(entry, issue_key, render::adf_blocks(&blocks))
+                        .await
                 {
                     return delivery(Err(e));
                 }

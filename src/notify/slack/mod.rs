@@ -16,7 +16,7 @@ pub use api::{MessageRef, SlackApi, SlackError};
 pub use fake::{FakeSlack, SlackCall};
 
 use super::Notice;
-use crate::domain::{Approval, ShareRequest};
+use crate::domain::{Approval, NoticeFacts, ShareRequest};
 use crate::workflow::outbox::{Courier, Delivery, Message, OutboxEntry};
 use crate::workflow::ports::store::Store;
 use std::sync::Arc;
@@ -91,11 +91,16 @@ impl Courier for SlackCourier {
                 request,
                 notice,
             } => {
+                let approvals = match self.store.approvals(&request.id).await {
+                    Ok(a) => a,
+                    Err(e) => return store_retry(e),
+                };
+                let facts = NoticeFacts::new(request, &approvals, notice);
                 let (text, blocks) = match notice {
                     Notice::ShareEndingSoon { .. } | Notice::ShareEnded(_) => {
-                        render::lifecycle_message(request, notice)
+                        render::lifecycle_message(&facts)
                     }
-                    _ => render::outcome_message(request),
+                    _ => render::outcome_message(&facts),
                 };
                 let thread = if *in_card_thread {
                     match self.card_ref(&request.id).await {
@@ -198,7 +203,7 @@ impl SlackCourier {
             Ok(a) => a,
             Err(e) => return store_retry(e),
         };
-        let (text, blocks) = render::card(request, &approvals);
+        let (text, blocks) = render::card(&NoticeFacts::of_state(request, &approvals));
         match card {
             None if post => {
                 match self

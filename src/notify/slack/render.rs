@@ -1,13 +1,17 @@
 //! Block Kit rendering of approval cards and requester messages: pure functions, no I/O.
 //!
-//! Every function returns `(fallback text, blocks)`: the text is what notifications and clients
-//! without Block Kit show, the blocks are the message. Text that comes from people or from NCP
-//! (login IDs, reasons, image names, rule and person names, NCP messages) is escaped for mrkdwn,
-//! so it can never mention `<!channel>`, ping a user or forge a link. Block Kit limits (button
+//! Every function takes a notice's [`NoticeFacts`] and returns `(fallback text, blocks)`: the
+//! text is what notifications and clients without Block Kit show, the blocks are the message.
+//! What the policy decided (rule, approvers, how many, whether the requester's own approval
+//! counts, approvals so far) is stated only through the facts' sentences; people are named by
+//! their policy names, never mentioned. Words people typed (a reason, a denial's comment) are
+//! quoted in a rich text block ([`quote_block`]), inert and one line, never in mrkdwn. Other
+//! text from people or from NCP (login IDs, image names, rule names, NCP messages) is escaped
+//! for mrkdwn, so it can never mention `<!channel>`, ping a user or forge a link. Block Kit limits (button
 //! text 75, confirm text 300, section text 3000, header 150 characters) are kept by cutting at a
 //! character boundary, never inside an escape or a `<...>` token, and marking the cut with `…`.
 
-use crate::domain::{Approval, DriftFinding, DriftKind, RequestState, ShareRequest};
+use crate::domain::{DriftFinding, DriftKind, NoticeFacts, Quoted, RequestState, ShareRequest};
 use crate::notify::Notice;
 use crate::policy::{Action, Identity, PersonName};
 use chrono::{DateTime, Utc};
@@ -118,29 +122,37 @@ pub(super) fn time(t: DateTime<Utc>) -> String {
     t.format(TIME_FORMAT).to_string()
 }
 
-/// `<@U123>` for a Slack account whose id is plainly an id; `None` for anything else.
-fn mention(identity: &Identity) -> Option<String> {
-    (identity.system == "slack"
-        && !identity.id.is_empty()
-        && identity.id.chars().all(|c| c.is_ascii_alphanumeric()))
-    .then(|| format!("<@{}>", identity.id))
-}
-
-/// A person as shown in blocks: the verified account (a mention for Slack) and the policy name.
+/// A person as every message shows them: their policy name (the account only when the policy
+/// does not know them), escaped; never a mention, so a card pings nobody.
 pub(super) fn who(identity: &Identity, person: Option<&PersonName>) -> String {
-    let account = mention(identity).unwrap_or_else(|| escape(&identity.to_string()));
-    match person {
-        Some(p) => format!("{account} ({})", escape(p.as_str())),
-        None => account,
-    }
+    escape(&crate::domain::notice::person_or_account(person, identity))
 }
 
-/// A person as shown in fallback text and DMs: a name, never a mention (no extra pings).
-fn who_plain(identity: &Identity, person: Option<&PersonName>) -> String {
-    match person {
-        Some(p) => escape(p.as_str()),
-        None => escape(&identity.to_string()),
-    }
+/// Words people typed, as a Block Kit quote: a bold label, then the words in a
+/// `rich_text_quote`. Rich text elements are literal text (no mrkdwn, no mention, no link),
+/// and [`Quoted`] is one line, so the words can never look like a line of the card.
+pub fn quote_block(label: &str, words: &Quoted) -> Value {
+    json!({
+        "type": "rich_text",
+        "elements": [
+            {
+                "type": "rich_text_section",
+                "elements": [{ "type": "text", "text": label, "style": { "bold": true } }]
+            },
+            {
+                "type": "rich_text_quote",
+                "elements": [{ "type": "text", "text": words.as_str() }]
+            }
+        ]
+    })
+}
+
+/// The label of the requester's reason wherever it is quoted.
+pub const REASON_LABEL: &str = "Reason, in the requester's words:";
+
+/// The label of an approver's comment on a denial.
+pub fn denial_label(by: &PersonName) -> String {
+    format!("{by}'s reason for the denial, in their words:")
 }
 
 /// The image as `1234567 "golden-web"`, escaped.
@@ -283,11 +295,13 @@ fn extension_text(r: &ShareRequest) -> Option<String> {
     ))
 }
 
-/// The request itself: who, which image, what, how long, why.
-fn summary_section(r: &ShareRequest) -> String {
+/// The request itself: who, which image, what, how long (the reason is quoted in a block of
+/// its own, [`reason_block`]).
+fn summary_section(f: &NoticeFacts) -> String {
+    let r = f.request();
     let mut s = format!(
         "*Requester:* {}\n*Image:* {}",
-        who(&r.requester, r.requester_person.as_ref()),
+        escape(&f.requester),
         escape(&image_label(r)),
     );
     let mut details = Vec::new();
@@ -303,74 +317,35 @@ fn summary_section(r: &ShareRequest) -> String {
     if let Some(e) = extension_text(r) {
         s.push_str(&format!("\n*Extension:* {e}"));
     }
-    match &r.reason {
-        Some(reason) if !reason.trim().is_empty() => {
-            // The reason is the one long free text; keep room for the rest of the section.
-            let reason = truncate_plain(reason.trim(), 1500);
-            s.push_str(&format!("\n*Reason:* {}", escape(&reason)));
-        }
-        _ => s.push_str("\n*Reason:* _none given_"),
+    if f.reason.is_none() {
+        s.push_str("\n*Reason:* _none given_");
     }
     s
 }
 
-/// Approvals that count: approving, by a listed approver, one per person.
-fn counted<'a>(r: &ShareRequest, approvals: &'a [Approval]) -> Vec<&'a Approval> {
-    let mut seen = Vec::new();
-    let mut out = Vec::new();
-    for a in approvals {
-        if a.approve && r.approvers.contains(&a.person) && !seen.contains(&&a.person) {
-            seen.push(&a.person);
-            out.push(a);
-        }
-    }
-    out
+/// The requester's reason, quoted; `None` when they gave none (the summary says so).
+fn reason_block(f: &NoticeFacts) -> Option<Value> {
+    f.reason.as_ref().map(|q| quote_block(REASON_LABEL, q))
 }
 
-fn approved_by(r: &ShareRequest, approvals: &[Approval]) -> Vec<String> {
-    counted(r, approvals)
-        .iter()
-        .map(|a| who(&a.identity, Some(&a.person)))
-        .collect()
+/// The policy's decision as it binds this request: the rule, how many approvals from whom,
+/// whether the requester's own counts.
+fn policy_line(f: &NoticeFacts) -> String {
+    format!("*Policy:* {}", escape(&f.policy.sentence()))
 }
 
-/// "1 of 2: alice approved; 1 more needed from bob, dave".
-fn approvals_line(r: &ShareRequest, approvals: &[Approval]) -> String {
-    let got = counted(r, approvals);
-    let mut s = format!("*Approvals:* {} of {}", got.len(), r.min_approvals);
-    if !got.is_empty() {
-        s.push_str(&format!(
-            ", approved by {}",
-            inline_list(&approved_by(r, approvals), 1000)
-        ));
-    }
-    let remaining = (r.min_approvals as usize).saturating_sub(got.len());
-    if remaining > 0 {
-        let candidates: Vec<String> = r
-            .approvers
-            .iter()
-            .filter(|p| !got.iter().any(|a| &a.person == *p))
-            .filter(|p| r.allow_self_approval || r.requester_person.as_ref() != Some(*p))
-            .map(|p| escape(p.as_str()))
-            .collect();
-        s.push_str(&format!(
-            "\n*Needs {remaining} more* from: {}",
-            if candidates.is_empty() {
-                "_nobody left who may approve_".to_owned()
-            } else {
-                inline_list(&candidates, 1000)
-            }
-        ));
-    }
-    s
+/// "*Approvals:* 1 of 2 approvals (alice); 1 more needed from bob".
+fn approvals_line(f: &NoticeFacts) -> String {
+    format!("*Approvals:* {}", escape(&f.progress.phrase()))
 }
 
-fn footer(r: &ShareRequest, with_expiry: bool) -> String {
+fn footer(f: &NoticeFacts, with_expiry: bool) -> String {
+    let r = f.request();
     let mut parts = vec![format!("Request *{}*", r.id)];
-    if let Some(rule) = &r.rule {
-        parts.push(format!("rule \"{}\"", escape(&one_line(rule))));
+    if f.policy.rule.is_some() {
+        parts.push(escape(&f.policy.rule_phrase()));
     }
-    parts.push(format!("fingerprint `{}`", escape(r.short_fingerprint())));
+    parts.push(format!("fingerprint `{}`", escape(&f.policy.fingerprint)));
     if with_expiry {
         parts.push(format!("expires {}", time(r.expires_at)));
     }
@@ -383,8 +358,9 @@ fn caveat() -> Value {
 
 /// The block id of the actions block: it changes with the version and with every approval, so
 /// Slack never keeps a stale element after an update.
-fn actions_block_id(r: &ShareRequest, approvals: &[Approval]) -> String {
-    format!("{}-v{}-a{}", r.id, r.version, approvals.len())
+fn actions_block_id(f: &NoticeFacts) -> String {
+    let r = f.request();
+    format!("{}-v{}-a{}", r.id, r.version, f.progress.count())
 }
 
 /// "image 1234567 "golden-web" with a, b for 7d", plain text for the confirm dialogs.
@@ -443,18 +419,21 @@ pub(super) fn button(
     })
 }
 
-/// The card approvers act on: the request, its approvals so far, and Approve / Deny buttons
-/// (`action_id` `approve` / `deny`, `value` the request id), each behind a confirm dialog.
-pub fn approval_card(request: &ShareRequest, approvals: &[Approval]) -> (String, Value) {
-    let r = request;
+/// The blocks of a card in order, leaving out the reason block when there is none.
+fn blocks(list: Vec<Option<Value>>) -> Value {
+    Value::Array(list.into_iter().flatten().collect())
+}
+
+/// The card approvers act on: the request, the requester's reason quoted, the policy's
+/// decision, the approvals so far, and Approve / Deny buttons (`action_id` `approve` / `deny`,
+/// `value` the request id), each behind a confirm dialog.
+pub fn approval_card(facts: &NoticeFacts) -> (String, Value) {
+    let f = facts;
+    let r = f.request();
     let subject = confirm_subject(r);
     let approve_text = format!(
         "{} asks to {subject}. Fingerprint {}. Approve?",
-        r.requester_person
-            .as_ref()
-            .map(|p| p.to_string())
-            .unwrap_or_else(|| r.requester.to_string()),
-        r.short_fingerprint()
+        f.requester, f.policy.fingerprint
     );
     let deny_text = format!("Deny the request to {subject}? The requester is told.");
     let title = if r.lifecycle.extends.is_empty() {
@@ -462,55 +441,62 @@ pub fn approval_card(request: &ShareRequest, approvals: &[Approval]) -> (String,
     } else {
         format!("Image share request {} (extension)", r.id)
     };
-    let blocks = json!([
-        header(&title),
-        section(&summary_section(r)),
-        section(&targets_section(r)),
-        section(&approvals_line(r, approvals)),
-        caveat(),
-        {
+    let blocks = blocks(vec![
+        Some(header(&title)),
+        Some(section(&summary_section(f))),
+        reason_block(f),
+        Some(section(&targets_section(r))),
+        Some(section(&format!(
+            "{}\n{}",
+            policy_line(f),
+            approvals_line(f)
+        ))),
+        Some(caveat()),
+        Some(json!({
             "type": "actions",
-            "block_id": actions_block_id(r, approvals),
+            "block_id": actions_block_id(f),
             "elements": [
                 button("Approve", "approve", r.id.as_str(), "primary",
                     confirm("Approve this share?", &approve_text, "Approve", "primary")),
                 button("Deny", "deny", r.id.as_str(), "danger",
                     confirm("Deny this request?", &deny_text, "Deny", "danger")),
             ]
-        },
-        context(&footer(r, true)),
+        })),
+        Some(context(&footer(f, true))),
     ]);
     let text = fallback(&format!(
         "Share request {}: {} asks to {} — approval needed",
         r.id,
-        who_plain(&r.requester, r.requester_person.as_ref()),
+        escape(&f.requester),
         escape(&subject),
     ));
     (text, blocks)
 }
 
 /// The card once approved (`Approved`, `Executing`): no buttons, who approved, "sharing now".
-pub fn progress_card(request: &ShareRequest, approvals: &[Approval]) -> (String, Value) {
-    let r = request;
-    let by = if r.min_approvals == 0 {
-        "*Approved automatically* by the rule".to_owned()
-    } else {
+pub fn progress_card(facts: &NoticeFacts) -> (String, Value) {
+    let f = facts;
+    let r = f.request();
+    let by = if f.policy.automatic() {
         format!(
-            "*Approved* by {}",
-            inline_list(&approved_by(r, approvals), 1500)
+            "*Approved automatically* by {}",
+            escape(&f.policy.rule_phrase())
         )
+    } else {
+        format!("*Approved*: {}", escape(&f.progress.phrase()))
     };
     let now = match r.state {
         RequestState::Executing => "changing NCP now",
         _ => "sharing now",
     };
-    let blocks = json!([
-        header(&format!("Image share request {}: approved", r.id)),
-        section(&summary_section(r)),
-        section(&targets_section(r)),
-        section(&format!(":hourglass_flowing_sand: {by}, {now}.")),
-        caveat(),
-        context(&footer(r, false)),
+    let blocks = blocks(vec![
+        Some(header(&format!("Image share request {}: approved", r.id))),
+        Some(section(&summary_section(f))),
+        reason_block(f),
+        Some(section(&targets_section(r))),
+        Some(section(&format!(":hourglass_flowing_sand: {by}, {now}."))),
+        Some(caveat()),
+        Some(context(&footer(f, false))),
     ]);
     let text = fallback(&format!(
         "Share request {}: approved, {now}: {}",
@@ -520,21 +506,10 @@ pub fn progress_card(request: &ShareRequest, approvals: &[Approval]) -> (String,
     (text, blocks)
 }
 
-/// The denial among the approvals (the last one), if any.
-fn denial(approvals: &[Approval]) -> Option<&Approval> {
-    approvals.iter().rev().find(|a| !a.approve)
-}
-
-fn outcome_text(r: &ShareRequest) -> String {
-    r.outcome
-        .as_ref()
-        .map(|o| o.message.trim().to_owned())
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| "no details were recorded".to_owned())
-}
-
-/// What happened at the end, as one mrkdwn paragraph for the card.
-fn end_section(r: &ShareRequest, approvals: &[Approval]) -> String {
+/// What happened at the end, as one mrkdwn paragraph for the card (a denial's comment is
+/// quoted in a block of its own, [`denial_block`]).
+fn end_section(f: &NoticeFacts) -> String {
+    let r = f.request();
     match r.state {
         RequestState::Succeeded => {
             let outcome = r.outcome.clone().unwrap_or_default();
@@ -550,9 +525,13 @@ fn end_section(r: &ShareRequest, approvals: &[Approval]) -> String {
             if let Some(d) = duration_text(r) {
                 s.push_str(&format!(" Access: {d}."));
             }
-            let got = approved_by(r, approvals);
-            if !got.is_empty() {
-                s.push_str(&format!(" Approved by {}.", inline_list(&got, 800)));
+            if f.policy.automatic() {
+                s.push_str(&format!(
+                    " Approved automatically by {}.",
+                    escape(&f.policy.rule_phrase())
+                ));
+            } else if f.progress.count() > 0 {
+                s.push_str(&format!(" Approved: {}.", escape(&f.progress.phrase())));
             }
             match &outcome.shared_with_after {
                 Some(list) if list.is_empty() => {
@@ -566,31 +545,29 @@ fn end_section(r: &ShareRequest, approvals: &[Approval]) -> String {
             }
             s
         }
-        RequestState::Denied => match denial(approvals) {
-            Some(a) => {
-                let mut s = format!(
-                    ":no_entry: *Denied* by {}",
-                    who(&a.identity, Some(&a.person))
-                );
-                match a.comment.as_deref().map(str::trim) {
-                    Some(c) if !c.is_empty() => {
-                        s.push_str(&format!(": {}", escape(&truncate_plain(c, 1500))))
-                    }
-                    _ => s.push_str(" (no reason given)"),
+        RequestState::Denied => match &f.denial {
+            Some(d) => format!(
+                ":no_entry: *Denied* by {}{}. Nothing was shared.",
+                escape(d.by.as_str()),
+                if d.comment.is_some() {
+                    ""
+                } else {
+                    " (no reason given)"
                 }
-                s.push_str(". Nothing was shared.");
-                s
-            }
+            ),
+            None if f.refused() => format!(
+                ":no_entry: *Refused by the policy*: {}. Nothing was shared.",
+                escape(&f.outcome())
+            ),
             None => format!(
                 ":no_entry: *Denied*: {}. Nothing was shared.",
-                escape(&outcome_text(r))
+                escape(&f.outcome())
             ),
         },
         RequestState::Expired => format!(
-            ":alarm_clock: *Expired* at {}: {} of {} approvals came in. Nothing was shared; ask again if it is still needed.",
+            ":alarm_clock: *Expired* at {}: {}. Nothing was shared; ask again if it is still needed.",
             time(r.expires_at),
-            counted(r, approvals).len(),
-            r.min_approvals
+            escape(&f.progress.phrase())
         ),
         RequestState::Cancelled => format!(
             ":leftwards_arrow_with_hook: *Cancelled* by the requester at {}. Nothing was shared.",
@@ -598,7 +575,7 @@ fn end_section(r: &ShareRequest, approvals: &[Approval]) -> String {
         ),
         RequestState::Failed => {
             let outcome = r.outcome.clone().unwrap_or_default();
-            let mut s = format!(":x: *Failed:* {}", escape(&outcome_text(r)));
+            let mut s = format!(":x: *Failed:* {}", escape(&f.outcome()));
             if let Some(code) = &outcome.ncp_code {
                 s.push_str(&format!(" (NCP code `{}`)", escape(code)));
             }
@@ -608,9 +585,17 @@ fn end_section(r: &ShareRequest, approvals: &[Approval]) -> String {
             ));
             s
         }
-        RequestState::Pending => approvals_line(r, approvals),
+        RequestState::Pending => approvals_line(f),
         RequestState::Approved | RequestState::Executing => "Approved, sharing now.".to_owned(),
     }
+}
+
+/// The denying approver's comment, quoted; `None` without one.
+fn denial_block(f: &NoticeFacts) -> Option<Value> {
+    let d = f.denial.as_ref()?;
+    d.comment
+        .as_ref()
+        .map(|c| quote_block(&denial_label(&d.by), c))
 }
 
 fn end_word(r: &ShareRequest) -> &'static str {
@@ -629,33 +614,40 @@ fn end_word(r: &ShareRequest) -> &'static str {
 
 /// The card at the end (`Succeeded`, `Failed`, `Denied`, `Expired`, `Cancelled`): no buttons,
 /// the request as approved and what came of it (for a share, the share list read back).
-pub fn final_card(request: &ShareRequest, approvals: &[Approval]) -> (String, Value) {
-    let r = request;
-    let mut blocks = vec![
-        header(&format!("Image share request {}: {}", r.id, end_word(r))),
-        section(&summary_section(r)),
-        section(&targets_section(r)),
-        section(&end_section(r, approvals)),
+pub fn final_card(facts: &NoticeFacts) -> (String, Value) {
+    let f = facts;
+    let r = f.request();
+    let mut list = vec![
+        Some(header(&format!(
+            "Image share request {}: {}",
+            r.id,
+            end_word(r)
+        ))),
+        Some(section(&summary_section(f))),
+        reason_block(f),
+        Some(section(&targets_section(r))),
+        Some(section(&end_section(f))),
+        denial_block(f),
     ];
     if r.state == RequestState::Succeeded && r.action != Action::Unshare {
-        blocks.push(caveat());
+        list.push(Some(caveat()));
     }
-    blocks.push(context(&footer(r, false)));
+    list.push(Some(context(&footer(f, false))));
     let text = fallback(&format!(
         "Share request {} {}: {}",
         r.id,
         end_word(r),
         escape(&confirm_subject(r))
     ));
-    (text, Value::Array(blocks))
+    (text, blocks(list))
 }
 
 /// The card for whatever state the request is in.
-pub fn card(request: &ShareRequest, approvals: &[Approval]) -> (String, Value) {
-    match request.state {
-        RequestState::Pending => approval_card(request, approvals),
-        RequestState::Approved | RequestState::Executing => progress_card(request, approvals),
-        _ => final_card(request, approvals),
+pub fn card(facts: &NoticeFacts) -> (String, Value) {
+    match facts.request().state {
+        RequestState::Pending => approval_card(facts),
+        RequestState::Approved | RequestState::Executing => progress_card(facts),
+        _ => final_card(facts),
     }
 }
 
@@ -663,25 +655,16 @@ fn one_section(text: &str) -> (String, Value) {
     (fallback(text), json!([section(text)]))
 }
 
-/// The requester's acknowledgement right after asking (ephemeral): the id, the rule, who must
-/// approve and how many, and where the card went; or that it is approved automatically.
-pub fn submitted_reply(request: &ShareRequest) -> (String, Value) {
-    let r = request;
-    let rule = r
-        .rule
-        .as_deref()
-        .map(|n| format!("rule \"{}\"", escape(&one_line(n))))
-        .unwrap_or_else(|| "the policy".to_owned());
+/// The requester's acknowledgement right after asking (ephemeral): the id, the policy's
+/// decision (rule, who must approve and how many, whether their own approval counts), and
+/// where the card went; or that it is approved automatically.
+pub fn submitted_reply(facts: &NoticeFacts) -> (String, Value) {
+    let f = facts;
+    let r = f.request();
     let what = escape(&confirm_subject(r));
     let text = match r.state {
-        RequestState::Denied => return refused_reply(r),
+        RequestState::Denied => return refused_reply(f),
         RequestState::Pending => {
-            let approvers: Vec<String> = r
-                .approvers
-                .iter()
-                .filter(|p| r.allow_self_approval || r.requester_person.as_ref() != Some(*p))
-                .map(|p| escape(p.as_str()))
-                .collect();
             let card = match &r.approval_channel {
                 Some(c) if c.chars().all(|c| c.is_ascii_alphanumeric()) => {
                     format!("The approval card is in <#{c}>.")
@@ -690,13 +673,11 @@ pub fn submitted_reply(request: &ShareRequest) -> (String, Value) {
                 None => "The rule names no approval channel, so no card was posted: ask an approver to act on it.".to_owned(),
             };
             format!(
-                ":inbox_tray: Request *{}* to {what} is waiting for approval under {rule}.\nIt needs {} approval{} from: {}. {card}\nIt expires {} if not approved; you will get a message when it ends.\nFingerprint `{}`.",
+                ":inbox_tray: Request *{}* to {what} is waiting for approval.\n{} {card}\nIt expires {} if not approved; you will get a message when it ends.\nFingerprint `{}`.",
                 r.id,
-                r.min_approvals,
-                if r.min_approvals == 1 { "" } else { "s" },
-                inline_list(&approvers, 1000),
+                escape(&f.policy.sentence()),
                 time(r.expires_at),
-                escape(r.short_fingerprint()),
+                escape(&f.policy.fingerprint),
             )
         }
         RequestState::Approved | RequestState::Executing if r.lifecycle.revocation.is_some() => {
@@ -706,26 +687,28 @@ pub fn submitted_reply(request: &ShareRequest) -> (String, Value) {
             )
         }
         RequestState::Approved | RequestState::Executing => format!(
-            ":zap: Request *{}* to {what} was approved automatically by {rule}, sharing now. You will get a message when it is done.",
-            r.id
+            ":zap: Request *{}* to {what} was approved automatically by {}, sharing now. You will get a message when it is done.",
+            r.id,
+            escape(&f.policy.rule_phrase())
         ),
-        _ => return outcome_message(r),
+        _ => return outcome_message(f),
     };
     one_section(&text)
 }
 
 /// The requester's answer when the policy refused the request: why, from the outcome.
-pub fn refused_reply(request: &ShareRequest) -> (String, Value) {
-    let r = request;
+pub fn refused_reply(facts: &NoticeFacts) -> (String, Value) {
     one_section(&format!(
-        ":no_entry: Request refused, nothing was shared: {}",
-        escape(&outcome_text(r))
+        ":no_entry: Request *{}* refused by the policy, nothing was shared: {}",
+        facts.request().id,
+        escape(&facts.outcome())
     ))
 }
 
 /// The requester's message at the end (a DM, and the reply in the card's thread).
-pub fn outcome_message(request: &ShareRequest) -> (String, Value) {
-    let r = request;
+pub fn outcome_message(facts: &NoticeFacts) -> (String, Value) {
+    let f = facts;
+    let r = f.request();
     let what = escape(&confirm_subject(r));
     let outcome = r.outcome.clone().unwrap_or_default();
     let text = match r.state {
@@ -733,7 +716,7 @@ pub fn outcome_message(request: &ShareRequest) -> (String, Value) {
             let mut s = format!(
                 ":white_check_mark: Request *{}* done: {}.",
                 r.id,
-                escape(&outcome_text(r))
+                escape(&f.outcome())
             );
             if let Some(list) = &outcome.shared_with_after {
                 s.push_str(&format!(
@@ -752,7 +735,7 @@ pub fn outcome_message(request: &ShareRequest) -> (String, Value) {
             let mut s = format!(
                 ":x: Request *{}* to {what} failed: {}",
                 r.id,
-                escape(&outcome_text(r))
+                escape(&f.outcome())
             );
             if let Some(code) = &outcome.ncp_code {
                 s.push_str(&format!(" (NCP code `{}`)", escape(code)));
@@ -760,32 +743,49 @@ pub fn outcome_message(request: &ShareRequest) -> (String, Value) {
             s.push_str(". It stays on record; ask again once the cause is fixed.");
             s
         }
-        RequestState::Denied => format!(
-            ":no_entry: Request *{}* to {what} was {}. Nothing was shared.",
-            r.id,
-            escape(&outcome_text(r))
-        ),
+        RequestState::Denied => match &f.denial {
+            Some(d) => format!(
+                ":no_entry: Request *{}* to {what} was denied by {}. Nothing was shared.",
+                r.id,
+                escape(d.by.as_str())
+            ),
+            None if f.refused() => format!(
+                ":no_entry: Request *{}* to {what} was refused by the policy: {}. Nothing was shared.",
+                r.id,
+                escape(&f.outcome())
+            ),
+            None => format!(
+                ":no_entry: Request *{}* to {what} was {}. Nothing was shared.",
+                r.id,
+                escape(&f.outcome())
+            ),
+        },
         RequestState::Expired => format!(
-            ":alarm_clock: Request *{}* to {what} expired: not enough approvals before {}. Nothing was shared; ask again if it is still needed.",
+            ":alarm_clock: Request *{}* to {what} expired at {}: {}. Nothing was shared; ask again if it is still needed.",
             r.id,
-            time(r.expires_at)
+            time(r.expires_at),
+            escape(&f.progress.phrase())
         ),
         RequestState::Cancelled => format!(
             ":leftwards_arrow_with_hook: Request *{}* to {what} was cancelled. Nothing was shared.",
             r.id
         ),
         RequestState::Pending | RequestState::Approved | RequestState::Executing => {
-            return submitted_reply(r);
+            return submitted_reply(f);
         }
     };
-    one_section(&text)
+    match denial_block(f) {
+        Some(quote) => (fallback(&text), json!([section(&text), quote])),
+        None => one_section(&text),
+    }
 }
 
 /// The requester's message about a share's end: a reminder before it, or what its end did.
-pub fn lifecycle_message(request: &ShareRequest, notice: &Notice) -> (String, Value) {
-    let r = request;
+pub fn lifecycle_message(facts: &NoticeFacts) -> (String, Value) {
+    let f = facts;
+    let r = f.request();
     let image = escape(&image_label(r));
-    let text = match notice {
+    let text = match f.notice() {
         Notice::ShareEndingSoon { ends_at, targets } => {
             let list: Vec<String> = targets.iter().map(|t| t.as_str().to_owned()).collect();
             format!(
@@ -827,7 +827,7 @@ pub fn lifecycle_message(request: &ShareRequest, notice: &Notice) -> (String, Va
             s.push_str(&format!("\n{REVOCATION_CAVEAT}"));
             s
         }
-        _ => return outcome_message(r),
+        _ => return outcome_message(f),
     };
     one_section(&text)
 }
@@ -894,7 +894,27 @@ pub fn blocks_as_text(blocks: &Value) -> String {
                 "== {} ==",
                 b["text"]["text"].as_str().unwrap_or_default()
             )),
-            Some("section") => out.push(b["text"]["text"].as_str().unwrap_or_default().to_owned()),
+            Some("section") => {
+                out.push(b["text"]["text"].as_str().unwrap_or_default().to_owned());
+                for f in b["fields"].as_array().into_iter().flatten() {
+                    out.push(f["text"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+            // A quote: its label, then the quoted words after `> `.
+            Some("rich_text") => {
+                for e in b["elements"].as_array().into_iter().flatten() {
+                    let text: String = e["elements"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|t| t["text"].as_str())
+                        .collect();
+                    match e["type"].as_str() {
+                        Some("rich_text_quote") => out.push(format!("> {text}")),
+                        _ => out.push(text),
+                    }
+                }
+            }
             Some("context") => {
                 for e in b["elements"].as_array().into_iter().flatten() {
                     out.push(format!("  {}", e["text"].as_str().unwrap_or_default()));

@@ -1,6 +1,6 @@
 use super::*;
 use crate::domain::Hypervisor;
-use crate::domain::{ImageNo, LoginId, Origin, Outcome, RequestId, ShareDuration};
+use crate::domain::{Approval, ImageNo, LoginId, Origin, Outcome, RequestId, ShareDuration};
 use chrono::TimeZone;
 
 fn person(name: &str) -> PersonName {
@@ -12,6 +12,11 @@ fn at(h: u32) -> DateTime<Utc> {
 }
 
 include!("../../../tests/fixtures/sample_request.rs");
+
+/// The facts of a request in its state with these approvals, as the couriers build them.
+fn f(r: &ShareRequest, approvals: &[Approval]) -> NoticeFacts {
+    NoticeFacts::of_state(r, approvals)
+}
 
 fn request() -> ShareRequest {
     let targets = vec![
@@ -33,12 +38,16 @@ fn approval(name: &str, slack_id: &str, approve: bool, comment: Option<&str>) ->
 }
 
 /// Every text in the blocks that Slack formats (mrkdwn), for assertions. `plain_text` objects
-/// (buttons, confirm dialogs, headers) are shown as they are and never mention anyone.
+/// (buttons, confirm dialogs, headers) and rich text (quotes) are shown as they are and never
+/// mention anyone.
 fn texts(v: &Value, out: &mut Vec<String>) {
     match v {
         Value::Object(m) => {
             if let Some(Value::String(t)) = m.get("text")
-                && m.get("type").and_then(Value::as_str) != Some("plain_text")
+                && !matches!(
+                    m.get("type").and_then(Value::as_str),
+                    Some("plain_text" | "text")
+                )
             {
                 out.push(t.clone());
             }
@@ -53,6 +62,26 @@ fn all_text(msg: &(String, Value)) -> String {
     let mut out = vec![msg.0.clone()];
     texts(&msg.1, &mut out);
     out.join("\n")
+}
+
+/// The quotes of a message: (label, quoted words) of each rich text quote block.
+fn quotes(msg: &(String, Value)) -> Vec<(String, String)> {
+    msg.1
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "rich_text")
+        .map(|b| {
+            let part = |i: usize| {
+                b["elements"][i]["elements"][0]["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            };
+            assert_eq!(b["elements"][1]["type"], "rich_text_quote");
+            (part(0), part(1))
+        })
+        .collect()
 }
 
 fn actions(blocks: &Value) -> Option<&Value> {
@@ -72,6 +101,13 @@ fn assert_within_limits(blocks: &Value) {
             "context" => {
                 for e in b["elements"].as_array().unwrap() {
                     assert!(chars(&e["text"]) <= MAX_CONTEXT_TEXT)
+                }
+            }
+            "rich_text" => {
+                for e in b["elements"].as_array().unwrap() {
+                    for t in e["elements"].as_array().unwrap() {
+                        assert!(chars(&t["text"]) <= MAX_SECTION_TEXT);
+                    }
                 }
             }
             "actions" => {
@@ -108,36 +144,44 @@ fn escaping_neutralises_mentions_links_and_entities() {
 #[test]
 fn the_approval_card_shows_everything_an_approver_needs() {
     let r = request();
-    let card = approval_card(&r, &[]);
+    let card = approval_card(&f(&r, &[]));
     let text = all_text(&card);
     for expected in [
-        "<@U056CAROL> (carol)",
+        "*Requester:* carol\n",
         "1234567 \"golden-web\"",
         "XEN",
         "*Action:* share",
         "`a@partner.example`",
         "`b@partner.example`",
         "for 7d, until about 2025-03-08 10:00 UTC",
-        "partner onboarding",
+        "*Policy:* Rule \"golden images to partners\" needs 2 approvals from alice, bob. The requester's own approval does not count.",
         "rule \"golden images to partners\"",
         r.short_fingerprint(),
         "SR-7K3M9Q2X",
         "expires 2025-03-02 10:00 UTC",
-        "*Approvals:* 0 of 2",
-        "*Needs 2 more* from: alice, bob",
+        "*Approvals:* 0 of 2 approvals; 2 more needed from alice, bob",
         "servers already created from a shared image keep running after the share is revoked",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
     // The requester is not offered as an approver of their own request.
     assert!(!text.contains("alice, bob, carol"), "{text}");
+    // People by their policy names: no account, no mention.
+    assert!(
+        !text.contains("U056CAROL") && !text.contains("<@"),
+        "{text}"
+    );
+    assert_eq!(
+        quotes(&card),
+        vec![(REASON_LABEL.to_owned(), "partner onboarding".to_owned())]
+    );
     assert_within_limits(&card.1);
 }
 
 #[test]
 fn the_buttons_carry_the_request_id_and_confirm_naming_image_and_targets() {
     let r = request();
-    let (_, blocks) = approval_card(&r, &[]);
+    let (_, blocks) = approval_card(&f(&r, &[]));
     let a = actions(&blocks).expect("an actions block");
     let [approve, deny] = a["elements"].as_array().unwrap().as_slice() else {
         panic!("two buttons")
@@ -164,7 +208,7 @@ fn the_buttons_carry_the_request_id_and_confirm_naming_image_and_targets() {
 fn the_block_id_changes_with_every_update() {
     let mut r = request();
     let id = |r: &ShareRequest, a: &[Approval]| {
-        actions(&approval_card(r, a).1).unwrap()["block_id"].clone()
+        actions(&approval_card(&f(r, a)).1).unwrap()["block_id"].clone()
     };
     let first = id(&r, &[]);
     let one = [approval("alice", "U012ALICE", true, None)];
@@ -176,11 +220,13 @@ fn the_block_id_changes_with_every_update() {
 #[test]
 fn approvals_so_far_and_remaining_are_shown() {
     let r = request();
-    let card = approval_card(&r, &[approval("alice", "U012ALICE", true, None)]);
+    let card = approval_card(&f(&r, &[approval("alice", "U012ALICE", true, None)]));
     let text = all_text(&card);
-    assert!(text.contains("*Approvals:* 1 of 2"), "{text}");
-    assert!(text.contains("approved by <@U012ALICE> (alice)"), "{text}");
-    assert!(text.contains("*Needs 1 more* from: bob"), "{text}");
+    assert!(
+        text.contains("*Approvals:* 1 of 2 approvals (alice); 1 more needed from bob"),
+        "{text}"
+    );
+    assert!(!text.contains("U012ALICE"), "{text}");
 }
 
 #[test]
@@ -188,7 +234,7 @@ fn a_set_shows_the_diff_against_the_list_when_asked() {
     let mut r = request();
     r.action = Action::Set;
     r.shared_with_when_asked = vec!["a@partner.example".into(), "old@partner.example".into()];
-    let text = all_text(&approval_card(&r, &[]));
+    let text = all_text(&approval_card(&f(&r, &[])));
     assert!(text.contains("+ `b@partner.example`"), "{text}");
     assert!(text.contains("− `old@partner.example`"), "{text}");
     assert!(!text.contains("+ `a@partner.example`"), "{text}");
@@ -199,9 +245,9 @@ fn a_set_shows_the_diff_against_the_list_when_asked() {
 fn an_unbounded_share_says_so_and_an_unshare_has_no_duration() {
     let mut r = request();
     r.duration = None;
-    assert!(all_text(&approval_card(&r, &[])).contains("no end: until revoked"));
+    assert!(all_text(&approval_card(&f(&r, &[]))).contains("no end: until revoked"));
     r.action = Action::Unshare;
-    let text = all_text(&approval_card(&r, &[]));
+    let text = all_text(&approval_card(&f(&r, &[])));
     assert!(!text.contains("*Duration:*"), "{text}");
     assert!(text.contains("Remove access of"), "{text}");
 }
@@ -213,10 +259,10 @@ fn user_text_can_never_ping_or_forge_links() {
     r.image_name = "<!here>".into();
     r.targets = vec![LoginId::parse("x&y@partner.example").unwrap()];
     let mut denial = approval("alice", "U012ALICE", false, Some("<@U999> <!everyone>"));
-    let cards = [approval_card(&r, &[]), {
+    let cards = [approval_card(&f(&r, &[])), {
         r.state = RequestState::Denied;
         denial.comment = Some("<!subteam^S1> no".into());
-        final_card(&r, std::slice::from_ref(&denial))
+        final_card(&f(&r, std::slice::from_ref(&denial)))
     }];
     for card in &cards {
         let text = all_text(card);
@@ -231,17 +277,33 @@ fn user_text_can_never_ping_or_forge_links() {
             assert!(!text.contains(bad), "{bad} leaked into\n{text}");
         }
     }
-    assert!(all_text(&cards[0]).contains("&lt;!channel&gt;"));
+    assert!(all_text(&cards[0]).contains("&lt;!here&gt;"));
     assert!(all_text(&cards[0]).contains("x&amp;y@partner.example"));
+    // The reason and the denial's comment are quoted, inert: no mention, no link.
+    assert_eq!(
+        quotes(&cards[0])[0].1,
+        "‹!channel› see ‹https[:]//evil[.]example|the doc› & more"
+    );
+    assert_eq!(
+        quotes(&cards[1]).last().unwrap(),
+        &(
+            denial_label(&person("alice")),
+            "‹!subteam^S1› no".to_owned()
+        )
+    );
 }
 
 #[test]
 fn non_slack_or_odd_identities_are_never_mentions() {
     let mut r = request();
     r.requester = Identity::new("jira", "5b10ac8d82e05b22cc7d4ef5").unwrap();
-    assert!(all_text(&approval_card(&r, &[])).contains("jira:5b10ac8d82e05b22cc7d4ef5 (carol)"));
+    let text = all_text(&approval_card(&f(&r, &[])));
+    assert!(text.contains("*Requester:* carol\n"), "{text}");
+    assert!(!text.contains("5b10ac8d82e05b22cc7d4ef5"), "{text}");
+    // Only a requester the policy does not know is shown by account, escaped.
+    r.requester_person = None;
     r.requester = Identity::new("slack", "U1>|x<!channel").unwrap();
-    let text = all_text(&approval_card(&r, &[]));
+    let text = all_text(&approval_card(&f(&r, &[])));
     assert!(!text.contains("<!channel"), "{text}");
 }
 
@@ -255,9 +317,9 @@ fn long_input_is_cut_within_the_limits_without_breaking_markup() {
         .collect();
     r.rule = Some("r".repeat(3000));
     for card in [
-        approval_card(&r, &[]),
-        progress_card(&r, &[]),
-        final_card(&r, &[]),
+        approval_card(&f(&r, &[])),
+        progress_card(&f(&r, &[])),
+        final_card(&f(&r, &[])),
     ] {
         assert_within_limits(&card.1);
         assert!(card.0.chars().count() <= MAX_FALLBACK_TEXT);
@@ -295,17 +357,17 @@ fn progress_card_has_no_buttons_and_names_the_approvers() {
         approval("alice", "U012ALICE", true, None),
         approval("bob", "U034BOB", true, None),
     ];
-    let card = progress_card(&r, &approvals);
+    let card = progress_card(&f(&r, &approvals));
     assert!(actions(&card.1).is_none());
     let text = all_text(&card);
     assert!(
-        text.contains("*Approved* by <@U012ALICE> (alice), <@U034BOB> (bob), sharing now"),
+        text.contains("*Approved*: 2 of 2 approvals (alice, bob), sharing now"),
         "{text}"
     );
     r.state = RequestState::Executing;
-    assert!(all_text(&super::card(&r, &approvals)).contains("changing NCP now"));
+    assert!(all_text(&super::card(&f(&r, &approvals))).contains("changing NCP now"));
     r.min_approvals = 0;
-    assert!(all_text(&progress_card(&r, &[])).contains("Approved automatically"));
+    assert!(all_text(&progress_card(&f(&r, &[]))).contains("Approved automatically"));
 }
 
 #[test]
@@ -334,7 +396,7 @@ fn final_cards_state_every_end_without_buttons() {
                 "for 7d, until 2025-03-08 12:00 UTC",
                 "*NCP now shares the image with:*",
                 "`c@corp.example`",
-                "Approved by <@U012ALICE> (alice), <@U034BOB> (bob)",
+                "Approved: 2 of 2 approvals (alice, bob).",
                 "keep running after the share is revoked",
             ],
         ),
@@ -345,10 +407,7 @@ fn final_cards_state_every_end_without_buttons() {
                 ..Default::default()
             },
             vec![approval("bob", "U034BOB", false, Some("not this partner"))],
-            vec![
-                "*Denied* by <@U034BOB> (bob): not this partner",
-                "Nothing was shared",
-            ],
+            vec!["*Denied* by bob. Nothing was shared"],
         ),
         (
             RequestState::Expired,
@@ -357,7 +416,9 @@ fn final_cards_state_every_end_without_buttons() {
                 ..Default::default()
             },
             approvals[..1].to_vec(),
-            vec!["*Expired* at 2025-03-02 10:00 UTC: 1 of 2 approvals"],
+            vec![
+                "*Expired* at 2025-03-02 10:00 UTC: 1 of 2 approvals (alice); 1 more needed from bob",
+            ],
         ),
         (
             RequestState::Cancelled,
@@ -384,14 +445,14 @@ fn final_cards_state_every_end_without_buttons() {
         r.state = state;
         r.updated_at = at(12);
         r.outcome = Some(outcome);
-        let card = final_card(&r, &approvals);
+        let card = final_card(&f(&r, &approvals));
         assert!(actions(&card.1).is_none(), "{state}: no buttons at the end");
         assert_within_limits(&card.1);
         let text = all_text(&card);
         for e in expected {
             assert!(text.contains(e), "{state}: missing {e:?} in\n{text}");
         }
-        assert_eq!(super::card(&r, &approvals), card);
+        assert_eq!(super::card(&f(&r, &approvals)), card);
     }
 }
 
@@ -403,17 +464,16 @@ fn a_denial_without_a_recorded_approval_falls_back_to_the_outcome() {
         message: "denied by bob".into(),
         ..Default::default()
     });
-    assert!(all_text(&final_card(&r, &[])).contains("*Denied*: denied by bob"));
+    assert!(all_text(&final_card(&f(&r, &[]))).contains("*Denied*: denied by bob"));
 }
 
 #[test]
 fn requester_replies_say_what_happens_next() {
     let r = request();
-    let text = all_text(&submitted_reply(&r));
+    let text = all_text(&submitted_reply(&f(&r, &[])));
     for e in [
         "SR-7K3M9Q2X",
-        "rule \"golden images to partners\"",
-        "needs 2 approvals from: alice, bob",
+        "Rule \"golden images to partners\" needs 2 approvals from alice, bob. The requester's own approval does not count.",
         "<#C0APPROVALS>",
     ] {
         assert!(text.contains(e), "missing {e:?} in\n{text}");
@@ -422,20 +482,24 @@ fn requester_replies_say_what_happens_next() {
     let mut auto = request();
     auto.state = RequestState::Approved;
     auto.min_approvals = 0;
-    assert!(all_text(&submitted_reply(&auto)).contains("approved automatically"));
+    assert!(all_text(&submitted_reply(&f(&auto, &[]))).contains("approved automatically"));
 
     let mut refused = request();
     refused.state = RequestState::Denied;
+    refused.rule = None;
     refused.outcome = Some(Outcome {
         message: "No rule lets carol share image 1234567 <!channel>.".into(),
         ..Default::default()
     });
-    let text = all_text(&refused_reply(&refused));
+    let text = all_text(&refused_reply(&f(&refused, &[])));
     assert!(
         text.contains("No rule lets carol share image 1234567 &lt;!channel&gt;."),
         "{text}"
     );
-    assert_eq!(submitted_reply(&refused), refused_reply(&refused));
+    assert_eq!(
+        submitted_reply(&f(&refused, &[])),
+        refused_reply(&f(&refused, &[]))
+    );
 }
 
 #[test]
@@ -471,13 +535,13 @@ fn outcome_messages_cover_every_end() {
         (
             RequestState::Expired,
             Outcome::default(),
-            "expired: not enough approvals",
+            "expired at 2025-03-02 10:00 UTC: 0 of 2 approvals",
         ),
         (RequestState::Cancelled, Outcome::default(), "was cancelled"),
     ] {
         r.state = state;
         r.outcome = Some(outcome);
-        let text = all_text(&outcome_message(&r));
+        let text = all_text(&outcome_message(&f(&r, &[])));
         assert!(text.contains(expected), "{state}: {text}");
         assert!(
             !text.contains("<@"),
@@ -488,7 +552,7 @@ fn outcome_messages_cover_every_end() {
 
 #[test]
 fn blocks_read_as_text_for_the_demo_terminal() {
-    let text = blocks_as_text(&approval_card(&request(), &[]).1);
+    let text = blocks_as_text(&approval_card(&f(&request(), &[])).1);
     assert!(
         text.starts_with("== Image share request SR-7K3M9Q2X =="),
         "{text}"

@@ -10,13 +10,14 @@
 //! Input blocks use the same id as block and action (`block_id == action_id`), so a submission's
 //! `state.values[IMAGE][IMAGE]` is the picked image, and a field error names the block.
 
+use super::render::REASON_LABEL;
 use super::render::{
     MAX_BUTTON_TEXT, button, confirm, confirm_subject, context, escape, header, one_line, plain,
     section, time, truncate_plain, who,
 };
 use crate::domain::{
-    Grant, ImageNo, LoginId, MAX_REASON_CHARS, MAX_TARGETS, RequestId, RequestState, ShareDuration,
-    ShareRequest,
+    Approval, Grant, ImageNo, LoginId, MAX_REASON_CHARS, MAX_TARGETS, NoticeFacts, PersonName,
+    RequestId, RequestState, ShareDuration, ShareRequest,
 };
 use crate::policy::{Action, Identity};
 use chrono::{DateTime, Utc};
@@ -44,6 +45,9 @@ pub const HOME_REVOKE: &str = "home_revoke";
 pub const HOME_EXTEND: &str = "home_extend";
 /// The duration option value for "no end".
 pub const NO_END: &str = "none";
+
+/// Longest text of one section field.
+const MAX_FIELD_TEXT: usize = 2000;
 
 /// Longest view title, submit and close text.
 pub const MAX_VIEW_TITLE: usize = 24;
@@ -379,13 +383,13 @@ pub fn extend_modal(form: &ExtendForm) -> Value {
 // ---------------------------------------------------------------------------------------------
 // The home tab
 
-/// A request in the home tab, with how many approvals it has.
+/// A request in the home tab, with its approvals (counted as every notice counts them).
 #[derive(Debug, Clone)]
 pub struct HomeRequest {
     /// The request.
     pub request: ShareRequest,
-    /// Approvals that count so far.
-    pub approvals: usize,
+    /// Its approvals and denials so far.
+    pub approvals: Vec<Approval>,
     /// The image's name when the request has none.
     pub image_name: Option<String>,
 }
@@ -397,8 +401,10 @@ pub struct HomeShare {
     pub grant: Grant,
     /// The image's name, when known.
     pub image_name: Option<String>,
-    /// Who asked for it.
+    /// Who asked for it (the account).
     pub requester: Identity,
+    /// Who asked for it, by their policy name (what the tab shows), when the policy knows them.
+    pub requester_name: Option<PersonName>,
     /// Whether the viewer asked for it (else they approved it).
     pub yours: bool,
 }
@@ -433,40 +439,38 @@ fn subject(r: &ShareRequest) -> String {
     escape(&one_line(&confirm_subject(r)))
 }
 
-fn reason_line(r: &ShareRequest) -> String {
-    match r.reason.as_deref().map(str::trim) {
-        Some(reason) if !reason.is_empty() => format!(
-            "*Reason:* {}",
-            escape(&one_line(&truncate_plain(reason, 300)))
+/// The requester's reason as a section field: plain text (never mrkdwn), labelled as their
+/// words, inert and one line (the tab's block budget has no room for a quote block per item).
+fn reason_field(f: &NoticeFacts) -> Value {
+    match &f.reason {
+        Some(q) => plain(
+            &format!("{REASON_LABEL} “{}”", q.shorter(300)),
+            MAX_FIELD_TEXT,
         ),
-        _ => "*Reason:* _none given_".to_owned(),
+        None => plain("Reason: none given", MAX_FIELD_TEXT),
     }
 }
 
 fn waiting_item(h: &HomeRequest, i: usize, now: DateTime<Utc>) -> [Value; 2] {
     let r = with_name(h);
-    let text = format!(
-        "*{}* · {} asks to {}\n{}\n*Approvals:* {} of {} · expires {} ({})",
+    let f = NoticeFacts::of_state(&r, &h.approvals);
+    let mut item = section(&format!(
+        "*{}* · {} asks to {}\n*Approvals:* {} · expires {} ({})",
         r.id,
-        who(&r.requester, r.requester_person.as_ref()),
+        escape(&f.requester),
         subject(&r),
-        reason_line(&r),
-        h.approvals,
-        r.min_approvals,
+        escape(&f.progress.phrase()),
         time(r.expires_at),
         from_now(r.expires_at, now),
-    );
-    let asker = r
-        .requester_person
-        .as_ref()
-        .map(|p| p.to_string())
-        .unwrap_or_else(|| r.requester.to_string());
+    ));
+    item["fields"] = json!([reason_field(&f)]);
+    let asker = &f.requester;
     let plain_subject = one_line(&confirm_subject(&r));
     let approve = confirm(
         "Approve this share?",
         &format!(
             "{asker} asks to {plain_subject}. Fingerprint {}. Approve?",
-            r.short_fingerprint()
+            f.policy.fingerprint
         ),
         "Approve",
         "primary",
@@ -478,7 +482,7 @@ fn waiting_item(h: &HomeRequest, i: usize, now: DateTime<Utc>) -> [Value; 2] {
         "danger",
     );
     [
-        section(&text),
+        item,
         json!({
             "type": "actions",
             "block_id": format!("w{i}-{}", r.id),
@@ -495,10 +499,8 @@ fn state_words(h: &HomeRequest) -> String {
     let r = &h.request;
     match (r.state, r.action) {
         (RequestState::Pending, _) => format!(
-            ":hourglass_flowing_sand: *pending*, {} of {} approval{}",
-            h.approvals,
-            r.min_approvals,
-            if r.min_approvals == 1 { "" } else { "s" }
+            ":hourglass_flowing_sand: *pending*, {}",
+            escape(&NoticeFacts::of_state(r, &h.approvals).progress.phrase())
         ),
         (RequestState::Approved | RequestState::Executing, _) => {
             ":gear: *approved*, changing NCP now".to_owned()
@@ -540,7 +542,10 @@ fn active_item(s: &HomeShare, i: usize, now: DateTime<Utc>) -> [Value; 2] {
     let whose = if s.yours {
         "you asked".to_owned()
     } else {
-        format!("you approved, {} asked", who(&s.requester, None))
+        format!(
+            "you approved, {} asked",
+            who(&s.requester, s.requester_name.as_ref())
+        )
     };
     let text = format!(
         "Image {image} shared with `{}`\n{until} · request *{}* · {whose}",

@@ -109,7 +109,13 @@ fn assert_view_within_limits(view: &Value) {
         }
         match b["type"].as_str().unwrap() {
             "header" => assert!(chars(&b["text"]["text"]) <= render::MAX_HEADER_TEXT),
-            "section" => assert!(chars(&b["text"]["text"]) <= render::MAX_SECTION_TEXT),
+            "section" => {
+                assert!(chars(&b["text"]["text"]) <= render::MAX_SECTION_TEXT);
+                let fields = b["fields"].as_array().into_iter().flatten();
+                for f in fields {
+                    assert!(chars(&f["text"]) <= 2000);
+                }
+            }
             "context" => {
                 for e in b["elements"].as_array().unwrap() {
                     assert!(chars(&e["text"]) <= render::MAX_CONTEXT_TEXT)
@@ -383,6 +389,18 @@ fn home_request(
 ) -> HomeRequest {
     let mut r = request(id, created);
     r.state = state;
+    // The first `approvals` of the request's approvers approved.
+    let approvals = r.approvers[..approvals]
+        .iter()
+        .map(|p| Approval {
+            request_id: r.id.clone(),
+            person: p.clone(),
+            identity: Identity::new("slack", &format!("U0{}", p.as_str().to_uppercase())).unwrap(),
+            approve: true,
+            at: created,
+            comment: None,
+        })
+        .collect();
     HomeRequest {
         request: r,
         approvals,
@@ -390,11 +408,26 @@ fn home_request(
     }
 }
 
+/// The plain-text fields of the home's sections (the requesters' reasons, quoted).
+fn fields(view: &Value) -> Vec<String> {
+    view["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["fields"].as_array().cloned().unwrap_or_default())
+        .map(|f| {
+            assert_eq!(f["type"], "plain_text", "never mrkdwn: {f}");
+            f["text"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
 fn share(target: &str, request: &str, ends: Option<DateTime<Utc>>, yours: bool) -> HomeShare {
     HomeShare {
         grant: grant(target, request, ends),
         image_name: Some("golden-web".into()),
         requester: Identity::new("slack", "U056CAROL").unwrap(),
+        requester_name: Some(PersonName("carol".into())),
         yours,
     }
 }
@@ -477,17 +510,21 @@ fn a_full_home_shows_what_waits_what_was_asked_and_what_is_shared() {
     let view = home_of(std::slice::from_ref(&waiting), &mine, &active);
     let text = all_mrkdwn(&view);
     for expected in [
-        "*SR-AAAAAAAA* · <@U0DAVE> (dave) asks to share image 1234567 \"golden-web\" with a@partner.example for 7d",
-        "*Reason:* partner onboarding",
-        "*Approvals:* 1 of 2 · expires 2025-03-02 09:00 UTC (in 21 hours)",
-        "*SR-CCCCCCCC* · :hourglass_flowing_sand: *pending*, 1 of 2 approvals · asked 2025-03-01 10:00 UTC",
+        "*SR-AAAAAAAA* · dave asks to share image 1234567 \"golden-web\" with a@partner.example for 7d",
+        "*Approvals:* 1 of 2 approvals (alice); 1 more needed from bob, carol · expires 2025-03-02 09:00 UTC (in 21 hours)",
+        "*SR-CCCCCCCC* · :hourglass_flowing_sand: *pending*, 1 of 2 approvals (alice); 1 more needed from bob · asked 2025-03-01 10:00 UTC",
         "*SR-BBBBBBBB* · :white_check_mark: *shared* until 2025-03-08 08:00 UTC",
         "*SR-DDDDDDDD* · :no_entry: *denied*",
-        "Image 1234567 \"golden-web\" shared with `b@partner.example`\nuntil 2025-03-01 20:00 UTC (in 8 hours) · request *SR-EEEEEEEE* · you approved, <@U056CAROL> asked",
+        "Image 1234567 \"golden-web\" shared with `b@partner.example`\nuntil 2025-03-01 20:00 UTC (in 8 hours) · request *SR-EEEEEEEE* · you approved, carol asked",
         "shared with `a@partner.example`\nno end: until revoked · request *SR-BBBBBBBB* · you asked",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
+    assert_eq!(
+        fields(&view),
+        ["Reason, in the requester's words: “partner onboarding”"]
+    );
+    assert!(!text.contains("U0DAVE") && !text.contains("<@"), "{text}");
     // Newest first.
     let c = text.find("SR-CCCCCCCC").unwrap();
     let d = text.find("SR-DDDDDDDD").unwrap();
@@ -621,8 +658,8 @@ fn a_home_over_the_cap_stays_within_100_blocks_and_counts_the_rest() {
         "{text}"
     );
     // The ones that expire first wait on top; the newest of mine come first.
-    assert!(text.contains("*SR-00000000* · <@U056CAROL>"));
-    assert!(!text.contains("*SR-00000020* · <@U056CAROL>"));
+    assert!(text.contains("*SR-00000000* · carol"));
+    assert!(!text.contains("*SR-00000020* · carol"));
     assert!(text.contains("*SR-00000199* · :hourglass"));
 }
 
@@ -667,6 +704,13 @@ fn odd_and_long_text_is_escaped_and_cut_in_the_home() {
         assert!(!text.contains(raw), "{raw} left unescaped in\n{text}");
     }
     assert!(text.contains("&lt;!channel&gt;"));
+    // The reason is plain text, one line, inert.
+    let reason = &fields(&view)[0];
+    assert!(reason.starts_with("Reason, in the requester's words: “‹!channel› & ‹＠U0ADMIN› ‹https[:]//evil[.]example|click›"), "{reason}");
+    assert!(
+        !reason.contains('\n') && !reason.contains('\u{200b}'),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -740,7 +784,7 @@ fn field_errors_name_the_blocks_and_are_cut_to_a_safe_length() {
 #[test]
 fn a_confirmation_replaces_the_form_with_the_message_and_a_done_button() {
     let r = request("SR-7K3M9Q2X", at(10));
-    let message = render::submitted_reply(&r);
+    let message = render::submitted_reply(&NoticeFacts::of_state(&r, &[]));
     let answer = confirmation("Request sent", message.clone());
     assert_eq!(answer["response_action"], "update");
     let view = &answer["view"];

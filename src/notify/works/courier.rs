@@ -4,7 +4,7 @@
 use super::api::{WorksApi, WorksError};
 use super::render;
 use crate::domain::ports::notify::Notice;
-use crate::domain::{Approval, ShareRequest};
+use crate::domain::{Approval, NoticeFacts, ShareRequest};
 use crate::workflow::outbox::{Courier, Delivery, Message, OutboxEntry, WorksTo};
 use crate::workflow::ports::store::Store;
 use serde_json::Value;
@@ -48,24 +48,17 @@ impl WorksCourier {
         r: &ShareRequest,
         notice: &Notice,
     ) -> Result<Value, Delivery> {
-        let in_room = matches!(to, WorksTo::Channel(_));
-        Ok(match notice {
-            Notice::Submitted if in_room => render::approval_card(r, &[]),
-            Notice::Submitted | Notice::Refused => render::submitted_text(r),
-            Notice::ApprovalAdded(a) => {
-                render::progress_text(r, &self.approvals(r, Some(a)).await?)
-            }
-            Notice::Approved => render::progress_text(r, &self.approvals(r, None).await?),
-            Notice::ShareEndingSoon { .. } | Notice::ShareEnded(_) => {
-                render::lifecycle_text(r, notice)
-            }
-            Notice::Executing
-            | Notice::Succeeded
-            | Notice::Failed
-            | Notice::Denied(_)
-            | Notice::Expired
-            | Notice::Cancelled => render::outcome_text(r),
-        })
+        // A press's message counts the approvals up to that press; the rest count all.
+        let until = match notice {
+            Notice::ApprovalAdded(a) => Some(a),
+            _ => None,
+        };
+        let approvals = self.approvals(r, until).await?;
+        let facts = NoticeFacts::new(r, &approvals, notice);
+        Ok(render::notice_content(
+            &facts,
+            matches!(to, WorksTo::Channel(_)),
+        ))
     }
 }
 

@@ -1,12 +1,15 @@
 //! What the service sends to NAVER WORKS, as typed content objects (pure): the approval message
 //! (a `button_template` whose Approve and Deny are message actions carrying a versioned
 //! `postback`), the room's messages after each press and at the end, and plain texts for the
-//! requester. NAVER WORKS shows text as typed (no markup, so nothing is escaped) and cannot edit
-//! a sent message, so every change is a new message. Every text is cut to the limits of
+//! requester, all from a notice's [`NoticeFacts`] (the policy's facts in its sentences, people by
+//! their policy names). NAVER WORKS shows text as typed (no markup, so nothing is escaped;
+//! people's words are shown inert, after a label in quotation marks) and cannot edit a sent
+//! message, so every change is a new message. Every text is cut to the limits of
 //! `reference/naver-works.md` section 2.2 on a character boundary; [`check_content`] holds any
 //! content to those limits and is what the fake NAVER WORKS enforces.
 
-use crate::domain::{Action, Approval, RequestId, RequestState, ShareRequest};
+use crate::domain::ports::notify::Notice;
+use crate::domain::{Action, NoticeFacts, Quoted, RequestId, RequestState, ShareRequest};
 use serde_json::{Value, json};
 
 /// `text.text`, in characters.
@@ -100,13 +103,6 @@ fn verb(a: Action) -> &'static str {
     }
 }
 
-fn requester(r: &ShareRequest) -> String {
-    match &r.requester_person {
-        Some(p) => format!("{p} ({})", r.requester),
-        None => r.requester.to_string(),
-    }
-}
-
 fn image(r: &ShareRequest) -> String {
     if r.image_name.trim().is_empty() {
         format!("image {}", r.image_no)
@@ -139,48 +135,41 @@ fn subject(r: &ShareRequest) -> String {
     )
 }
 
-/// Approvals counted so far: one per approver person, in order.
-fn counted<'a>(r: &ShareRequest, approvals: &'a [Approval]) -> Vec<&'a Approval> {
-    let mut out: Vec<&Approval> = Vec::new();
-    for a in approvals {
-        if a.approve && r.approvers.contains(&a.person) && !out.iter().any(|o| o.person == a.person)
-        {
-            out.push(a);
-        }
-    }
-    out
+/// The label of the requester's reason, quoted after it.
+pub const REASON_LABEL: &str = "Reason, in the requester's words:";
+
+/// Someone's words as NAVER WORKS shows them: a label, then the words in quotation marks.
+/// NAVER WORKS shows text as typed; the words are inert and one line, so they cannot form a
+/// line of ours, and the marks show where they start and end.
+pub fn quoted(label: &str, words: &Quoted, max: usize) -> String {
+    format!("{label} “{}”", words.shorter(max))
 }
 
-fn approvals_line(r: &ShareRequest, approvals: &[Approval]) -> String {
-    let got = counted(r, approvals);
-    let mut s = format!("Approvals: {} of {}", got.len(), r.min_approvals);
-    if !got.is_empty() {
-        let names: Vec<&str> = got.iter().map(|a| a.person.as_str()).collect();
-        s.push_str(&format!(" ({})", names.join(", ")));
-    }
-    s
+fn time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 /// The approval message for the rule's NAVER WORKS room: the request as the Slack card shows it
-/// (requester, what, reason, rule, approvals, fingerprint, expiry) and Approve / Deny.
-pub fn approval_card(r: &ShareRequest, approvals: &[Approval]) -> Value {
+/// (requester, what, the policy's decision, approvals, fingerprint, expiry, the requester's
+/// reason quoted last, so that a cut takes from it and never from the facts) and Approve / Deny.
+pub fn approval_card(facts: &NoticeFacts) -> Value {
+    let f = facts;
+    let r = f.request();
     let mut lines = vec![
         format!("Image share request {}", r.id),
-        format!("From: {}", requester(r)),
+        format!("From: {}", f.requester),
         format!("Asks to {}", subject(r)),
+        f.policy.sentence(),
+        format!("Approvals: {}", f.progress.phrase()),
+        format!(
+            "Fingerprint {} · expires {}",
+            f.policy.fingerprint,
+            time(r.expires_at)
+        ),
     ];
-    if let Some(reason) = r.reason.as_deref().filter(|s| !s.trim().is_empty()) {
-        lines.push(format!("Because: {}", truncate(reason.trim(), 200)));
+    if let Some(reason) = &f.reason {
+        lines.push(quoted(REASON_LABEL, reason, 200));
     }
-    if let Some(rule) = &r.rule {
-        lines.push(format!("Rule: {}", truncate(rule, 100)));
-    }
-    lines.push(approvals_line(r, approvals));
-    lines.push(format!(
-        "Fingerprint {} · expires {}",
-        r.short_fingerprint(),
-        r.expires_at.format("%Y-%m-%d %H:%M UTC")
-    ));
     json!({
         "type": "button_template",
         "contentText": truncate(&lines.join("\n"), MAX_CONTENT_TEXT),
@@ -191,32 +180,30 @@ pub fn approval_card(r: &ShareRequest, approvals: &[Approval]) -> Value {
     })
 }
 
-/// The room's message after a press that counted: who, and how many more are needed.
-pub fn progress_text(r: &ShareRequest, approvals: &[Approval]) -> Value {
-    let got = counted(r, approvals).len();
-    let needed = (r.min_approvals as usize).saturating_sub(got);
-    let last = approvals
-        .last()
-        .map(|a| {
-            format!(
-                "{} {}",
-                a.person,
-                if a.approve { "approved" } else { "denied" }
-            )
-        })
-        .unwrap_or_else(|| "Nobody has approved yet".into());
-    let tail = match (r.state, needed) {
-        (RequestState::Pending, 0) | (RequestState::Approved, _) => {
-            "approved; the change is under way".to_owned()
-        }
-        (RequestState::Pending, n) => format!("{n} more approval(s) needed"),
-        (s, _) => format!("now {}", state_word(s)),
+/// The room's message after a press that counted, or once approved: who, and how many more
+/// are needed.
+pub fn progress_text(facts: &NoticeFacts) -> Value {
+    let f = facts;
+    let r = f.request();
+    let s = match f.notice() {
+        Notice::ApprovalAdded(a) => format!(
+            "Request {}: {} approved. Approvals: {}.",
+            r.id,
+            a.person,
+            f.progress.phrase()
+        ),
+        _ if f.policy.automatic() => format!(
+            "Request {} is approved automatically by {}; the change is under way.",
+            r.id,
+            f.policy.rule_phrase()
+        ),
+        _ => format!(
+            "Request {} is approved ({}); the change is under way.",
+            r.id,
+            f.progress.phrase()
+        ),
     };
-    text(&format!(
-        "Request {}: {last} ({}). {tail}.",
-        r.id,
-        approvals_line(r, approvals)
-    ))
+    text(&s)
 }
 
 fn state_word(s: RequestState) -> &'static str {
@@ -232,19 +219,13 @@ fn state_word(s: RequestState) -> &'static str {
     }
 }
 
-fn outcome_message(r: &ShareRequest) -> String {
-    r.outcome
-        .as_ref()
-        .map(|o| o.message.trim().to_owned())
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| "no details were recorded".to_owned())
-}
-
 /// The end of a request, for the room and for the requester (a new message: nothing is edited).
-pub fn outcome_text(r: &ShareRequest) -> Value {
+pub fn outcome_text(facts: &NoticeFacts) -> Value {
+    let f = facts;
+    let r = f.request();
     let s = match r.state {
         RequestState::Succeeded => {
-            let mut s = format!("Request {} done: {}.", r.id, outcome_message(r));
+            let mut s = format!("Request {} done: {}.", r.id, f.outcome());
             if let Some(list) = r
                 .outcome
                 .as_ref()
@@ -266,18 +247,45 @@ pub fn outcome_text(r: &ShareRequest) -> Value {
             "Request {} to {} failed: {}. It stays on record; ask again once the cause is fixed.",
             r.id,
             subject(r),
-            outcome_message(r)
+            f.outcome()
         ),
-        RequestState::Denied => format!(
-            "Request {} to {} was denied: {}. Nothing was shared.",
+        RequestState::Denied => match &f.denial {
+            Some(d) => {
+                let mut s = format!(
+                    "Request {} to {} was denied by {}. Nothing was shared.",
+                    r.id,
+                    subject(r),
+                    d.by
+                );
+                if let Some(words) = &d.comment {
+                    s.push('\n');
+                    s.push_str(&quoted(
+                        &format!("{}'s reason for the denial, in their words:", d.by),
+                        words,
+                        500,
+                    ));
+                }
+                s
+            }
+            None if f.refused() => format!(
+                "Request {} to {} was refused by the policy: {}. Nothing was shared.",
+                r.id,
+                subject(r),
+                f.outcome()
+            ),
+            None => format!(
+                "Request {} to {} was denied: {}. Nothing was shared.",
+                r.id,
+                subject(r),
+                f.outcome()
+            ),
+        },
+        RequestState::Expired => format!(
+            "Request {} to {} expired at {}: {}. Nothing was shared.",
             r.id,
             subject(r),
-            outcome_message(r)
-        ),
-        RequestState::Expired => format!(
-            "Request {} to {} expired without enough approvals. Nothing was shared.",
-            r.id,
-            subject(r)
+            time(r.expires_at),
+            f.progress.phrase()
         ),
         RequestState::Cancelled => format!(
             "Request {} to {} was cancelled. Nothing was shared.",
@@ -285,45 +293,55 @@ pub fn outcome_text(r: &ShareRequest) -> Value {
             subject(r)
         ),
         RequestState::Pending | RequestState::Approved | RequestState::Executing => {
-            return submitted_text(r);
+            return submitted_text(f);
         }
     };
     text(&s)
 }
 
-/// The requester's answer when a request is stored.
-pub fn submitted_text(r: &ShareRequest) -> Value {
+/// The requester's answer when a request is stored: the policy's decision and what happens
+/// next.
+pub fn submitted_text(facts: &NoticeFacts) -> Value {
+    let f = facts;
+    let r = f.request();
     let s = match r.state {
         RequestState::Pending => format!(
-            "Request {} to {} is waiting for {} approval(s). Fingerprint {}.",
+            "Request {} to {} is waiting for approval. {} Fingerprint {}.",
             r.id,
             subject(r),
-            r.min_approvals,
-            r.short_fingerprint()
+            f.policy.sentence(),
+            f.policy.fingerprint
+        ),
+        RequestState::Approved | RequestState::Executing if f.policy.automatic() => format!(
+            "Request {} to {} is approved automatically by {}; the change is under way.",
+            r.id,
+            subject(r),
+            f.policy.rule_phrase()
         ),
         RequestState::Approved | RequestState::Executing => format!(
             "Request {} to {} is approved; the change is under way.",
             r.id,
             subject(r)
         ),
-        _ => return outcome_text(r),
+        _ => return outcome_text(f),
     };
     text(&s)
 }
 
 /// The requester's message about their share's end: a reminder before it, or what its end did.
-pub fn lifecycle_text(r: &ShareRequest, notice: &crate::domain::ports::notify::Notice) -> Value {
-    use crate::domain::ports::notify::Notice;
+pub fn lifecycle_text(facts: &NoticeFacts) -> Value {
+    let f = facts;
+    let r = f.request();
     let list = |ts: &[crate::domain::LoginId]| {
         let all: Vec<&str> = ts.iter().map(|t| t.as_str()).collect();
         truncate(&all.join(", "), 1000)
     };
-    let s = match notice {
+    let s = match f.notice() {
         Notice::ShareEndingSoon { ends_at, targets } => format!(
             "The share of {} by request {} ends at {}: {} lose access then. Ask again if it is still needed.",
             image(r),
             r.id,
-            ends_at.format("%Y-%m-%d %H:%M UTC"),
+            time(*ends_at),
             list(targets)
         ),
         Notice::ShareEnded(ended) => {
@@ -347,9 +365,27 @@ pub fn lifecycle_text(r: &ShareRequest, notice: &crate::domain::ports::notify::N
             }
             s
         }
-        _ => return outcome_text(r),
+        _ => return outcome_text(f),
     };
     text(&s)
+}
+
+/// What a notice says in NAVER WORKS, to the rule's room (`in_room`) or 1:1 to the requester:
+/// the approval message, the room's news after a press, the stored or refused answer, the
+/// end, a share's end.
+pub fn notice_content(facts: &NoticeFacts, in_room: bool) -> Value {
+    match facts.notice() {
+        Notice::Submitted if in_room => approval_card(facts),
+        Notice::Submitted | Notice::Refused => submitted_text(facts),
+        Notice::ApprovalAdded(_) | Notice::Approved => progress_text(facts),
+        Notice::ShareEndingSoon { .. } | Notice::ShareEnded(_) => lifecycle_text(facts),
+        Notice::Executing
+        | Notice::Succeeded
+        | Notice::Failed
+        | Notice::Denied(_)
+        | Notice::Expired
+        | Notice::Cancelled => outcome_text(facts),
+    }
 }
 
 /// The short answer to a press on a request that is no longer pending (a sent card stays
@@ -431,23 +467,27 @@ pub fn check_content(content: &Value) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{LoginId, PersonName};
+    use crate::domain::{Approval, LoginId, PersonName};
 
     fn request() -> ShareRequest {
         serde_json::from_str(include_str!("testdata/request.json")).unwrap()
     }
 
+    fn facts(r: &ShareRequest, approvals: &[Approval]) -> NoticeFacts {
+        NoticeFacts::of_state(r, approvals)
+    }
+
     #[test]
     fn the_approval_card_is_a_button_template_within_the_limits() {
         let r = request();
-        let card = approval_card(&r, &[]);
+        let card = approval_card(&facts(&r, &[]));
         assert_eq!(check_content(&card), Ok(()));
         let text = card["contentText"].as_str().unwrap();
         assert!(
             text.contains("SR-7K3M9Q2X") && text.contains("0123456789ab"),
             "{text}"
         );
-        assert!(text.contains("Approvals: 0 of 2"), "{text}");
+        assert!(text.contains("Approvals: 0 of 2 approvals"), "{text}");
         assert_eq!(
             card["actions"][0]["postback"],
             "v1|approve|SR-7K3M9Q2X|0123456789ab"
@@ -465,7 +505,7 @@ mod tests {
         r.targets = (0..200)
             .map(|i| LoginId::parse(&format!("someone-{i}@partner.example")).unwrap())
             .collect();
-        let card = approval_card(&r, &[]);
+        let card = approval_card(&facts(&r, &[]));
         assert_eq!(check_content(&card), Ok(()));
         assert_eq!(check_content(&text(&"가".repeat(3000))), Ok(()));
         assert_eq!(truncate("abcdef", 4), "abc…");
@@ -479,7 +519,11 @@ mod tests {
             RequestState::Pending,
         ] {
             r.state = state;
-            assert_eq!(check_content(&outcome_text(&r)), Ok(()), "{state:?}");
+            assert_eq!(
+                check_content(&outcome_text(&facts(&r, &[]))),
+                Ok(()),
+                "{state:?}"
+            );
         }
     }
 
@@ -530,13 +574,16 @@ mod tests {
             comment: None,
         };
         let one = [approval("alice"), approval("alice")];
-        let t = progress_text(&r, &one);
+        let t = progress_text(&NoticeFacts::new(
+            &r,
+            &one,
+            &Notice::ApprovalAdded(one[0].clone()),
+        ));
         assert_eq!(check_content(&t), Ok(()));
         assert!(
-            t["text"]
-                .as_str()
-                .unwrap()
-                .contains("alice approved (Approvals: 1 of 2 (alice)). 1 more"),
+            t["text"].as_str().unwrap().contains(
+                "alice approved. Approvals: 1 of 2 approvals (alice); 1 more needed from"
+            ),
             "{t}"
         );
     }

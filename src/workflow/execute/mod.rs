@@ -24,6 +24,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, watch};
+use tracing::Instrument as _;
 
 /// Steps after which a test can make the worker stop dead, as a `kill -9` would.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,22 +211,29 @@ impl Worker {
             return;
         };
         let worker = self.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let wait = match wait {
-                LeaseWait::Patiently => worker.workflow.settings.lease_wait,
-                LeaseWait::Once => Duration::ZERO,
-            };
-            match worker.execute_waiting(&id, wait).await {
-                Ok(outcome) => {
-                    tracing::debug!(request_id = %id, ?outcome, "execution attempt done")
+        // Every line of the attempt names its request and the queue's hint it came from.
+        let span = tracing::info_span!(
+            "execute",
+            delivery_id = %format!("queue:{id}"),
+            request_id = %id,
+        );
+        tokio::spawn(
+            async move {
+                let _permit = permit;
+                let wait = match wait {
+                    LeaseWait::Patiently => worker.workflow.settings.lease_wait,
+                    LeaseWait::Once => Duration::ZERO,
+                };
+                match worker.execute_waiting(&id, wait).await {
+                    Ok(outcome) => tracing::debug!(?outcome, "execution attempt done"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "execution attempt failed; it will be retried")
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(request_id = %id, error = %e, "execution attempt failed; it will be retried")
-                }
+                worker.done(&id);
             }
-            worker.done(&id);
-        });
+            .instrument(span),
+        );
     }
 
     fn done(&self, id: &RequestId) {

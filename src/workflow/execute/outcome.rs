@@ -242,7 +242,11 @@ pub fn ended_notices(by: &ShareRequest, ended: &[EndedOf]) -> Vec<(ShareRequest,
                 e.original.clone(),
                 Notice::ShareEnded(GrantsEnded {
                     by_request: by.id.clone(),
-                    actor: by.requester.to_string(),
+                    // People by their policy names; a system actor (the scheduler) has none.
+                    actor: crate::domain::notice::person_or_account(
+                        by.requester_person.as_ref(),
+                        &by.requester,
+                    ),
                     cause: by.lifecycle.revocation.as_ref().map(|r| r.cause),
                     removed: e.removed.clone(),
                     kept: e.kept.clone(),

@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
+use tracing::Instrument as _;
 
 /// The result of one delivery attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +42,17 @@ pub enum Delivery {
     },
     /// It will never work (a permanent error from the receiver, or nobody to deliver it).
     Failed(String),
+}
+
+impl Delivery {
+    /// A short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Delivery::Done => "done",
+            Delivery::Retry { .. } => "retry",
+            Delivery::Failed(_) => "failed",
+        }
+    }
 }
 
 /// Sends one kind of message to its peer.
@@ -456,13 +468,32 @@ impl Dispatcher {
             if paced {
                 self.pace(lane).await;
             }
+            // Every line of this delivery (the courier's, the retries') names the entry and its
+            // request; attached with `instrument`, never a guard held across an await.
+            let span = tracing::info_span!(
+                "outbox",
+                delivery_id = %entry.id,
+                request_id = tracing::field::Empty,
+                lane,
+                message = entry.message.name(),
+            );
+            if let Some(id) = &entry.request_id {
+                span.record("request_id", tracing::field::display(id));
+            }
             let outcome = match self.couriers.get(&entry.message.peer().into()) {
-                Some(courier) => courier.deliver(&entry).await,
+                Some(courier) => courier.deliver(&entry).instrument(span.clone()).await,
                 None => Delivery::Failed(format!(
                     "{} cannot be delivered: that peer is not configured",
                     entry.message.name()
                 )),
             };
+            span.in_scope(|| {
+                tracing::debug!(
+                    attempts = entry.attempts + 1,
+                    outcome = outcome.name(),
+                    "outbox delivery attempt"
+                );
+            });
             if paced {
                 self.lanes
                     .lock()
@@ -477,14 +508,18 @@ impl Dispatcher {
                     report.delivered += 1;
                 }
                 Delivery::Failed(why) => {
-                    tracing::warn!(outbox_id = %entry.id, lane, message = entry.message.name(), request_id = ?entry.request_id.as_ref().map(|r| r.to_string()), error = %why, "message not delivered: failed for good");
+                    span.in_scope(
+                        || tracing::warn!(error = %why, "message not delivered: failed for good"),
+                    );
                     self.finish(entry, OutboxStatus::Failed, Some(why)).await;
                     report.failed += 1;
                 }
                 Delivery::Retry { after, error } => {
                     let attempts = entry.attempts + 1;
                     if attempts >= self.pacing.max_attempts {
-                        tracing::warn!(outbox_id = %entry.id, lane, message = entry.message.name(), attempts, error = %error, "message not delivered: giving up");
+                        span.in_scope(|| {
+                            tracing::warn!(attempts, error = %error, "message not delivered: giving up")
+                        });
                         self.finish(
                             entry,
                             OutboxStatus::Failed,
@@ -500,7 +535,9 @@ impl Dispatcher {
                         .backoff(attempts, after, &mut rand::rng());
                     let until = self.clock.now()
                         + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
-                    tracing::info!(outbox_id = %entry.id, lane, message = entry.message.name(), attempts, retry_in_ms = delay.as_millis() as u64, error = %error, "message not delivered yet; will retry");
+                    span.in_scope(|| {
+                        tracing::info!(attempts, retry_in_ms = delay.as_millis() as u64, error = %error, "message not delivered yet; will retry")
+                    });
                     let mut next = entry;
                     next.attempts = attempts;
                     next.next_at = until;

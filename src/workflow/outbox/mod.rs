@@ -363,13 +363,43 @@ impl OutboxEntry {
     }
 }
 
-/// The messages a notice about `request` owes, for the peers in `channels`.
-///
-/// This is the one place that decides who hears about what: the Slack card and its thread,
-/// the requester's direct message, the Jira issue, the callback.
+/// The messages a notice about `request` owes, for the peers in `channels`, with no approvals
+/// but the notice's own (see [`plan_with`]).
 pub fn plan(
     channels: &Channels,
     request: &ShareRequest,
+    notice: &Notice,
+    now: DateTime<Utc>,
+) -> Vec<Message> {
+    let own: Vec<Approval> = match notice {
+        Notice::ApprovalAdded(a) | Notice::Denied(a) => vec![a.clone()],
+        _ => Vec::new(),
+    };
+    plan_with(channels, request, &own, notice, now)
+}
+
+/// Whether [`plan_with`] renders anything from the approvals now (the callback's body, fixed
+/// at the state change); the chat couriers read them when they deliver.
+pub fn needs_approvals(channels: &Channels, request: &ShareRequest) -> bool {
+    channels.webhook
+        && matches!(
+            &request.origin,
+            Origin::Webhook {
+                callback_url: Some(_),
+                ..
+            }
+        )
+}
+
+/// The messages a notice about `request` (with its `approvals` so far) owes, for the peers in
+/// `channels`.
+///
+/// This is the one place that decides who hears about what: the Slack card and its thread,
+/// the requester's direct message, the Jira issue, the callback.
+pub fn plan_with(
+    channels: &Channels,
+    request: &ShareRequest,
+    approvals: &[Approval],
     notice: &Notice,
     now: DateTime<Utc>,
 ) -> Vec<Message> {
@@ -451,7 +481,10 @@ pub fn plan(
     {
         out.push(Message::Callback {
             url: url.clone(),
-            body: callback::callback_body(request, notice, now),
+            body: callback::callback_body(
+                &crate::domain::NoticeFacts::new(request, approvals, notice),
+                now,
+            ),
         });
     }
     out
@@ -514,7 +547,22 @@ pub fn entries(
     notice: &Notice,
     now: DateTime<Utc>,
 ) -> Vec<OutboxEntry> {
-    plan(channels, request, notice, now)
+    let own: Vec<Approval> = match notice {
+        Notice::ApprovalAdded(a) | Notice::Denied(a) => vec![a.clone()],
+        _ => Vec::new(),
+    };
+    entries_with(channels, request, &own, notice, now)
+}
+
+/// Like [`entries`], with the request's approvals so far.
+pub fn entries_with(
+    channels: &Channels,
+    request: &ShareRequest,
+    approvals: &[Approval],
+    notice: &Notice,
+    now: DateTime<Utc>,
+) -> Vec<OutboxEntry> {
+    plan_with(channels, request, approvals, notice, now)
         .into_iter()
         .enumerate()
         .map(|(i, m)| OutboxEntry::new(m, now, request.version, i).for_request(&request.id))

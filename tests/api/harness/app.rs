@@ -117,7 +117,9 @@ impl AppSpec {
             change(&mut cfg);
         }
         let secrets = self.secrets.unwrap_or_else(|| {
-            Arc::new(if self.works {
+            Arc::new(if self.works && self.tickets {
+                super::fixtures::all_secrets()
+            } else if self.works {
                 super::fixtures::works_secrets()
             } else if self.tickets {
                 ticket_secrets()

@@ -110,8 +110,17 @@ pub fn ticket_secrets() -> StaticSecrets {
 
 /// [`slack_secrets`] and the NAVER WORKS app's (the fake's demo app).
 pub fn works_secrets() -> StaticSecrets {
+    with_works_secrets(slack_secrets())
+}
+
+/// [`ticket_secrets`] and the NAVER WORKS app's: every front door.
+pub fn all_secrets() -> StaticSecrets {
+    with_works_secrets(ticket_secrets())
+}
+
+fn with_works_secrets(secrets: StaticSecrets) -> StaticSecrets {
     let app = ncp_share_approver::notify::works::FakeWorksApp::demo();
-    slack_secrets()
+    secrets
         .with(SecretName::WorksClientId, app.client_id)
         .with(SecretName::WorksClientSecret, app.client_secret)
         .with(SecretName::WorksServiceAccount, app.service_account)

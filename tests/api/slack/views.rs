@@ -264,6 +264,7 @@ async fn a_home_is_published_per_user_and_retried_like_a_message() {
         grant: g,
         image_name: Some("golden-web".into()),
         requester: ncp_share_approver::policy::Identity::new("slack", "U056CAROL").unwrap(),
+        requester_name: None,
         yours: true,
     }];
     let next = views::home(&views::HomeView {

@@ -390,7 +390,8 @@ async fn a_comment_delivered_but_not_recorded_is_not_posted_again() {
         JIRA_EMAIL,
         secrecy::SecretString::from(JIRA_TOKEN.to_string()),
     );
-    let courier = JiraCourier::new(api, JiraOutcomes::default());
+    let store = std::sync::Arc::new(ncp_share_approver::store::SqliteStore::in_memory().unwrap());
+    let courier = JiraCourier::new(api, JiraOutcomes::default(), store);
     let entry = OutboxEntry::new(
         Message::JiraSay {
             issue_key: "SHARE-9".into(),

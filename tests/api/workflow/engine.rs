@@ -143,9 +143,10 @@ async fn a_denial_by_an_approver_ends_the_request_and_a_later_approval_is_not_pe
         other => panic!("expected Denied, got {other:?}"),
     };
     assert_eq!(denied.state, RequestState::Denied);
+    // The approver's words, quoted (the outcome is shown on every front door).
     assert_eq!(
         denied.outcome.as_ref().unwrap().message,
-        "denied by bob: not this quarter"
+        "denied by bob: “not this quarter”"
     );
     assert_eq!(app.stored(&r.id).await.state, RequestState::Denied);
 

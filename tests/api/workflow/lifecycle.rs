@@ -310,7 +310,10 @@ async fn a_share_for_a_target_already_shared_is_an_extension_with_a_new_grant() 
     assert_eq!(again.lifecycle.extends.len(), 1);
     assert_eq!(again.lifecycle.extends[0].request_id, first.id);
 
-    let (text, blocks) = render::approval_card(&again, &[]);
+    let (text, blocks) = render::approval_card(&ncp_share_approver::domain::NoticeFacts::of_state(
+        &again,
+        &[],
+    ));
     let card = render::blocks_as_text(&blocks);
     assert!(card.contains("(extension)"), "{card}");
     assert!(card.contains("*Extension:* already shared"), "{card}");
@@ -365,7 +368,11 @@ async fn the_requester_is_told_once_a_day_before_the_share_ends() {
         .map(|(_, n)| n)
         .collect();
     assert_eq!(soon.len(), 1);
-    let (_, blocks) = render::lifecycle_message(&share, &soon[0]);
+    let (_, blocks) = render::lifecycle_message(&ncp_share_approver::domain::NoticeFacts::new(
+        &share,
+        &[],
+        &soon[0],
+    ));
     let text = render::blocks_as_text(&blocks);
     assert!(text.contains("ends at") && text.contains(CORP), "{text}");
 

@@ -107,7 +107,9 @@ async fn the_courier_sends_the_approval_message_and_the_news_as_new_messages() {
     let to_carol = fake.user_messages("u-carol");
     assert_eq!(to_carol.len(), 2);
     assert!(
-        to_carol[0].text().contains("waiting for 2 approval(s)"),
+        to_carol[0]
+            .text()
+            .contains("is waiting for approval. Rule \"golden images to partners\" needs 2 approvals from alice, bob, dave."),
         "{}",
         to_carol[0].text()
     );

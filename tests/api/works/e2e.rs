@@ -41,15 +41,17 @@ async fn ask(t: &App) -> (String, String, String) {
         "1234567",
         "a@partner.example",
         "Fingerprint",
-        "Approvals: 0 of 2",
+        "Approvals: 0 of 2 approvals",
+        "needs 2 approvals from alice, bob, dave",
+        "Reason, in the requester's words: “demo”",
     ] {
         assert!(text.contains(needle), "the card lacks {needle}: {text}");
     }
     let to_carol = texts(&t.works.user_messages(W_CAROL));
     assert!(
-        to_carol
-            .iter()
-            .any(|m| m.contains(&id) && m.contains("waiting for 2")),
+        to_carol.iter().any(|m| m.contains(&id)
+            && m.contains("waiting for approval")
+            && m.contains("needs 2 approvals")),
         "{to_carol:?}"
     );
     (id, approve, deny)
@@ -230,7 +232,7 @@ async fn when_ncp_is_slow_the_callback_is_answered_and_the_outcome_comes_later()
         "{to_carol:?}"
     );
     assert!(
-        to_carol.iter().any(|m| m.contains("waiting for 2")),
+        to_carol.iter().any(|m| m.contains("needs 2 approvals")),
         "{to_carol:?}"
     );
     assert!(
