@@ -547,26 +547,28 @@ async fn frozen_between_invocations_the_functions_still_deliver_the_card_updates
         if enforce && !missing.is_empty() {
             wrong.push(format!("not delivered: {}", missing.join("; ")));
         }
+        // The logs go out first and the verdict last: a failure read from the tail of a long
+        // output (CI shows its head and tail) still names what was wrong.
+        if !wrong.is_empty() {
+            eprintln!("{}\n{}", http.log_tail(20), worker.log_tail(40));
+        }
         assert!(
             wrong.is_empty(),
-            "under the freezing emulator:\n  - {}\n{}\n{}",
-            wrong.join("\n  - "),
-            http.log_tail(20),
-            worker.log_tail(40)
+            "under the freezing emulator:\n  - {}",
+            wrong.join("\n  - ")
         );
     }
     if !missing.is_empty() {
         let why = format!(
-            "not delivered within {wait:?} while the functions were {}:\n  - {}\n{}\n{}",
+            "not delivered within {wait:?} while the functions were {}:\n  - {}",
             if freeze {
                 "frozen between invocations"
             } else {
                 "running"
             },
             missing.join("\n  - "),
-            notifier_lines(&http),
-            notifier_lines(&worker),
         );
+        eprintln!("{}\n{}", notifier_lines(&http), notifier_lines(&worker));
         if enforce {
             panic!("{why}");
         }
