@@ -160,9 +160,9 @@ impl MetricsConfig {
 
     fn validate(&self, at: &At) -> Result<(), ConfigError> {
         if let Some(addr) = self.listen_addr()
-            && addr.rsplit_once(':').is_none_or(|(host, port)| {
-                host.is_empty() || port.parse::<u16>().is_err()
-            })
+            && addr
+                .rsplit_once(':')
+                .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
         {
             return Err(at.error(
                 "metrics.listen",
@@ -174,7 +174,9 @@ impl MetricsConfig {
         if ns.is_empty() || ns.len() > 255 || !ns.chars().all(allowed) || ns.starts_with(':') {
             return Err(at.error(
                 "metrics.namespace",
-                format!("{ns:?} is not a CloudWatch namespace (1 to 255 of A-Z a-z 0-9 . - _ / # :)"),
+                format!(
+                    "{ns:?} is not a CloudWatch namespace (1 to 255 of A-Z a-z 0-9 . - _ / # :)"
+                ),
             ));
         }
         Ok(())
@@ -1127,7 +1129,11 @@ mod tests {
                 vec![("NSA_METRICS__LISTEN", "localhost:http")],
                 "NSA_METRICS__LISTEN",
             ),
-            ("[metrics]\nnamespace = \"a b\"", vec![], "metrics.namespace"),
+            (
+                "[metrics]\nnamespace = \"a b\"",
+                vec![],
+                "metrics.namespace",
+            ),
         ] {
             let e = Config::from_toml(text, "t.toml", env(&envs))
                 .unwrap_err()

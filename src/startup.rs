@@ -759,9 +759,13 @@ async fn serve_metrics(
 ) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
     let prometheus = crate::telemetry::metrics::install_prometheus()
         .context("cannot record metrics: another recorder is installed in this process")?;
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
-        format!("cannot listen for metrics on {listen} ([metrics] listen; \"off\" turns it off)")
-    })?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen for metrics on {listen} ([metrics] listen; \"off\" turns it off)"
+            )
+        })?;
     let addr = listener.local_addr()?;
     let scrape = Arc::new(Scrape {
         prometheus: prometheus.clone(),

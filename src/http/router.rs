@@ -88,7 +88,10 @@ fn strip_stage<B>(mut req: Request<B>) -> Request<B> {
 
 /// Counts every answer by front door and result, and a signature rejection by its reason
 /// (which [`http::ApiError`] leaves on the response: the 401's body says nothing).
-async fn meter(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn meter(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     let front = Front::of_path(req.uri().path());
     let response = next.run(req).await;
     metrics::request_received(front, HttpResult::of_status(response.status().as_u16()));

@@ -5,7 +5,6 @@
 //! from the [`SecretSource`] per call (sources cache), and re-read once after an authentication
 //! failure so that a rotated key is picked up without a restart.
 
-use crate::telemetry::metrics::{self, NcpOperation, NcpResult};
 use super::settings::NcpConfig;
 use super::signature::{self, ACCESS_KEY_HEADER, SIGNATURE_V2_HEADER, TIMESTAMP_HEADER};
 use super::wire::{self, Envelope, MemberImageList, ServerImageList};
@@ -13,6 +12,7 @@ use super::{CloudApi, Hypervisor, ImageView, NcpError};
 use crate::domain::RetryPolicy;
 use crate::domain::ports::secrets::{self, ExposeSecret, SecretName, SecretSource};
 use crate::domain::{ImageNo, LoginId};
+use crate::telemetry::metrics::{self, NcpOperation, NcpResult};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -84,7 +84,10 @@ impl EmfRecorder {
             .map(|l| (l.key().to_string(), l.value().to_string()))
             .collect();
         if labels.len() > MAX_DIMENSIONS {
-            tracing::error!(metric = key.name(), "more than {MAX_DIMENSIONS} labels: not recorded");
+            tracing::error!(
+                metric = key.name(),
+                "more than {MAX_DIMENSIONS} labels: not recorded"
+            );
             return None;
         }
         let mut inner = self.lock();
@@ -229,9 +232,27 @@ impl EmfRecorder {
 
 impl metrics::Recorder for EmfRecorder {
     // Units and descriptions come from the catalogue when a flush writes a metric.
-    fn describe_counter(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
-    fn describe_gauge(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
-    fn describe_histogram(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
 
     fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
         match self.register(key, || Series::Counter(Arc::default(), 0)) {
@@ -241,7 +262,9 @@ impl metrics::Recorder for EmfRecorder {
     }
 
     fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-        match self.register(key, || Series::Gauge(Arc::new(AtomicU64::new(f64::NAN.to_bits())))) {
+        match self.register(key, || {
+            Series::Gauge(Arc::new(AtomicU64::new(f64::NAN.to_bits())))
+        }) {
             Some(Series::Gauge(g)) => metrics::Gauge::from_arc(g),
             _ => metrics::Gauge::noop(),
         }
@@ -266,7 +289,9 @@ pub fn install(namespace: &str) -> Option<EmfRecorder> {
     match metrics::set_global_recorder(recorder.clone()) {
         Ok(()) => Some(recorder),
         Err(_) => {
-            tracing::error!("another metrics recorder is installed: no Embedded Metric Format lines");
+            tracing::error!(
+                "another metrics recorder is installed: no Embedded Metric Format lines"
+            );
             None
         }
     }
@@ -282,11 +307,33 @@ mod tests {
     /// The units CloudWatch accepts (`MetricDatum`), which the specification says a
     /// definition's `Unit` should be.
     const CLOUDWATCH_UNITS: &[&str] = &[
-        "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes",
-        "Terabytes", "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count",
-        "Bytes/Second", "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second",
-        "Terabytes/Second", "Bits/Second", "Kilobits/Second", "Megabits/Second",
-        "Gigabits/Second", "Terabits/Second", "Count/Second", "None",
+        "Seconds",
+        "Microseconds",
+        "Milliseconds",
+        "Bytes",
+        "Kilobytes",
+        "Megabytes",
+        "Gigabytes",
+        "Terabytes",
+        "Bits",
+        "Kilobits",
+        "Megabits",
+        "Gigabits",
+        "Terabits",
+        "Percent",
+        "Count",
+        "Bytes/Second",
+        "Kilobytes/Second",
+        "Megabytes/Second",
+        "Gigabytes/Second",
+        "Terabytes/Second",
+        "Bits/Second",
+        "Kilobits/Second",
+        "Megabits/Second",
+        "Gigabits/Second",
+        "Terabits/Second",
+        "Count/Second",
+        "None",
     ];
 
     /// Checks one line against the Embedded Metric Format specification; returns the metric
@@ -296,9 +343,13 @@ mod tests {
         let doc: Value = serde_json::from_str(line).expect("one JSON object per line");
         let root = doc.as_object().expect("the root is an object");
         let aws = root["_aws"].as_object().expect("_aws is an object");
-        let ts = aws["Timestamp"].as_u64().expect("Timestamp: whole milliseconds");
+        let ts = aws["Timestamp"]
+            .as_u64()
+            .expect("Timestamp: whole milliseconds");
         assert!(ts > 1_500_000_000_000, "Timestamp in milliseconds: {ts}");
-        let directives = aws["CloudWatchMetrics"].as_array().expect("CloudWatchMetrics: array");
+        let directives = aws["CloudWatchMetrics"]
+            .as_array()
+            .expect("CloudWatchMetrics: array");
         assert!(!directives.is_empty());
         let mut metrics = Vec::new();
         let mut dims = Vec::new();
@@ -306,7 +357,9 @@ mod tests {
             let d = d.as_object().unwrap();
             let ns = d["Namespace"].as_str().expect("Namespace: string");
             assert!((1..=255).contains(&ns.len()));
-            let sets = d["Dimensions"].as_array().expect("Dimensions: array of arrays");
+            let sets = d["Dimensions"]
+                .as_array()
+                .expect("Dimensions: array of arrays");
             assert!(!sets.is_empty());
             for set in sets {
                 let set = set.as_array().expect("a DimensionSet is an array");
@@ -315,7 +368,10 @@ mod tests {
                 for key in set {
                     let key = key.as_str().expect("dimension keys are strings");
                     // Every dimension is a root member with a string value.
-                    assert!(root.get(key).is_some_and(Value::is_string), "dimension {key} at the root");
+                    assert!(
+                        root.get(key).is_some_and(Value::is_string),
+                        "dimension {key} at the root"
+                    );
                     keys.push(key.to_string());
                 }
                 dims.push(keys);
@@ -324,13 +380,18 @@ mod tests {
             assert!(!defs.is_empty() && defs.len() <= MAX_METRICS_PER_DIRECTIVE);
             for m in defs {
                 let m = m.as_object().unwrap();
-                assert!(m.keys().all(|k| k == "Name" || k == "Unit" || k == "StorageResolution"));
+                assert!(
+                    m.keys()
+                        .all(|k| k == "Name" || k == "Unit" || k == "StorageResolution")
+                );
                 let name = m["Name"].as_str().expect("Name: string");
                 if let Some(unit) = m.get("Unit") {
                     assert!(CLOUDWATCH_UNITS.contains(&unit.as_str().unwrap()), "{unit}");
                 }
                 // Every metric is a root member: a number, or an array of at most 100 numbers.
-                let value = root.get(name).unwrap_or_else(|| panic!("{name} at the root"));
+                let value = root
+                    .get(name)
+                    .unwrap_or_else(|| panic!("{name} at the root"));
                 match value {
                     Value::Number(_) => {}
                     Value::Array(a) => {
@@ -348,7 +409,11 @@ mod tests {
     fn flushed(recorder: &EmfRecorder) -> Vec<String> {
         let mut out = Vec::new();
         recorder.flush_to(&mut out).unwrap();
-        String::from_utf8(out).unwrap().lines().map(String::from).collect()
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
     }
 
     #[test]
@@ -383,7 +448,8 @@ mod tests {
                 seen.entry(name).or_default().push(value);
             }
         }
-        assert_eq!(seen[REQUESTS_RECEIVED], vec![json!(2), json!(1)]);
+        // One document per label set, in label order: jira's 401, then slack's two answers.
+        assert_eq!(seen[REQUESTS_RECEIVED], vec![json!(1), json!(2)]);
         assert_eq!(seen[EXECUTIONS], vec![json!(1)]);
         assert_eq!(seen[OUTBOX_PENDING], vec![json!(4.0)]);
         assert_eq!(seen[OUTBOX_OLDEST_AGE], vec![json!(90.0)]);

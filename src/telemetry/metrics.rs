@@ -379,9 +379,8 @@ pub const CHECKPOINT_AGE: &str = "nsa_ledger_checkpoint_age_seconds";
 
 /// The histogram buckets of durations, in seconds (NCP calls take tens of milliseconds to a
 /// few seconds with their retries).
-pub const DURATION_BUCKETS: &[f64] = &[
-    0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-];
+pub const DURATION_BUCKETS: &[f64] =
+    &[0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 
 /// Every metric this service records: the one list the README, the alarms, the dashboards and
 /// the recorders are checked against.
@@ -701,8 +700,18 @@ mod tests {
                 m.name
             );
             // Prometheus naming: counters end in _total, and seconds are in the name.
-            assert_eq!(m.kind == Kind::Counter, m.name.ends_with("_total"), "{}", m.name);
-            assert_eq!(m.unit == Unit::Seconds, m.name.ends_with("_seconds"), "{}", m.name);
+            assert_eq!(
+                m.kind == Kind::Counter,
+                m.name.ends_with("_total"),
+                "{}",
+                m.name
+            );
+            assert_eq!(
+                m.unit == Unit::Seconds,
+                m.name.ends_with("_seconds"),
+                "{}",
+                m.name
+            );
             assert!(!m.help.is_empty() && m.help.ends_with('.'), "{}", m.name);
             for l in m.labels {
                 assert!(!l.values.is_empty(), "{}: {}", m.name, l.name);
@@ -717,6 +726,190 @@ mod tests {
             // CloudWatch: at most 30 dimensions.
             assert!(m.labels.len() <= 30);
         }
+    }
+
+    /// The metric names in `text` (`nsa_…` tokens), each with what follows it.
+    fn names_in(text: &str) -> Vec<(String, &str)> {
+        let mut out = Vec::new();
+        let mut rest = text;
+        while let Some(i) = rest.find("nsa_") {
+            let before = rest[..i].chars().next_back();
+            let tail = &rest[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+                .unwrap_or(tail.len());
+            // `NSA_…` (configuration) is upper case, so only lower-case words start here.
+            if !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                out.push((tail[..end].to_string(), &tail[end..]));
+            }
+            rest = &tail[end..];
+        }
+        out
+    }
+
+    /// The catalogue's metric a series name belongs to (a histogram's `_bucket`, `_sum` and
+    /// `_count` series included) and the extra label it may have.
+    fn metric_of(series: &str) -> Option<(&'static MetricDef, Option<&'static str>)> {
+        if let Some(m) = def(series) {
+            return Some((m, None));
+        }
+        for (suffix, extra) in [("_bucket", Some("le")), ("_sum", None), ("_count", None)] {
+            if let Some(m) = series.strip_suffix(suffix).and_then(def) {
+                if m.kind == Kind::Histogram {
+                    return Some((m, extra));
+                }
+            }
+        }
+        None
+    }
+
+    /// Checks the PromQL label matchers after a series name: `{k="v", k=~"a|b"}`.
+    fn check_matchers(file: &str, m: &MetricDef, extra: Option<&str>, after: &str) -> Vec<String> {
+        let mut wrong = Vec::new();
+        let Some(body) = after
+            .strip_prefix('{')
+            .and_then(|b| b.split_once('}'))
+            .map(|b| b.0)
+        else {
+            return wrong;
+        };
+        for matcher in body.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+            let op = ["=~", "!~", "!=", "="]
+                .iter()
+                .find(|op| matcher.contains(*op))
+                .unwrap();
+            let (key, value) = matcher.split_once(op).unwrap();
+            let value = value.trim().trim_matches('"');
+            if Some(key.trim()) == extra {
+                continue;
+            }
+            match m.label(key.trim()) {
+                None => wrong.push(format!("{file}: {} has no label {key}", m.name)),
+                Some(l) => {
+                    for v in value.split('|') {
+                        if !l.values.contains(&v) {
+                            wrong.push(format!("{file}: {}{{{key}}} is never {v:?}", m.name));
+                        }
+                    }
+                }
+            }
+        }
+        wrong
+    }
+
+    #[test]
+    fn every_metric_the_alarms_rules_and_dashboards_name_is_one_the_code_records() {
+        let files = [
+            ("template.yaml", include_str!("../../template.yaml")),
+            (
+                "deploy/prometheus/alerts.yml",
+                include_str!("../../deploy/prometheus/alerts.yml"),
+            ),
+            (
+                "deploy/grafana/dashboard.json",
+                include_str!("../../deploy/grafana/dashboard.json"),
+            ),
+        ];
+        let mut wrong = Vec::new();
+        let mut named = HashSet::new();
+        for (file, text) in files {
+            // Unescaped: the dashboards' expressions are JSON strings.
+            let text = text.replace("\\\"", "\"");
+            let found = names_in(&text);
+            assert!(!found.is_empty(), "{file} names no metric");
+            for (series, after) in found {
+                let Some((m, extra)) = metric_of(&series) else {
+                    wrong.push(format!("{file}: {series} is not in METRICS"));
+                    continue;
+                };
+                named.insert(m.name);
+                wrong.extend(check_matchers(file, m, extra, after));
+            }
+            // `by (…)` groups only by labels the expression's metrics have.
+            for expr in text.split("sum by (").skip(1) {
+                let (labels, rest) = expr.split_once(')').unwrap();
+                let end = rest.find(['\n', '"']).unwrap_or(rest.len());
+                let metrics: Vec<_> = names_in(&rest[..end])
+                    .into_iter()
+                    .filter_map(|(s, _)| metric_of(&s))
+                    .collect();
+                for l in labels.split(',').map(str::trim) {
+                    if !metrics
+                        .iter()
+                        .any(|(m, extra)| m.label(l).is_some() || *extra == Some(l))
+                    {
+                        wrong.push(format!("{file}: `by ({labels})`: no metric there has {l}"));
+                    }
+                }
+            }
+        }
+        // The CloudWatch side: an alarm's dimensions are a label and one of its values (or a
+        // rollup), and a dashboard SEARCH names the metric's exact dimension set.
+        let template = include_str!("../../template.yaml");
+        let mut metric = None;
+        let mut lines = template.lines().peekable();
+        while let Some(line) = lines.next() {
+            let line = line.trim();
+            if line.starts_with("Type:") {
+                metric = None;
+            }
+            if let Some(name) = line.strip_prefix("MetricName: ") {
+                metric = def(name);
+            }
+            if let (Some(m), Some(key)) = (metric, line.strip_prefix("- Name: ")) {
+                let value = lines.peek().and_then(|l| l.trim().strip_prefix("Value: "));
+                match (m.label(key), value) {
+                    (Some(l), Some(v)) if l.values.contains(&v) => {}
+                    _ => wrong.push(format!(
+                        "template.yaml: {} dimension {key}={value:?}",
+                        m.name
+                    )),
+                }
+            }
+        }
+        let unescaped = template.replace("\\\"", "\"");
+        for search in unescaped.split("SEARCH('{").skip(1) {
+            let (dims, rest) = search.split_once("} MetricName=").unwrap();
+            let name = rest.split('"').nth(1).unwrap();
+            let keys: Vec<&str> = dims.split(',').skip(1).collect();
+            match def(name) {
+                Some(m) => {
+                    let labels: Vec<&str> = m.labels.iter().map(|l| l.name).collect();
+                    if keys != labels && !m.rollups.contains(&keys.as_slice()) {
+                        wrong.push(format!("template.yaml: SEARCH {name} by {keys:?}, its dimensions are {labels:?}"));
+                    }
+                }
+                None => wrong.push(format!("template.yaml: SEARCH of {name}, not in METRICS")),
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        // The dashboards show every metric.
+        for m in METRICS {
+            assert!(
+                named.contains(m.name),
+                "no alarm, rule or dashboard shows {}",
+                m.name
+            );
+        }
+    }
+
+    #[test]
+    fn the_name_check_finds_what_is_wrong() {
+        let m = def(EXECUTIONS).unwrap();
+        assert!(check_matchers("f", m, None, r#"{result="failed"}"#).is_empty());
+        assert_eq!(
+            check_matchers("f", m, None, r#"{result=~"failed|crashed"}"#).len(),
+            1
+        );
+        assert_eq!(check_matchers("f", m, None, r#"{front="slack"}"#).len(), 1);
+        assert!(metric_of("nsa_ncp_call_duration_seconds_bucket").is_some());
+        assert!(metric_of("nsa_executions_total_bucket").is_none());
+        assert!(metric_of("nsa_executions").is_none());
+        let names: Vec<String> = names_in("NSA_METRICS__LISTEN x nsa_a_total{b} y_nsa_c")
+            .into_iter()
+            .map(|n| n.0)
+            .collect();
+        assert_eq!(names, ["nsa_a_total"]);
     }
 
     #[test]
@@ -776,7 +969,10 @@ mod tests {
             );
         }
         // Every sample's name is the catalogue's (histograms add their suffixes).
-        for l in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        for l in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
             let name = l.split(['{', ' ']).next().unwrap();
             let base = ["_bucket", "_sum", "_count"]
                 .iter()

@@ -41,9 +41,7 @@ pub(crate) fn origin(origin: &Origin) -> metrics::Origin {
 pub(crate) fn submitted(request: &ShareRequest) -> Submitted {
     match request.state {
         RequestState::Pending => Submitted::Pending,
-        RequestState::Denied | RequestState::Expired | RequestState::Cancelled => {
-            Submitted::Denied
-        }
+        RequestState::Denied | RequestState::Expired | RequestState::Cancelled => Submitted::Denied,
         // Approved at once, or already on its way (a revocation of one's own grants).
         _ => Submitted::Approved,
     }

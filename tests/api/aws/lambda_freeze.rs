@@ -554,18 +554,20 @@ async fn frozen_between_invocations_the_functions_still_deliver_the_card_updates
                 "http",
                 &http,
                 "nsa_requests_received_total",
-                [("front", "slack"), ("result", "ok")],
+                &[("front", "slack"), ("result", "ok")][..],
             ),
             (
                 "worker",
                 &*worker,
                 "nsa_executions_total",
-                [("result", "succeeded"), ("result", "succeeded")],
+                &[("result", "succeeded")][..],
             ),
         ] {
-            let sum = emf_sum(&f.log_text(), metric, &labels);
+            let sum = emf_sum(&f.log_text(), metric, labels);
             if sum < 1.0 {
-                wrong.push(format!("{name} wrote no EMF line of {metric} {labels:?} before answering"));
+                wrong.push(format!(
+                    "{name} wrote no EMF line of {metric} {labels:?} before answering"
+                ));
             }
         }
         assert!(

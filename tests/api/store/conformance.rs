@@ -1071,9 +1071,7 @@ mod cases {
         );
     }
 
-    pub async fn the_oldest_pending_entry_is_the_oldest_written_still_owed(
-        store: Arc<dyn Store>,
-    ) {
+    pub async fn the_oldest_pending_entry_is_the_oldest_written_still_owed(store: Arc<dyn Store>) {
         assert_eq!(store.outbox_oldest_pending().await.unwrap(), None);
         // The oldest written is retried last (its next attempt is the latest): the age is by
         // when it was written, not when it is due.
