@@ -894,6 +894,40 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_documents_every_metric_label_and_value() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split_once("\n## Metrics\n")
+            .and_then(|(_, rest)| rest.split_once("\n## "))
+            .map(|(s, _)| s)
+            .expect("README has a Metrics section");
+        for m in METRICS {
+            let kind = match m.kind {
+                Kind::Counter => "counter",
+                Kind::Gauge => "gauge",
+                Kind::Histogram => "histogram",
+            };
+            let labels: Vec<String> = m.labels.iter().map(|l| format!("`{}`", l.name)).collect();
+            let row = format!("| `{}` | {kind} | {} |", m.name, labels.join(", "));
+            let row = row.replace("|  |", "| |");
+            assert!(section.contains(&row), "README: no row {row}");
+            for l in m.labels {
+                for v in l.values {
+                    let listed = section.lines().any(|line| {
+                        line.starts_with(&format!("| `{}`", l.name))
+                            && line.contains(&format!("`{v}`"))
+                    });
+                    assert!(
+                        listed,
+                        "README: {} value `{v}` of {} not listed",
+                        l.name, m.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn the_name_check_finds_what_is_wrong() {
         let m = def(EXECUTIONS).unwrap();
         assert!(check_matchers("f", m, None, r#"{result="failed"}"#).is_empty());
