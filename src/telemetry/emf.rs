@@ -31,6 +31,8 @@ pub const MAX_DIMENSIONS: usize = 30;
 const MAX_KEPT_VALUES: usize = 10_000;
 
 type Labels = Vec<(String, String)>;
+/// One metric of a document: its name, its value (a number or an array) and its unit.
+type Entry = (String, Value, &'static str);
 
 /// A histogram's values since the last flush.
 #[derive(Default)]
@@ -108,8 +110,8 @@ impl EmfRecorder {
         let mut docs = Vec::new();
         for (labels, by_name) in inner.series.iter_mut() {
             // (name, values to write, unit, dimension sets), in rounds of at most 100 values.
-            let mut rounds: Vec<Vec<(String, Value, &'static str)>> = Vec::new();
-            let mut push = |round: usize, entry: (String, Value, &'static str)| {
+            let mut rounds: Vec<Vec<Entry>> = Vec::new();
+            let mut push = |round: usize, entry: Entry| {
                 while rounds.len() <= round {
                     rounds.push(Vec::new());
                 }
@@ -155,15 +157,9 @@ impl EmfRecorder {
 
     /// One document per distinct set of dimension sets among `metrics` (metrics with rollups
     /// need their own directive: a directive's dimension sets apply to all its metrics).
-    fn documents(
-        &self,
-        labels: &Labels,
-        metrics: &[(String, Value, &'static str)],
-        timestamp_ms: u64,
-    ) -> Vec<Value> {
+    fn documents(&self, labels: &Labels, metrics: &[Entry], timestamp_ms: u64) -> Vec<Value> {
         let keys: Vec<&str> = labels.iter().map(|(k, _)| k.as_str()).collect();
-        let mut by_dimensions: BTreeMap<Vec<Vec<&str>>, Vec<&(String, Value, &str)>> =
-            BTreeMap::new();
+        let mut by_dimensions: BTreeMap<Vec<Vec<&str>>, Vec<&Entry>> = BTreeMap::new();
         for m in metrics {
             let mut sets = vec![keys.clone()];
             if let Some(def) = catalogue::def(&m.0) {
