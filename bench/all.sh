@@ -3,10 +3,10 @@
 #   bench/run.sh (criterion) → bench/sweep.sh → bench/load.sh → bench/compare.sh → bench/approval.sh →
 #   bench/options.sh → bench/faults.sh (kill -9 suite, on the release build) → bench/replicas.sh
 #   (two replicas on PostgreSQL, one killed) → bench/replicas-load.sh (1 vs 2 replicas) →
-#   bench/readme_numbers.py
+#   bench/metrics-overhead.sh (metrics on vs off) → bench/readme_numbers.py
 # About 30 minutes on 2 cores, builds included. Not run in CI. Honours CARGO_TARGET_DIR.
 # SKIP="criterion faults" skips steps by name (criterion sweep load compare approval options faults
-# replicas replicas-load); their
+# replicas replicas-load metrics); their
 # previous results in bench/results/ are used for the README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,5 +26,6 @@ step options bench/options.sh
 step faults env FAULTS_PROFILE=release bench/faults.sh
 step replicas env REPLICAS_PROFILE=release bench/replicas.sh
 step replicas-load bench/replicas-load.sh
+step metrics bench/metrics-overhead.sh
 python3 -I bench/readme_numbers.py
 echo "== README.md \"Numbers\" regenerated from bench/results/"

@@ -127,6 +127,9 @@ bench_serve_env() { # LABEL SIM-PORT SLACK-PORT PORT DB
     export NSA_STORE__PATH="$db"
     export NSA_LISTEN="127.0.0.1:$port"
     export NSA_SLACK__API_BASE_URL="http://127.0.0.1:$slack_port/api"
+    # Metrics on, as by default, on a port of their own (several servers may run at once);
+    # bench/metrics-overhead.sh sets it to "off" for its runs without.
+    export NSA_METRICS__LISTEN="${NSA_METRICS__LISTEN:-127.0.0.1:0}"
     export RUST_LOG="${RUST_LOG:-info}"
     cat >"$tmp/config.toml" <<TOML
 policy = "$PWD/examples/policy.toml"

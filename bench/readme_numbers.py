@@ -126,6 +126,8 @@ sections = [
      "200 approved requests over 20 images through two `serve` replicas on one PostgreSQL; one replica is killed with SIGKILL halfway and not restarted."),
     ("Signed share requests: one and two replicas on PostgreSQL", "bench/replicas-load.sh", "replicas-load.md",
      "The `share` saturation scenario of `bench/load.sh` against one and two replicas on one PostgreSQL (and one process on SQLite), alternating."),
+    ("Metrics on and off", "bench/metrics-overhead.sh", "metrics-overhead.md",
+     "Signed `help` at saturation and at a fixed rate against `serve` with metrics on (the Prometheus recorder, GET /metrics scraped every second) and off (`[metrics] listen = \"off\"`), in alternating rounds."),
 ]
 
 out = ["## Numbers\n",

@@ -117,6 +117,8 @@ endpoint = "http://127.0.0.1:$SIM_PORT"
 max_attempts = 3
 backoff_base_ms = 20
 backoff_max_ms = 200
+[metrics]
+listen = "127.0.0.1:0"
 [secrets]
 source = "file:$WORK/secrets.json"
 [slack]

@@ -100,6 +100,8 @@ pub struct Config {
     pub outbox: OutboxConfig,
     /// Ledger checkpoints: how often, and where they are published.
     pub ledger: LedgerConfig,
+    /// Metrics: `serve`'s Prometheus listener, the Lambda functions' CloudWatch namespace.
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -121,7 +123,63 @@ impl Default for Config {
             lambda: LambdaConfig::default(),
             outbox: OutboxConfig::default(),
             ledger: LedgerConfig::default(),
+            metrics: MetricsConfig::default(),
         }
+    }
+}
+
+/// `[metrics]`: where `serve` answers `GET /metrics` (Prometheus text), apart from the public
+/// listener, and the CloudWatch namespace of the Lambda functions' Embedded Metric Format lines.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// `HOST:PORT` of the metrics listener (loopback by default: a scraper on the same host
+    /// or network namespace); empty or `off`: no listener.
+    pub listen: String,
+    /// The CloudWatch namespace on Lambda (the template sets the stack's name).
+    pub namespace: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9464".into(),
+            namespace: "ncp-share-approver".into(),
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// The metrics listener's address, or `None` when it is off.
+    pub fn listen_addr(&self) -> Option<&str> {
+        match self.listen.trim() {
+            "" | "off" => None,
+            addr => Some(addr),
+        }
+    }
+
+    fn validate(&self, at: &At) -> Result<(), ConfigError> {
+        if let Some(addr) = self.listen_addr()
+            && addr
+                .rsplit_once(':')
+                .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
+        {
+            return Err(at.error(
+                "metrics.listen",
+                format!("{addr:?} is not HOST:PORT (or empty or \"off\" for no metrics listener)"),
+            ));
+        }
+        let ns = &self.namespace;
+        let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#:".contains(c);
+        if ns.is_empty() || ns.len() > 255 || !ns.chars().all(allowed) || ns.starts_with(':') {
+            return Err(at.error(
+                "metrics.namespace",
+                format!(
+                    "{ns:?} is not a CloudWatch namespace (1 to 255 of A-Z a-z 0-9 . - _ / # :)"
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -489,6 +547,7 @@ impl Config {
         }
         self.ledger.validate(at)?;
         self.webhook.validate(at)?;
+        self.metrics.validate(at)?;
         Ok(())
     }
 }
@@ -1064,12 +1123,36 @@ mod tests {
                 "works.auth_url",
             ),
             ("[works]\nbotid = \"1\"", vec![], "botid"),
+            ("[metrics]\nlisten = \"9464\"", vec![], "metrics.listen"),
+            (
+                "",
+                vec![("NSA_METRICS__LISTEN", "localhost:http")],
+                "NSA_METRICS__LISTEN",
+            ),
+            (
+                "[metrics]\nnamespace = \"a b\"",
+                vec![],
+                "metrics.namespace",
+            ),
         ] {
             let e = Config::from_toml(text, "t.toml", env(&envs))
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(needle), "{e} should name {needle}");
         }
+    }
+
+    #[test]
+    fn metrics_listen_on_loopback_by_default_and_can_be_turned_off() {
+        let c = Config::from_toml("", "t", env(&[])).unwrap();
+        assert_eq!(c.metrics.listen_addr(), Some("127.0.0.1:9464"));
+        assert_eq!(c.metrics.namespace, "ncp-share-approver");
+        for off in ["off", ""] {
+            let c = Config::from_toml("", "t", env(&[("NSA_METRICS__LISTEN", off)])).unwrap();
+            assert_eq!(c.metrics.listen_addr(), None, "{off:?}");
+        }
+        let c = Config::from_toml("[metrics]\nlisten = \"[::1]:0\"", "t", env(&[])).unwrap();
+        assert_eq!(c.metrics.listen_addr(), Some("[::1]:0"));
     }
 
     #[test]

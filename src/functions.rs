@@ -12,6 +12,10 @@
 //! client ([`crate::ncp::ReadOnly`]) whatever the configuration says, and on AWS their secret
 //! holds an NCP key that can only read (the scheduler opens revocations, the worker runs them).
 //!
+//! Metrics are Embedded Metric Format lines on stdout (`telemetry::emf`, namespace `[metrics]
+//! namespace`), written once per invocation just before the answer: after it the process is
+//! frozen. The scheduler reads the outbox and ledger gauges after each task.
+//!
 //! A message is only a hint: [`Worker::execute`] re-reads the store, which decides whether the
 //! request still needs work, so a repeated or late message changes nothing.
 
@@ -34,6 +38,13 @@ use tracing::Instrument as _;
 pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Result<()> {
     let config = &with_ncp_access(config);
     let Built { state, .. } = build_state(config, secrets, Arc::new(SystemClock)).await?;
+    // Installed once per process; without it (another recorder) metrics are simply not written.
+    let emf = crate::telemetry::emf::install(&config.metrics.namespace);
+    let flush = move || {
+        if let Some(emf) = &emf {
+            emf.flush();
+        }
+    };
     let stopped = |e: lambda_runtime::Error| anyhow::anyhow!("the Lambda runtime stopped: {e}");
     match config.lambda.function {
         LambdaFunction::Worker => {
@@ -44,12 +55,14 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
             lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
                 let worker = worker.clone();
                 let dispatcher = dispatcher.clone();
+                let flush = flush.clone();
                 async move {
                     let hints = delivery_hints(&event.payload);
                     let response = handle_batch(&worker, event.payload).await;
                     // Deliver what the batch (and the HTTP function before it) wrote to the
                     // outbox before answering: nothing runs after the answer on Lambda.
                     deliver(&dispatcher, budget, &hints).await;
+                    flush();
                     Ok::<_, lambda_runtime::Error>(response)
                 }
             }))
@@ -65,6 +78,7 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
                 let workflow = workflow.clone();
                 let dispatcher = dispatcher.clone();
                 let checkpoints = checkpoints.clone();
+                let flush = flush.clone();
                 async move {
                     let answer = handle_schedule(&workflow, event.payload)
                         .await
@@ -77,15 +91,29 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
                     // Whatever is still owed (a lost queue message, a retry whose time came)
                     // goes out now: every schedule delivers.
                     deliver(&dispatcher, budget, &[]).await;
+                    // The outbox and the ledger as they are now: the gauges the alarms watch.
+                    if let Err(e) = workflow.refresh_gauges().await {
+                        tracing::warn!(error = %e, "cannot read the gauges from the store");
+                    }
+                    flush();
                     answer
                 }
             }))
             .await
             .map_err(stopped)
         }
-        LambdaFunction::Http => lambda_http::run(crate::http::lambda_service(state))
-            .await
-            .map_err(stopped),
+        // The answer is made by the router, then the invocation's metrics are written, then
+        // `lambda_http` answers the runtime.
+        LambdaFunction::Http => lambda_http::run(
+            tower::ServiceBuilder::new()
+                .map_response(move |response| {
+                    flush();
+                    response
+                })
+                .service(crate::http::lambda_service(state)),
+        )
+        .await
+        .map_err(stopped),
     }
 }
 

@@ -491,6 +491,7 @@ pub const SWEEP_LEASE: &str = "scheduler:sweep";
 /// dispatcher when one of them approves a request or owes a message.
 pub struct Application {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     /// The shared state (tests reach the store and workflow through it).
     pub state: Arc<AppState>,
     /// Stops taking HTTP requests (the first step of stopping).
@@ -523,6 +524,18 @@ impl Application {
         let addr = listener.local_addr()?;
         let (stop_work, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
+
+        // `GET /metrics` on its own listener, never the public one; stopped with the worker.
+        let metrics_addr = match config.metrics.listen_addr() {
+            Some(at) => {
+                let (addr, task) =
+                    serve_metrics(at, state.workflow.clone(), stopped.clone()).await?;
+                tracing::info!(%addr, "metrics at http://{addr}/metrics");
+                tasks.push(task);
+                Some(addr)
+            }
+            None => None,
+        };
 
         // Another replica's notifications: approved requests are tried by this worker too (once:
         // the replica that approved them is on them), owed messages wake this dispatcher.
@@ -677,6 +690,7 @@ impl Application {
         });
         Ok(Self {
             addr,
+            metrics_addr,
             state,
             stop_http,
             http,
@@ -690,6 +704,11 @@ impl Application {
     /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address `GET /metrics` answers on, unless `[metrics] listen` is off.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Stops as an orchestrator expects, in order: `/readyz` answers 503 at once; no new HTTP
@@ -713,6 +732,94 @@ impl Application {
         let report = self.state.dispatcher.run_once(Duration::from_secs(5)).await;
         tracing::info!(delivered = report.delivered, "stopped");
     }
+}
+
+/// The least time between two reads of the store for the gauges: scrapes closer together (a
+/// second Prometheus, a person with curl) are answered from the last read.
+const GAUGES_MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest a scrape waits for the store; after it the gauges keep their last values.
+const GAUGES_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often the Prometheus recorder's histograms are compacted between scrapes.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+/// What a scrape needs.
+struct Scrape {
+    prometheus: metrics_exporter_prometheus::PrometheusHandle,
+    workflow: Workflow,
+    /// When the gauges were last read from the store (one read at a time).
+    read_at: tokio::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+/// Binds `listen` and answers `GET /metrics` there (Prometheus text format) until `stop`,
+/// with the process's Prometheus recorder, installed now if it was not.
+async fn serve_metrics(
+    listen: &str,
+    workflow: Workflow,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
+    let prometheus = crate::telemetry::metrics::install_prometheus()
+        .context("cannot record metrics: another recorder is installed in this process")?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen for metrics on {listen} ([metrics] listen; \"off\" turns it off)"
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    let scrape = Arc::new(Scrape {
+        prometheus: prometheus.clone(),
+        workflow,
+        read_at: tokio::sync::Mutex::new(None),
+    });
+    let router = axum::Router::new()
+        .route("/metrics", axum::routing::get(metrics_text))
+        .with_state(scrape);
+    let task = tokio::spawn(async move {
+        let mut stop_upkeep = stop.clone();
+        let upkeep = async move {
+            let mut tick = tokio::time::interval(METRICS_UPKEEP);
+            loop {
+                tokio::select! {
+                    _ = stop_upkeep.changed() => break,
+                    _ = tick.tick() => prometheus.run_upkeep(),
+                }
+            }
+        };
+        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+            let _ = stop.changed().await;
+        });
+        let (served, ()) = tokio::join!(server, upkeep);
+        if let Err(e) = served {
+            tracing::error!(error = %e, "metrics listener stopped");
+        }
+    });
+    Ok((addr, task))
+}
+
+/// `GET /metrics`: the gauges read from the store (at most once a second, bounded in time),
+/// then everything in the Prometheus text format.
+async fn metrics_text(
+    axum::extract::State(scrape): axum::extract::State<Arc<Scrape>>,
+) -> impl axum::response::IntoResponse {
+    {
+        let mut read_at = scrape.read_at.lock().await;
+        if read_at.is_none_or(|at| at.elapsed() >= GAUGES_MIN_INTERVAL) {
+            match tokio::time::timeout(GAUGES_TIMEOUT, scrape.workflow.refresh_gauges()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the gauges from the store"),
+                Err(_) => tracing::warn!("reading the gauges from the store took too long"),
+            }
+            *read_at = Some(tokio::time::Instant::now());
+        }
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        scrape.prometheus.render(),
+    )
 }
 
 // The publishers are built here, from `[ledger]`, so that `publish` (an adapter) and `audit`

@@ -9,6 +9,12 @@
 //! level ([`FlatJson`]), so each line states the delivery and the request it is about, and a
 //! query by either finds all of them. Spans are attached with `Instrument::instrument` (never a
 //! guard held across an `.await`), so concurrent deliveries never share or stack fields.
+//!
+//! The metrics are [`metrics`] (the catalogue and the functions the code records through) and
+//! [`emf`] (the Lambda functions' recorder).
+
+pub mod emf;
+pub mod metrics;
 
 use serde_json::{Map, Value};
 use std::fmt;

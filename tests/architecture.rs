@@ -20,6 +20,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("pure core: the ledger", &["audit"]),
     (
+        "telemetry: logs and the metrics catalogue, recorded from every layer above",
+        &["telemetry"],
+    ),
+    (
         "orchestration: the use cases, the worker, the outbox; the ports that speak the ledger",
         &["workflow"],
     ),
@@ -34,7 +38,6 @@ const LAYERS: &[(&str, &[&str])] = &[
             "queue",
             "publish",
             "policy_source",
-            "telemetry",
         ],
     ),
     ("HTTP front", &["http"]),

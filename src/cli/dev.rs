@@ -72,9 +72,12 @@ pub struct DevOptions {
 impl DevOptions {
     /// The built-in `examples/dev.toml` on port 0 everywhere, keeping data in `data_dir`, quiet.
     pub fn for_tests(data_dir: &Path) -> Self {
+        let mut base = Config::from_toml(DEV_CONFIG, DEV_CONFIG_FILE, Vec::new())
+            .expect("the built-in dev configuration is valid");
+        // Tests run many demos at once: each its own metrics port.
+        base.metrics.listen = "127.0.0.1:0".into();
         Self {
-            base: Config::from_toml(DEV_CONFIG, DEV_CONFIG_FILE, Vec::new())
-                .expect("the built-in dev configuration is valid"),
+            base,
             listen: "127.0.0.1:0".into(),
             ncp_listen: "127.0.0.1:0".into(),
             slack_listen: "127.0.0.1:0".into(),

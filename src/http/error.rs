@@ -3,6 +3,8 @@
 //! Every failure becomes a clear 4xx, or a 503 when a dependency is down; a 500 is opaque to the
 //! caller and logs its cause once.
 
+use crate::telemetry::metrics::RejectReason;
+use crate::verify::VerifyError;
 use crate::workflow::WorkflowError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -56,14 +58,29 @@ impl From<WorkflowError> for ApiError {
     }
 }
 
+/// A signature check's failure, as the metrics count it.
+pub fn reject_reason(e: &VerifyError) -> RejectReason {
+    match e {
+        VerifyError::MissingHeader(_) => RejectReason::MissingHeader,
+        VerifyError::BadHeader { .. } => RejectReason::BadHeader,
+        VerifyError::BadTimestamp => RejectReason::BadTimestamp,
+        VerifyError::Stale { .. } => RejectReason::Stale,
+        VerifyError::BadSignature => RejectReason::BadSignature,
+        VerifyError::NoSecret | VerifyError::BadSecret(_) => RejectReason::NoSecret,
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
             ApiError::Unauthorized(e) => {
                 // The reason is logged for the operator; the sender gets an empty 401, so a
-                // forger learns nothing about which check failed.
+                // forger learns nothing about which check failed. The router's meter counts
+                // it by the reason left on the response.
                 tracing::info!(reason = %e, "signature rejected");
-                StatusCode::UNAUTHORIZED.into_response()
+                let mut response = StatusCode::UNAUTHORIZED.into_response();
+                response.extensions_mut().insert(reject_reason(&e));
+                response
             }
             ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, why).into_response(),
             ApiError::Forbidden(why) => (StatusCode::FORBIDDEN, why).into_response(),

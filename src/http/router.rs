@@ -2,6 +2,7 @@
 
 use crate::clock::Clock;
 use crate::http::{self, slack::SlackFront};
+use crate::telemetry::metrics::{self, Front, HttpResult, RejectReason};
 use crate::workflow::Workflow;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -85,6 +86,21 @@ fn strip_stage<B>(mut req: Request<B>) -> Request<B> {
     req
 }
 
+/// Counts every answer by front door and result, and a signature rejection by its reason
+/// (which [`http::ApiError`] leaves on the response: the 401's body says nothing).
+async fn meter(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let front = Front::of_path(req.uri().path());
+    let response = next.run(req).await;
+    metrics::request_received(front, HttpResult::of_status(response.status().as_u16()));
+    if let Some(reason) = response.extensions().get::<RejectReason>() {
+        metrics::signature_rejected(front, *reason);
+    }
+    response
+}
+
 /// The HTTP routes, the same locally and on AWS.
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
@@ -104,6 +120,8 @@ pub fn app(state: Arc<AppState>) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
+        // Outside the timeout, so that a 408 is counted as one.
+        .layer(axum::middleware::from_fn(meter))
         .layer(
             // One span per request with its method and route; never a body, a query or a header
             // value. The front door records its delivery key (`delivery_id`), the share request

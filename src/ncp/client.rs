@@ -12,6 +12,7 @@ use super::{CloudApi, Hypervisor, ImageView, NcpError};
 use crate::domain::RetryPolicy;
 use crate::domain::ports::secrets::{self, ExposeSecret, SecretName, SecretSource};
 use crate::domain::{ImageNo, LoginId};
+use crate::telemetry::metrics::{self, NcpOperation, NcpResult};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -251,7 +252,7 @@ impl NcpClient {
         match list.into_iter().find(|v| v.no == image.no) {
             Some(v) => Ok(v),
             // Some answers carry no image; read it back so callers always get the new state.
-            None => self.image(&image.no).await.map_err(|e| match e {
+            None => self.image_unmetered(&image.no).await.map_err(|e| match e {
                 NcpError::ImageNotFound(_) => NcpError::Decode {
                     operation: op,
                     detail: format!("image {} vanished after the change", image.no),
@@ -268,9 +269,9 @@ fn is_not_found_or_unsupported(e: &NcpError) -> bool {
     matches!(e, NcpError::Service { .. })
 }
 
-#[async_trait::async_trait]
-impl CloudApi for NcpClient {
-    async fn image(&self, no: &ImageNo) -> Result<ImageView, NcpError> {
+// The operations themselves; the `CloudApi` impl below wraps each in its metrics.
+impl NcpClient {
+    async fn image_unmetered(&self, no: &ImageNo) -> Result<ImageView, NcpError> {
         match self.member_detail(no).await {
             Ok(Some(view)) => return Ok(view),
             Ok(None) => {}
@@ -289,7 +290,7 @@ impl CloudApi for NcpClient {
         }
     }
 
-    async fn images(&self) -> Result<Vec<ImageView>, NcpError> {
+    async fn images_unmetered(&self) -> Result<Vec<ImageView>, NcpError> {
         let mut out = Vec::new();
         let op = "getMemberServerImageInstanceList";
         for page in 1.. {
@@ -318,7 +319,7 @@ impl CloudApi for NcpClient {
         Ok(out)
     }
 
-    async fn add_sharing(
+    async fn add_sharing_unmetered(
         &self,
         image: &ImageView,
         targets: &[LoginId],
@@ -326,7 +327,7 @@ impl CloudApi for NcpClient {
         self.change(image, "add", targets).await
     }
 
-    async fn remove_sharing(
+    async fn remove_sharing_unmetered(
         &self,
         image: &ImageView,
         targets: &[LoginId],
@@ -334,7 +335,7 @@ impl CloudApi for NcpClient {
         self.change(image, "remove", targets).await
     }
 
-    async fn set_sharing(
+    async fn set_sharing_unmetered(
         &self,
         image: &ImageView,
         targets: &[LoginId],
@@ -343,7 +344,7 @@ impl CloudApi for NcpClient {
             Hypervisor::Xen => self.change(image, "set", targets).await,
             Hypervisor::Kvm => {
                 // KVM has no `set`: add what is missing, then remove what is extra, from a fresh read.
-                let current = self.image(&image.no).await?;
+                let current = self.image_unmetered(&image.no).await?;
                 let missing: Vec<LoginId> = targets
                     .iter()
                     .filter(|t| !current.shared_with.iter().any(|s| s == t.as_str()))
@@ -365,5 +366,74 @@ impl CloudApi for NcpClient {
                 Ok(view)
             }
         }
+    }
+}
+
+/// How an operation ended, as the metrics say it.
+fn ncp_result<T>(result: &Result<T, NcpError>) -> NcpResult {
+    match result {
+        Ok(_) => NcpResult::Ok,
+        Err(NcpError::ImageNotFound(_)) => NcpResult::NotFound,
+        Err(NcpError::Authentication { .. }) => NcpResult::AuthFailed,
+        Err(NcpError::Transport { .. }) => NcpResult::Unreachable,
+        Err(_) => NcpResult::Error,
+    }
+}
+
+/// Runs one operation, recording its result and how long it took (retries included).
+async fn metered<T>(
+    operation: NcpOperation,
+    call: impl std::future::Future<Output = Result<T, NcpError>>,
+) -> Result<T, NcpError> {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    metrics::ncp_call(operation, ncp_result(&result), started.elapsed());
+    result
+}
+
+#[async_trait::async_trait]
+impl CloudApi for NcpClient {
+    async fn image(&self, no: &ImageNo) -> Result<ImageView, NcpError> {
+        metered(NcpOperation::Image, self.image_unmetered(no)).await
+    }
+
+    async fn images(&self) -> Result<Vec<ImageView>, NcpError> {
+        metered(NcpOperation::Images, self.images_unmetered()).await
+    }
+
+    async fn add_sharing(
+        &self,
+        image: &ImageView,
+        targets: &[LoginId],
+    ) -> Result<ImageView, NcpError> {
+        metered(
+            NcpOperation::AddSharing,
+            self.add_sharing_unmetered(image, targets),
+        )
+        .await
+    }
+
+    async fn remove_sharing(
+        &self,
+        image: &ImageView,
+        targets: &[LoginId],
+    ) -> Result<ImageView, NcpError> {
+        metered(
+            NcpOperation::RemoveSharing,
+            self.remove_sharing_unmetered(image, targets),
+        )
+        .await
+    }
+
+    async fn set_sharing(
+        &self,
+        image: &ImageView,
+        targets: &[LoginId],
+    ) -> Result<ImageView, NcpError> {
+        metered(
+            NcpOperation::SetSharing,
+            self.set_sharing_unmetered(image, targets),
+        )
+        .await
     }
 }

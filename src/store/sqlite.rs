@@ -775,6 +775,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn outbox_oldest_pending(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        // `ord` starts with the creation time, and the pending entries are an index range
+        // in `ord` order: one row read.
+        let oldest = self
+            .outbox(OutboxQuery {
+                request: None,
+                status: Some(OutboxStatus::Pending),
+                limit: 1,
+            })
+            .await?;
+        Ok(oldest.first().map(|e| e.created_at))
+    }
+
     async fn outbox_pending_count(&self) -> Result<usize, StoreError> {
         self.with(move |c| {
             let n: i64 = c.query_row(

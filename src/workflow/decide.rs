@@ -103,6 +103,21 @@ impl Workflow {
         id: &RequestId,
         actor: &Identity,
     ) -> Result<ActOutcome, WorkflowError> {
+        let outcome = self.approve_unmetered(id, actor).await;
+        if let Ok(o) = &outcome {
+            crate::telemetry::metrics::decision(
+                crate::telemetry::metrics::DecisionAction::Approve,
+                super::metered::decided(o),
+            );
+        }
+        outcome
+    }
+
+    async fn approve_unmetered(
+        &self,
+        id: &RequestId,
+        actor: &Identity,
+    ) -> Result<ActOutcome, WorkflowError> {
         super::name_request(id);
         let request = match self.pending(id).await? {
             Ok(r) => r,
@@ -210,6 +225,22 @@ impl Workflow {
         actor: &Identity,
         reason: Option<String>,
     ) -> Result<ActOutcome, WorkflowError> {
+        let outcome = self.deny_unmetered(id, actor, reason).await;
+        if let Ok(o) = &outcome {
+            crate::telemetry::metrics::decision(
+                crate::telemetry::metrics::DecisionAction::Deny,
+                super::metered::decided(o),
+            );
+        }
+        outcome
+    }
+
+    async fn deny_unmetered(
+        &self,
+        id: &RequestId,
+        actor: &Identity,
+        reason: Option<String>,
+    ) -> Result<ActOutcome, WorkflowError> {
         super::name_request(id);
         let request = match self.pending(id).await? {
             Ok(r) => r,
@@ -268,6 +299,21 @@ impl Workflow {
 
     /// Withdraws a pending request; only the person who asked may.
     pub async fn cancel(
+        &self,
+        id: &RequestId,
+        actor: &Identity,
+    ) -> Result<ActOutcome, WorkflowError> {
+        let outcome = self.cancel_unmetered(id, actor).await;
+        if let Ok(o) = &outcome {
+            crate::telemetry::metrics::decision(
+                crate::telemetry::metrics::DecisionAction::Cancel,
+                super::metered::decided(o),
+            );
+        }
+        outcome
+    }
+
+    async fn cancel_unmetered(
         &self,
         id: &RequestId,
         actor: &Identity,

@@ -15,6 +15,7 @@ use crate::domain::{
     Revocation, RevocationCause, ShareRequest,
 };
 use crate::policy::{Action, Identity, PersonName, Policy};
+use crate::telemetry::metrics::{self, RunResult};
 use crate::workflow::ports::store::{Change, Committed, DeliveryKey, Inserted, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -312,6 +313,15 @@ impl Workflow {
     /// One pass of the scheduler: expires pending requests past their TTL, revokes grants past
     /// their end (queued for the worker), and tells requesters whose shares end soon.
     pub async fn sweep(&self) -> Result<SweepReport, WorkflowError> {
+        let report = self.sweep_unmetered().await;
+        metrics::sweep(match report {
+            Ok(_) => RunResult::Ok,
+            Err(_) => RunResult::Failed,
+        });
+        report
+    }
+
+    async fn sweep_unmetered(&self) -> Result<SweepReport, WorkflowError> {
         let now = self.clock.now();
         // First, so that a request approved in time is not expired for a crash's sake.
         let approved_late = self.approve_held_back().await?;
@@ -556,6 +566,31 @@ impl Workflow {
     /// `revoke_unmanaged` (allowed only by `[lifecycle] allow_revoke_unmanaged`), shares no
     /// grant covers are removed by revocations the worker executes.
     pub async fn reconcile(&self, revoke_unmanaged: bool) -> Result<DriftReport, WorkflowError> {
+        let report = self.reconcile_unmetered(revoke_unmanaged).await;
+        match &report {
+            Ok(drift) => {
+                metrics::reconcile(RunResult::Ok);
+                let count = |kind: fn(&DriftKind) -> bool| {
+                    drift.findings.iter().filter(|f| kind(&f.kind)).count() as u64
+                };
+                metrics::drift_found(
+                    metrics::DriftKind::Unmanaged,
+                    count(|k| matches!(k, DriftKind::Unmanaged)),
+                );
+                metrics::drift_found(
+                    metrics::DriftKind::MissingOnNcp,
+                    count(|k| matches!(k, DriftKind::MissingOnNcp { .. })),
+                );
+            }
+            Err(_) => metrics::reconcile(RunResult::Failed),
+        }
+        report
+    }
+
+    async fn reconcile_unmetered(
+        &self,
+        revoke_unmanaged: bool,
+    ) -> Result<DriftReport, WorkflowError> {
         if revoke_unmanaged && !self.settings.lifecycle.allow_revoke_unmanaged {
             return Err(WorkflowError::Invalid(
                 "removing unmanaged shares is not allowed by the configuration: set [lifecycle] allow_revoke_unmanaged = true".into(),

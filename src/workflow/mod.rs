@@ -11,6 +11,7 @@ mod checkpoints;
 mod decide;
 mod execute;
 mod lifecycle;
+mod metered;
 pub mod outbox;
 pub mod ports;
 mod submit;

@@ -26,6 +26,22 @@ impl Workflow {
         new: NewRequest,
         delivery: Option<DeliveryKey>,
     ) -> Result<ShareRequest, WorkflowError> {
+        let origin = super::metered::origin(&new.origin);
+        let submitted = self.submit_unmetered(new, delivery).await;
+        if let Ok(request) = &submitted {
+            crate::telemetry::metrics::request_submitted(
+                origin,
+                super::metered::submitted(request),
+            );
+        }
+        submitted
+    }
+
+    async fn submit_unmetered(
+        &self,
+        new: NewRequest,
+        delivery: Option<DeliveryKey>,
+    ) -> Result<ShareRequest, WorkflowError> {
         let mut targets = new.targets.clone();
         // Keep the order people wrote, drop repeats.
         let mut seen = std::collections::HashSet::new();

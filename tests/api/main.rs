@@ -7,6 +7,7 @@ mod aws;
 mod cli;
 mod delivery_logs;
 mod harness;
+mod metrics;
 mod ncp;
 mod notice_facts;
 mod payloads;

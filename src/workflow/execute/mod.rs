@@ -277,6 +277,18 @@ impl Worker {
         id: &RequestId,
         wait: Duration,
     ) -> Result<ExecOutcome, WorkflowError> {
+        let result = self.execute_unmetered(id, wait).await;
+        if let Some(r) = crate::workflow::metered::executed(&result) {
+            crate::telemetry::metrics::execution(r);
+        }
+        result
+    }
+
+    async fn execute_unmetered(
+        &self,
+        id: &RequestId,
+        wait: Duration,
+    ) -> Result<ExecOutcome, WorkflowError> {
         let wf = &self.workflow;
         let Some(request) = wf.store.request(id).await? else {
             return Err(WorkflowError::Invalid(format!(

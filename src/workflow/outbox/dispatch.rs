@@ -19,6 +19,7 @@
 use super::{Message, OutboxEntry, OutboxStatus, Peer};
 use crate::clock::Clock;
 use crate::domain::RetryPolicy;
+use crate::telemetry::metrics::DeliveryResult;
 use crate::workflow::ports::store::Store;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -429,6 +430,8 @@ impl Dispatcher {
             }
             let entry = entries[i].clone();
             i += 1;
+            let channel = crate::workflow::metered::channel(entry.message.peer());
+            let counted = |result| crate::telemetry::metrics::delivery(channel, result);
             // Only the latest state of a card is sent: an earlier pending update is superseded
             // by a later one in this lane (which inherits the right to post the card).
             if let Message::SlackCard { request, post, .. } = &entry.message
@@ -451,6 +454,7 @@ impl Dispatcher {
                 if superseded {
                     self.finish(entry, OutboxStatus::Superseded, None).await;
                     report.superseded += 1;
+                    counted(DeliveryResult::Superseded);
                     continue;
                 }
             }
@@ -463,6 +467,7 @@ impl Dispatcher {
             {
                 self.finish(entry, OutboxStatus::Superseded, None).await;
                 report.superseded += 1;
+                counted(DeliveryResult::Superseded);
                 continue;
             }
             if paced {
@@ -506,6 +511,7 @@ impl Dispatcher {
                 Delivery::Done => {
                     self.finish(entry, OutboxStatus::Delivered, None).await;
                     report.delivered += 1;
+                    counted(DeliveryResult::Delivered);
                 }
                 Delivery::Failed(why) => {
                     span.in_scope(
@@ -513,6 +519,7 @@ impl Dispatcher {
                     );
                     self.finish(entry, OutboxStatus::Failed, Some(why)).await;
                     report.failed += 1;
+                    counted(DeliveryResult::Failed);
                 }
                 Delivery::Retry { after, error } => {
                     let attempts = entry.attempts + 1;
@@ -527,6 +534,7 @@ impl Dispatcher {
                         )
                         .await;
                         report.failed += 1;
+                        counted(DeliveryResult::Failed);
                         continue;
                     }
                     let delay = self
@@ -544,6 +552,7 @@ impl Dispatcher {
                     next.last_error = Some(error);
                     self.save(&next).await;
                     report.retrying += 1;
+                    counted(DeliveryResult::Retry);
                     // The rest of the lane waits behind it, so the lane's order holds.
                     self.lanes
                         .lock()

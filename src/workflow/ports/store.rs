@@ -284,6 +284,10 @@ pub trait Store: Send + Sync {
     /// How many entries are still owed (pending).
     async fn outbox_pending_count(&self) -> Result<usize, StoreError>;
 
+    /// When the oldest entry still owed (pending) was written; `None` when nothing is owed. The
+    /// age of the oldest undelivered message is what an alarm watches.
+    async fn outbox_oldest_pending(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
     /// Stores a signed checkpoint unless one of its size is there.
     async fn save_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<Inserted, StoreError>;
 

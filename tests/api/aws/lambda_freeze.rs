@@ -547,6 +547,29 @@ async fn frozen_between_invocations_the_functions_still_deliver_the_card_updates
         if enforce && !missing.is_empty() {
             wrong.push(format!("not delivered: {}", missing.join("; ")));
         }
+        // Each invocation's Embedded Metric Format lines are written before its answer: read
+        // while both processes are frozen, they are there.
+        for (name, f, metric, labels) in [
+            (
+                "http",
+                &http,
+                "nsa_requests_received_total",
+                &[("front", "slack"), ("result", "ok")][..],
+            ),
+            (
+                "worker",
+                &*worker,
+                "nsa_executions_total",
+                &[("result", "succeeded")][..],
+            ),
+        ] {
+            let sum = emf_sum(&f.log_text(), metric, labels);
+            if sum < 1.0 {
+                wrong.push(format!(
+                    "{name} wrote no EMF line of {metric} {labels:?} before answering"
+                ));
+            }
+        }
         // The logs go out first and the verdict last: a failure read from the tail of a long
         // output (CI shows its head and tail) still names what was wrong.
         if !wrong.is_empty() {
@@ -576,6 +599,17 @@ async fn frozen_between_invocations_the_functions_still_deliver_the_card_updates
             "NOT ENFORCED until the outbox lands (ENFORCE_DELIVERIES in tests/api/lambda_freeze.rs): {why}"
         );
     }
+}
+
+/// The sum of `metric` over the Embedded Metric Format documents in `text` whose dimensions
+/// have `labels`.
+fn emf_sum(text: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|d| d.get("_aws").is_some())
+        .filter(|d| labels.iter().all(|(k, v)| d[*k] == *v))
+        .filter_map(|d| d.get(metric).and_then(serde_json::Value::as_f64))
+        .sum()
 }
 
 /// The helper function of the strict test, run as its own process by the emulator: a handler

@@ -351,6 +351,8 @@ async fn the_dev_binary_runs_from_an_empty_folder_and_prints_lines_that_work() {
         .current_dir(dir.path())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
+        // Tests run side by side: a metrics port of its own.
+        .env("NSA_METRICS__LISTEN", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -46,6 +46,8 @@ async fn a_full_flow_at_debug_level_never_writes_a_secret_anywhere() {
         ])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
+        // Tests run side by side: a metrics port of its own.
+        .env("NSA_METRICS__LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "debug")
         .env("NCP_ACCESS_KEY", DEMO_ACCESS_KEY)
         .env("NCP_SECRET_KEY", DEMO_SECRET_KEY)

@@ -99,6 +99,8 @@ impl AppSpec {
             jira: self.tickets.then_some(jira.base_url.as_str()),
         };
         let mut cfg = app_config(dir.path(), self.policy, &peers);
+        // Every app of the test binary at once: each its own metrics port (one recorder).
+        cfg.metrics.listen = "127.0.0.1:0".into();
         let works = FakeWorks::start(FakeWorksApp::demo()).await;
         if self.works {
             cfg.works = Some(WorksConfig {

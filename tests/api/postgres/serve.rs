@@ -59,6 +59,8 @@ async fn sigterm_finishes_the_execution_in_flight_releases_its_lease_and_exits_0
         ])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
+        // Tests run side by side: a metrics port of its own.
+        .env("NSA_METRICS__LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "debug")
         .env("NCP_ACCESS_KEY", DEMO_ACCESS_KEY)
         .env("NCP_SECRET_KEY", DEMO_SECRET_KEY)

@@ -1071,6 +1071,45 @@ mod cases {
         );
     }
 
+    pub async fn the_oldest_pending_entry_is_the_oldest_written_still_owed(store: Arc<dyn Store>) {
+        assert_eq!(store.outbox_oldest_pending().await.unwrap(), None);
+        // The oldest written is retried last (its next attempt is the latest): the age is by
+        // when it was written, not when it is due.
+        let mut oldest = owed("oldest", None, t0(), 0);
+        oldest.attempts = 3;
+        oldest.next_at = t0() + secs(3600);
+        let middle = owed("middle", None, t0() + secs(10), 1);
+        let newest = owed("newest", None, t0() + secs(20), 2);
+        assert!(matches!(
+            store
+                .commit(Change {
+                    outbox: vec![newest.clone(), oldest.clone(), middle.clone()],
+                    ..Default::default()
+                })
+                .await
+                .unwrap(),
+            Committed::Done(_)
+        ));
+        assert_eq!(store.outbox_oldest_pending().await.unwrap(), Some(t0()));
+        // Delivered, it is no longer owed; a failed entry is given up, not owed either.
+        let mut delivered = oldest.clone();
+        delivered.status = OutboxStatus::Delivered;
+        delivered.done_at = Some(t0() + secs(30));
+        store.save_outbox(&delivered).await.unwrap();
+        let mut failed = middle.clone();
+        failed.status = OutboxStatus::Failed;
+        store.save_outbox(&failed).await.unwrap();
+        assert_eq!(
+            store.outbox_oldest_pending().await.unwrap(),
+            Some(t0() + secs(20))
+        );
+        let mut superseded = newest.clone();
+        superseded.status = OutboxStatus::Superseded;
+        store.save_outbox(&superseded).await.unwrap();
+        assert_eq!(store.outbox_oldest_pending().await.unwrap(), None);
+        assert_eq!(store.outbox_pending_count().await.unwrap(), 0);
+    }
+
     pub async fn message_refs_are_kept_per_request_and_kind(store: Arc<dyn Store>) {
         let (a, b) = (RequestId::random(), RequestId::random());
         assert_eq!(store.message_ref(&a, "slack_card").await.unwrap(), None);
@@ -1271,6 +1310,7 @@ macro_rules! store_suite {
             case!(a_large_image_catalog_is_kept_whole_or_cut_to_a_prefix_that_fits);
             case!(a_commit_writes_everything_or_nothing);
             case!(outbox_entries_come_due_in_order_and_move_through_their_states);
+            case!(the_oldest_pending_entry_is_the_oldest_written_still_owed);
             case!(message_refs_are_kept_per_request_and_kind);
             case!(checkpoints_are_kept_once_per_size);
             case!(a_store_that_answers_is_ready);
