@@ -180,12 +180,22 @@ pub async fn handle_batch(worker: &Worker, event: SqsEvent) -> SqsBatchResponse 
     for message in event.records {
         let worker = worker.clone();
         let message_id = message.message_id.clone().unwrap_or_default();
-        // Every line of the message's work names it and (once read) its request.
+        // Every line of the message's work names it, its trace (read from the message before
+        // the span is made, so that the span starts in it) and (once read) its request.
         let span = tracing::info_span!(
             "execute",
             delivery_id = %format!("sqs:{message_id}"),
             request_id = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
         );
+        if let Some(trace) = message
+            .body
+            .as_deref()
+            .and_then(|b| serde_json::from_str::<WorkMessage>(b).ok())
+            .and_then(|m| m.trace_id)
+        {
+            span.record("trace_id", tracing::field::display(&trace));
+        }
         let task =
             tasks.spawn(async move { handle_message(&worker, &message).await }.instrument(span));
         message_of.insert(task.id(), message_id);
@@ -227,9 +237,9 @@ pub async fn handle_schedule(workflow: &Workflow, event: Value) -> anyhow::Resul
             let report = swept?;
             // Approved work whose message was lost, or whose worker died, is queued again; the
             // store keeps a request from being executed twice.
-            let work = Worker::new(workflow.clone()).pending_work().await?;
-            for id in &work {
-                workflow.queue.enqueue(id).await;
+            let work = Worker::new(workflow.clone()).pending_traced().await?;
+            for (id, trace) in &work {
+                workflow.queue.enqueue(id, trace.as_ref()).await;
             }
             tracing::info!(
                 expired = report.expired_requests,

@@ -4,7 +4,7 @@
 
 use super::Queue;
 use crate::aws::{LazyClient, describe_error};
-use crate::domain::RequestId;
+use crate::domain::{RequestId, TraceId};
 use serde::{Deserialize, Serialize};
 
 /// The body of a work message: a request to execute, outbox entries to deliver, or both.
@@ -16,6 +16,15 @@ pub struct WorkMessage {
     /// Outbox entries just written (the worker delivers them, and whatever else is due).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deliver: Vec<String>,
+    /// The trace the work belongs to (the request's, or the delivery's that wrote the entries):
+    /// the worker's lines about it name it. Absent from messages sent before traces existed,
+    /// and a malformed one is ignored, never a reason to refuse the message.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::domain::trace::lenient"
+    )]
+    pub trace_id: Option<TraceId>,
 }
 
 /// Sends work messages to one SQS queue.
@@ -42,9 +51,10 @@ impl SqsQueue {
     }
 
     /// Sends one message; the error says why (without the message, which is only an id anyway).
-    pub async fn send(&self, id: &RequestId) -> Result<(), String> {
+    pub async fn send(&self, id: &RequestId, trace: Option<&TraceId>) -> Result<(), String> {
         self.send_message(&WorkMessage {
             request_id: id.to_string(),
+            trace_id: trace.cloned(),
             ..Default::default()
         })
         .await
@@ -68,8 +78,8 @@ impl SqsQueue {
 
 #[async_trait::async_trait]
 impl Queue for SqsQueue {
-    async fn enqueue(&self, id: &RequestId) {
-        if let Err(e) = self.send(id).await {
+    async fn enqueue(&self, id: &RequestId, trace: Option<&TraceId>) {
+        if let Err(e) = self.send(id, trace).await {
             tracing::warn!(request_id = %id, error = %e, "cannot queue the request on SQS; the next sweep queues it again");
         }
     }
@@ -80,6 +90,7 @@ impl Queue for SqsQueue {
     async fn deliver(&self, outbox_ids: &[String]) {
         let message = WorkMessage {
             deliver: outbox_ids.to_vec(),
+            trace_id: crate::workflow::trace::current(),
             ..Default::default()
         };
         if let Err(e) = self.send_message(&message).await {

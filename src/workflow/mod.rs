@@ -14,6 +14,7 @@ mod lifecycle;
 pub mod outbox;
 pub mod ports;
 mod submit;
+pub mod trace;
 
 pub use checkpoints::{CheckpointError, Checkpointer, Trigger};
 pub use decide::ActOutcome;
@@ -338,7 +339,8 @@ impl Workflow {
                                 r.version,
                                 position,
                             )
-                            .for_request(&r.id),
+                            .for_request(&r.id)
+                            .in_trace(r.trace_id.as_ref()),
                         );
                     }
                 }

@@ -474,11 +474,15 @@ impl Dispatcher {
                 "outbox",
                 delivery_id = %entry.id,
                 request_id = tracing::field::Empty,
+                trace_id = tracing::field::Empty,
                 lane,
                 message = entry.message.name(),
             );
             if let Some(id) = &entry.request_id {
                 span.record("request_id", tracing::field::display(id));
+            }
+            if let Some(trace) = &entry.trace_id {
+                span.record("trace_id", tracing::field::display(trace));
             }
             let outcome = match self.couriers.get(&entry.message.peer().into()) {
                 Some(courier) => courier.deliver(&entry).instrument(span.clone()).await,

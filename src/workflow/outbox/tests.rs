@@ -44,6 +44,7 @@ fn request(origin: Origin, channel: Option<&str>, requester: &str) -> ShareReque
         attempts: 0,
         outcome: None,
         lifecycle: Default::default(),
+        trace_id: None,
     }
 }
 

@@ -134,7 +134,7 @@ async fn the_sqs_worker_executes_once_and_returns_only_the_bad_message_which_end
     let request = app.auto_share(GOLDEN_WEB, "dev@corp.example").await;
     assert_eq!(request.state, RequestState::Approved);
     SqsQueue::new(sqs.clone(), &url)
-        .send(&request.id)
+        .send(&request.id, request.trace_id.as_ref())
         .await
         .unwrap();
     sqs.send_message()
@@ -585,5 +585,6 @@ fn app_request() -> ncp_share_approver::domain::ShareRequest {
         attempts: 0,
         outcome: None,
         lifecycle: Default::default(),
+        trace_id: None,
     }
 }
