@@ -100,6 +100,18 @@ pub struct Config {
     pub outbox: OutboxConfig,
     /// Ledger checkpoints: how often, and where they are published.
     pub ledger: LedgerConfig,
+    /// Where spans are exported (OTLP), if anywhere.
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[telemetry]`: OpenTelemetry export of the spans. Off unless `otlp_endpoint` is set; the
+/// JSON logs carry the same `trace_id` either way.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// An OTLP/HTTP collector's base URL (`http://127.0.0.1:4318`): spans go to
+    /// `<endpoint>/v1/traces` as protobuf. Unset (the default): nothing is exported.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for Config {
@@ -121,6 +133,7 @@ impl Default for Config {
             lambda: LambdaConfig::default(),
             outbox: OutboxConfig::default(),
             ledger: LedgerConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }
@@ -489,6 +502,11 @@ impl Config {
         }
         self.ledger.validate(at)?;
         self.webhook.validate(at)?;
+        if let Some(endpoint) = &self.telemetry.otlp_endpoint
+            && let Err(why) = crate::telemetry::otlp_traces_url(endpoint)
+        {
+            return Err(at.error("telemetry.otlp_endpoint", why));
+        }
         Ok(())
     }
 }

@@ -50,6 +50,7 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
                     // Deliver what the batch (and the HTTP function before it) wrote to the
                     // outbox before answering: nothing runs after the answer on Lambda.
                     deliver(&dispatcher, budget, &hints).await;
+                    flush_spans().await;
                     Ok::<_, lambda_runtime::Error>(response)
                 }
             }))
@@ -77,15 +78,35 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
                     // Whatever is still owed (a lost queue message, a retry whose time came)
                     // goes out now: every schedule delivers.
                     deliver(&dispatcher, budget, &[]).await;
+                    flush_spans().await;
                     answer
                 }
             }))
             .await
             .map_err(stopped)
         }
-        LambdaFunction::Http => lambda_http::run(crate::http::lambda_service(state))
+        LambdaFunction::Http => {
+            let service = crate::http::lambda_service(state);
+            lambda_http::run(tower::service_fn(move |request: lambda_http::Request| {
+                let service = service.clone();
+                async move {
+                    let answer = tower::ServiceExt::oneshot(service, request).await;
+                    flush_spans().await;
+                    answer
+                }
+            }))
             .await
-            .map_err(stopped),
+            .map_err(stopped)
+        }
+    }
+}
+
+/// Sends the invocation's spans before it answers, when OTLP export is on: Lambda freezes the
+/// sandbox after the answer, and a batch left in memory would go out only at the next
+/// invocation, if any.
+async fn flush_spans() {
+    if crate::telemetry::otlp_enabled() {
+        let _ = tokio::task::spawn_blocking(crate::telemetry::flush).await;
     }
 }
 

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The supply-chain check (README, "Supply chain"), called by .ci/run:
+#
+#   1. advisories: Cargo.lock against a snapshot of the RustSec advisory database, offline
+#      (`cargo audit --db DB --no-fetch`), failing on any vulnerability, unsound or unmaintained
+#      crate that deny.toml does not accept, by id and with a reason ([advisories] ignore);
+#   2. licenses (deny.toml's allow-list), bans (duplicate versions, wildcard requirements),
+#      sources (crates.io only) and yanked crates, with `cargo deny` (which reads the same
+#      advisory snapshot, offline, to check it and deny.toml's accepted ids agree).
+#
+# Usage: .ci/supply-chain.sh             the repository's Cargo.lock, both steps
+#        .ci/supply-chain.sh LOCKFILE    only step 1, on LOCKFILE (tests/supply_chain.rs)
+#
+# The database is read where it lies, never copied into the repository: $RUSTSEC_DB, else
+# ../shared/reference/rustsec-advisory-db beside the repository, else
+# /work/shared/reference/rustsec-advisory-db. Without one it fails under CI and says so elsewhere.
+# The tools are installed (pinned, --locked) when missing, like cargo-fuzz in .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+lock=${1:-}
+
+CARGO_AUDIT_VERSION=0.22.2
+CARGO_DENY_VERSION=0.20.2
+
+db=""
+for candidate in "${RUSTSEC_DB:-}" "$root/../shared/reference/rustsec-advisory-db" \
+    /work/shared/reference/rustsec-advisory-db; do
+    if [[ -n "$candidate" && -d "$candidate/crates" ]]; then
+        db=$(cd "$candidate" && pwd)
+        break
+    fi
+done
+if [[ -z "$db" ]]; then
+    echo "supply chain: no RustSec advisory database snapshot (\$RUSTSEC_DB, ../shared/reference/rustsec-advisory-db or /work/shared/reference/rustsec-advisory-db)" >&2
+    if [[ "${CI:-}" == "true" ]]; then exit 1; fi
+    echo "supply chain: not checked (outside CI)" >&2
+    exit 0
+fi
+echo "supply chain: advisory database $db ($(sed -n 2p "$db/SNAPSHOT.txt" 2>/dev/null | cut -c1-80))"
+
+# The advisories deny.toml accepts, each with its reason: an entry without one is an error.
+mapfile -t accepted < <(python3 - "$root/deny.toml" <<'EOF'
+import sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    ignore = tomllib.load(f).get("advisories", {}).get("ignore", [])
+for entry in ignore:
+    if not isinstance(entry, dict) or not entry.get("id") or not str(entry.get("reason", "")).strip():
+        sys.exit(f"deny.toml: [advisories] ignore entry {entry!r} needs an id and a reason")
+    print(entry["id"])
+EOF
+)
+ignore_args=()
+for id in "${accepted[@]}"; do ignore_args+=(--ignore "$id"); done
+echo "supply chain: accepted with a reason in deny.toml: ${accepted[*]:-none}"
+
+install() {
+    local tool=$1 version=$2
+    if ! command -v "cargo-$tool" > /dev/null || ! "cargo-$tool" "$tool" --version 2>/dev/null | grep -q "$version"; then
+        echo "supply chain: installing cargo-$tool $version"
+        cargo install --locked --quiet "cargo-$tool" --version "$version"
+    fi
+}
+install audit "$CARGO_AUDIT_VERSION"
+
+echo "== cargo audit --db $db --no-fetch --deny warnings ${lock:-Cargo.lock}"
+# Yanked crates are cargo deny's to check (below); this step reads nothing but the snapshot.
+cargo audit --db "$db" --no-fetch --no-yanked --deny warnings --color never \
+    "${ignore_args[@]}" --file "${lock:-$root/Cargo.lock}"
+if [[ -n "$lock" ]]; then
+    exit 0
+fi
+
+install deny "$CARGO_DENY_VERSION"
+# cargo deny reads advisory databases as git checkouts under its db-path, one folder per URL:
+# the snapshot is plain files, so a throwaway copy is made a repository (never in the repo).
+deny_home=$(mktemp -d)
+trap 'rm -rf "$deny_home"' EXIT
+echo "== cargo deny check (licenses, bans, sources, yanked crates; advisories from the same snapshot)"
+cargo deny --version
+RUSTSEC_DB_COPY="$deny_home" bash .ci/deny-db.sh "$db"
+cargo deny --locked --color never check --disable-fetch \
+    --config deny.toml advisories bans licenses sources
