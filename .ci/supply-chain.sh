@@ -72,12 +72,31 @@ if [[ -n "$lock" ]]; then
 fi
 
 install deny "$CARGO_DENY_VERSION"
-# cargo deny reads advisory databases as git checkouts under its db-path, one folder per URL:
-# the snapshot is plain files, so a throwaway copy is made a repository (never in the repo).
-deny_home=$(mktemp -d)
-trap 'rm -rf "$deny_home"' EXIT
-echo "== cargo deny check (licenses, bans, sources, yanked crates; advisories from the same snapshot)"
-cargo deny --version
-RUSTSEC_DB_COPY="$deny_home" bash .ci/deny-db.sh "$db"
-cargo deny --locked --color never check --disable-fetch \
-    --config deny.toml advisories bans licenses sources
+# cargo deny reads an advisory database as a git checkout at <db-path>/<name>-<hash of its URL>,
+# and asks git for the checkout's time: the snapshot is plain files, so a throwaway copy is made
+# that checkout, in a temporary db-path (a copy of deny.toml names it), never in the repository.
+deny_dir=$(mktemp -d)
+trap 'rm -rf "$deny_dir"' EXIT
+python3 - deny.toml "$deny_dir" > "$deny_dir/deny.toml" <<'EOF'
+import sys
+text = open(sys.argv[1]).read()
+print(text.replace("[advisories]\n", f'[advisories]\ndb-path = "{sys.argv[2]}/dbs"\n', 1))
+EOF
+deny=(cargo deny --color never check --config "$deny_dir/deny.toml" --disable-fetch)
+# Where it looks for the database, as it says when told to be verbose.
+checkout=$(cargo deny -L debug --color never check --config "$deny_dir/deny.toml" \
+    --disable-fetch advisories 2>&1 \
+    | sed -n "s/.*Opening advisory database at '\([^']*\)'.*/\1/p" | head -1 || true)
+if [[ -z "$checkout" || "$checkout" != "$deny_dir"/dbs/* ]]; then
+    echo "supply chain: cargo deny did not say where it reads the advisory database" >&2
+    exit 1
+fi
+mkdir -p "$checkout"
+cp -R "$db/crates" "$checkout/crates"
+git -C "$checkout" init -q
+git -C "$checkout" add -A
+git -C "$checkout" -c user.name=ci -c user.email=ci@localhost commit -qm "RustSec advisory database snapshot"
+
+echo "== cargo deny check (advisories from the same snapshot, bans, licenses, sources, yanked crates)"
+"${deny[@]}" advisories bans licenses sources
+echo "supply chain: passed"
