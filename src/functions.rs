@@ -209,16 +209,22 @@ pub async fn handle_batch(worker: &Worker, event: SqsEvent) -> SqsBatchResponse 
             request_id = tracing::field::Empty,
             trace_id = tracing::field::Empty,
         );
-        if let Some(trace) = message
+        let trace = message
             .body
             .as_deref()
             .and_then(|b| serde_json::from_str::<WorkMessage>(b).ok())
-            .and_then(|m| m.trace_id)
-        {
-            span.record("trace_id", tracing::field::display(&trace));
+            .and_then(|m| m.trace_id);
+        if let Some(trace) = &trace {
+            span.record("trace_id", tracing::field::display(trace));
         }
-        let task =
-            tasks.spawn(async move { handle_message(&worker, &message).await }.instrument(span));
+        let work = async move { handle_message(&worker, &message).await }.instrument(span);
+        // What the work owes and queues is in the message's trace too.
+        let task = tasks.spawn(async move {
+            match trace {
+                Some(trace) => crate::workflow::trace::scope(trace, work).await,
+                None => work.await,
+            }
+        });
         message_of.insert(task.id(), message_id);
     }
     let mut response = SqsBatchResponse::default();

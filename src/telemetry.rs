@@ -168,7 +168,11 @@ pub fn otlp_traces_url(endpoint: &str) -> Result<String, String> {
     let rest = e
         .strip_prefix("http://")
         .or_else(|| e.strip_prefix("https://"))
-        .ok_or_else(|| format!("[telemetry] otlp_endpoint must be an http:// or https:// URL, not {endpoint:?}"))?;
+        .ok_or_else(|| {
+            format!(
+                "[telemetry] otlp_endpoint must be an http:// or https:// URL, not {endpoint:?}"
+            )
+        })?;
     if rest.is_empty() || rest.starts_with('/') || rest.contains(['?', '#', '@', ' ']) {
         return Err(format!(
             "[telemetry] otlp_endpoint must be a collector's base URL like http://collector:4318, not {endpoint:?}"

@@ -35,7 +35,10 @@ fn have_cargo_audit() -> bool {
 fn the_check_fails_on_a_lock_file_with_a_known_advisory_naming_it() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let missing: Vec<&str> = [
-        (advisory_db(root).is_none(), "the RustSec advisory database snapshot"),
+        (
+            advisory_db(root).is_none(),
+            "the RustSec advisory database snapshot",
+        ),
         (!have_cargo_audit(), "cargo audit"),
     ]
     .into_iter()
@@ -72,7 +75,10 @@ fn the_check_fails_on_a_lock_file_with_a_known_advisory_naming_it() {
         "the failure names the advisory and the crate:\n{text}"
     );
     // It read the snapshot, offline, and applied deny.toml's accepted list.
-    assert!(text.contains("Loaded") && text.contains("security advisories"), "{text}");
+    assert!(
+        text.contains("Loaded") && text.contains("security advisories"),
+        "{text}"
+    );
     assert!(
         text.contains("RUSTSEC-2026-0002") && text.contains("RUSTSEC-2026-0253"),
         "the accepted advisories are listed: {text}"

@@ -98,3 +98,37 @@ impl Queue for SqsQueue {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_messages_carry_the_trace_and_older_or_odd_ones_still_read() {
+        let trace = TraceId::parse("0af7651916cd43dd8448eb211c80319c").unwrap();
+        let sent = WorkMessage {
+            request_id: "SR-7K3M9Q2X".into(),
+            trace_id: Some(trace.clone()),
+            ..Default::default()
+        };
+        let body = serde_json::to_string(&sent).unwrap();
+        assert_eq!(
+            body,
+            r#"{"request_id":"SR-7K3M9Q2X","trace_id":"0af7651916cd43dd8448eb211c80319c"}"#
+        );
+        assert_eq!(serde_json::from_str::<WorkMessage>(&body).unwrap(), sent);
+        // Sent before traces existed: no trace, the rest as it was.
+        let old: WorkMessage = serde_json::from_str(r#"{"request_id":"SR-7K3M9Q2X"}"#).unwrap();
+        assert_eq!(
+            (old.request_id.as_str(), old.trace_id),
+            ("SR-7K3M9Q2X", None)
+        );
+        // A malformed trace never costs the message.
+        let odd: WorkMessage =
+            serde_json::from_str(r#"{"deliver":["ob_1"],"trace_id":"not-a-trace"}"#).unwrap();
+        assert_eq!(
+            (odd.deliver, odd.trace_id),
+            (vec!["ob_1".to_string()], None)
+        );
+    }
+}

@@ -69,7 +69,9 @@ async fn collector() -> (String, Arc<Mutex<Vec<Received>>>, Arc<Mutex<Vec<String
                     return axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE;
                 }
                 let Ok(export) = ExportTraceServiceRequest::decode(body) else {
-                    why.lock().unwrap().push("not an ExportTraceServiceRequest".into());
+                    why.lock()
+                        .unwrap()
+                        .push("not an ExportTraceServiceRequest".into());
                     return axum::http::StatusCode::BAD_REQUEST;
                 };
                 for resource in export.resource_spans {
@@ -156,7 +158,10 @@ fn the_collector_receives_the_request_s_spans_in_the_trace_it_arrived_in() {
                 .await
                 .unwrap()
                 .unwrap();
-            assert_eq!(stored.trace_id.map(|t| t.to_string()).as_deref(), Some(TRACE));
+            assert_eq!(
+                stored.trace_id.map(|t| t.to_string()).as_deref(),
+                Some(TRACE)
+            );
             id
         })
     });
@@ -164,7 +169,11 @@ fn the_collector_receives_the_request_s_spans_in_the_trace_it_arrived_in() {
     // Every span has ended: sent now (blocking, off the runtimes).
     otlp.flush();
     let received = spans.lock().unwrap().clone();
-    assert!(refused.lock().unwrap().is_empty(), "{:?}", refused.lock().unwrap());
+    assert!(
+        refused.lock().unwrap().is_empty(),
+        "{:?}",
+        refused.lock().unwrap()
+    );
     let in_trace: Vec<&Received> = received.iter().filter(|s| s.trace_id == TRACE).collect();
     let names: std::collections::BTreeSet<&str> =
         in_trace.iter().map(|s| s.name.as_str()).collect();

@@ -228,7 +228,7 @@ impl Worker {
             if let Some(trace) = &trace {
                 span.record("trace_id", tracing::field::display(trace));
             }
-            async move {
+            let attempt = async move {
                 let _permit = permit;
                 let wait = match wait {
                     LeaseWait::Patiently => worker.workflow.settings.lease_wait,
@@ -242,8 +242,12 @@ impl Worker {
                 }
                 worker.done(&id);
             }
-            .instrument(span)
-            .await
+            .instrument(span);
+            // What the attempt owes and queues is in the request's trace too.
+            match trace {
+                Some(trace) => super::trace::scope(trace, attempt).await,
+                None => attempt.await,
+            }
         });
     }
 

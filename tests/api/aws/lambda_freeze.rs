@@ -173,7 +173,11 @@ lease_ttl_secs = 10
     std::fs::write(dir.join("ncp-share-approver.toml"), text).unwrap();
 }
 
-pub(super) fn function(dir: &std::path::Path, role: &str, env: &[(String, String)]) -> FunctionProcess {
+pub(super) fn function(
+    dir: &std::path::Path,
+    role: &str,
+    env: &[(String, String)],
+) -> FunctionProcess {
     let mut env = env.to_vec();
     env.push(("NSA_LAMBDA__FUNCTION".into(), role.into()));
     FunctionProcess {

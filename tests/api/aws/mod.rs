@@ -4,5 +4,5 @@ mod checkpoint_publish;
 mod functions;
 mod lambda;
 mod lambda_freeze;
-mod trace;
 mod policy_source;
+mod trace;

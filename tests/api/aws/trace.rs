@@ -53,10 +53,20 @@ fn json_lines(f: &LambdaEmulator) -> Vec<Value> {
         .collect()
 }
 
-async fn until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+async fn until(
+    what: &str,
+    within: Duration,
+    functions: [&LambdaEmulator; 2],
+    mut done: impl FnMut() -> bool,
+) {
     let deadline = Instant::now() + within;
     while !done() {
-        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "not within {within:?}: {what}\n{}\n{}",
+            functions[0].log_tail(30),
+            functions[1].log_tail(30)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -95,7 +105,8 @@ async fn one_trace_from_the_slack_command_across_the_queue_to_the_share_and_the_
         &tables,
         &queue_url,
         &sim.running.base_url,
-        &slack.api_base_url(),
+        // The configuration adds `/api`.
+        &format!("http://{}", slack.addr()),
         &jira.base_url,
     );
     let env: Vec<(String, String)> = [
@@ -131,7 +142,7 @@ async fn one_trace_from_the_slack_command_across_the_queue_to_the_share_and_the_
     // 1. Carol asks, in the caller's trace; the rule wants two approvals in C0APPROVALS.
     let sender = SlackSender::new(
         "https://abc123.execute-api.us-east-1.amazonaws.com",
-        &format!("{}/response", slack.api_base_url()),
+        &format!("http://{}/response", slack.addr()),
         SecretString::from(SIGNING_SECRET),
     );
     let traceparent = format!("00-{TRACE}-{CALLER_SPAN}-01");
@@ -152,7 +163,13 @@ async fn one_trace_from_the_slack_command_across_the_queue_to_the_share_and_the_
             .iter()
             .any(|c| c.ok && c.body["channel"] == APPROVALS && c.body.to_string().contains(&id))
     };
-    until("the approval card", Duration::from_secs(20), card_posted).await;
+    until(
+        "the approval card",
+        Duration::from_secs(20),
+        [&http, &worker],
+        card_posted,
+    )
+    .await;
 
     // 2. Alice and Bob approve; their clicks come with no trace of their own.
     for user in [ALICE, BOB] {
@@ -189,7 +206,13 @@ async fn one_trace_from_the_slack_command_across_the_queue_to_the_share_and_the_
                 .is_some_and(|t| t.contains(&format!("{id} shared")))
         })
     };
-    until("the final card", Duration::from_secs(20), final_card).await;
+    until(
+        "the final card",
+        Duration::from_secs(20),
+        [&http, &worker],
+        final_card,
+    )
+    .await;
     source.stop().await;
 
     // The request and everything it owes carry the command's trace.
@@ -241,7 +264,8 @@ async fn one_trace_from_the_slack_command_across_the_queue_to_the_share_and_the_
     );
     // The command's lines, each click's once it knew the request, the worker's execution
     // (its SQS message and its attempt) and the outbox's deliveries, the final card's among them.
-    let count = |lines: &[Value], pred: &dyn Fn(&Value) -> bool| lines.iter().filter(|l| pred(l)).count();
+    let count =
+        |lines: &[Value], pred: &dyn Fn(&Value) -> bool| lines.iter().filter(|l| pred(l)).count();
     let http_path = |path: &'static str| move |l: &Value| l["path"] == path;
     assert!(
         count(&http_about, &http_path("/slack/commands")) >= 1,
@@ -253,7 +277,11 @@ async fn one_trace_from_the_slack_command_across_the_queue_to_the_share_and_the_
         .filter(|l| l["path"] == "/slack/interactions")
         .filter_map(|l| l["delivery_id"].as_str().map(String::from))
         .collect();
-    assert_eq!(clicks.len(), 2, "both clicks' lines name the request: {clicks:?}");
+    assert_eq!(
+        clicks.len(),
+        2,
+        "both clicks' lines name the request: {clicks:?}"
+    );
     let in_span = |span: &'static str| {
         move |l: &Value| {
             l["spans"]
@@ -268,15 +296,22 @@ async fn one_trace_from_the_slack_command_across_the_queue_to_the_share_and_the_
     );
     assert!(
         worker_about.iter().any(|l| in_span("execute")(l)
-            && l["delivery_id"].as_str().is_some_and(|d| d.starts_with("sqs:"))),
+            && l["delivery_id"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("sqs:"))),
         "the execution came through the SQS message\n{}",
         worker.log_tail(40)
     );
+    // The final card: the card's lane delivered after the request succeeded.
+    let succeeded = worker_about
+        .iter()
+        .position(|l| in_span("execute")(l) && l["state"] == "succeeded")
+        .unwrap_or_else(|| panic!("the worker's line of the success\n{}", worker.log_tail(40)));
     assert!(
-        worker_about
+        worker_about[succeeded..]
             .iter()
-            .any(|l| in_span("outbox")(l) && l["message"] == "slack card"),
-        "the worker's delivery of the card\n{}",
+            .any(|l| in_span("outbox")(l) && l["lane"] == format!("slack:{APPROVALS}")),
+        "the worker's delivery of the final card\n{}",
         worker.log_tail(40)
     );
     // The clicks arrived in traces of their own: their lines before they knew the request
