@@ -82,10 +82,12 @@ import sys
 text = open(sys.argv[1]).read()
 print(text.replace("[advisories]\n", f'[advisories]\ndb-path = "{sys.argv[2]}/dbs"\n', 1))
 EOF
-deny=(cargo deny --color never check --config "$deny_dir/deny.toml" --disable-fetch)
+# --offline: no fetch of the database, nor of anything else (the crates' index is read from
+# cargo's local cache, which the build filled).
+deny=(cargo deny --color never --offline --config "$deny_dir/deny.toml" check --hide-inclusion-graph)
 # Where it looks for the database, as it says when told to be verbose.
-checkout=$(cargo deny -L debug --color never check --config "$deny_dir/deny.toml" \
-    --disable-fetch advisories 2>&1 \
+checkout=$(cargo deny -L debug --color never --offline --config "$deny_dir/deny.toml" \
+    check advisories 2>&1 \
     | sed -n "s/.*Opening advisory database at '\([^']*\)'.*/\1/p" | head -1 || true)
 if [[ -z "$checkout" || "$checkout" != "$deny_dir"/dbs/* ]]; then
     echo "supply chain: cargo deny did not say where it reads the advisory database" >&2
