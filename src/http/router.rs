@@ -63,9 +63,10 @@ where
 }
 
 /// The trace Lambda was invoked in, when the request has no valid `traceparent`: the `Root` of
-/// the `X-Amzn-Trace-Id` header API Gateway adds, else of the invocation's own X-Ray trace id
-/// (`Lambda-Runtime-Trace-Id`). Read on Lambda only: elsewhere anyone could send the header,
-/// and only `traceparent` is the standard for that.
+/// the `X-Amzn-Trace-Id` header, which lambda_http sets to the invocation's X-Ray trace id
+/// (`Lambda-Runtime-Trace-Id`, API Gateway's trace when it traces), else of the Lambda context's.
+/// Read on Lambda only: elsewhere anyone could send the header, and only `traceparent` is the
+/// standard for that.
 #[derive(Debug, Clone)]
 struct LambdaTrace(crate::domain::TraceId);
 

@@ -246,9 +246,14 @@ async fn the_scheduled_sweep_expires_pending_requests_and_queues_approved_work_a
             .state,
         RequestState::Expired
     );
+    // Queued again in its own trace, which the message carries to the worker.
+    let trace = approved.trace_id.clone().expect("the request's trace");
     assert_eq!(
         bodies(&sqs, &url).await,
-        vec![json!({"request_id": approved.id.to_string()}).to_string()]
+        vec![
+            json!({"request_id": approved.id.to_string(), "trace_id": trace.to_string()})
+                .to_string()
+        ]
     );
 
     let reconcile = handle_schedule(&app.wf, json!({"task": "reconcile"}))

@@ -322,6 +322,54 @@ async fn one_trace_from_the_slack_command_across_the_queue_to_the_share_and_the_
         .filter_map(|l| l["trace_id"].as_str())
         .collect();
     assert!(click_traces.contains(TRACE), "{click_traces:?}");
+
+    // Where a delivery's trace comes from on Lambda: a valid `traceparent`, else the
+    // `X-Amzn-Trace-Id` Root, which the function sees as the invocation's own X-Ray trace
+    // (lambda_http sets the header from the Lambda context, API Gateway's trace when it traces;
+    // the runtime logs it as `xrayTraceId`). The answer's line (a 405 from /healthz) names it.
+    let amzn = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    for (headers, expected) in [
+        (
+            vec![
+                ("traceparent", traceparent.as_str()),
+                ("x-amzn-trace-id", amzn),
+            ],
+            Some(TRACE),
+        ),
+        (vec![("x-amzn-trace-id", amzn)], None),
+        (
+            vec![
+                ("traceparent", "00-not-valid"),
+                ("x-amzn-trace-id", "Root=nonsense"),
+            ],
+            None,
+        ),
+    ] {
+        let before = json_lines(&http).len();
+        let answer = http
+            .invoke(&http_api_event("/healthz", &headers, b""))
+            .await;
+        assert_eq!(http_api_answer(&answer).0, 405);
+        let lines = json_lines(&http);
+        let line = lines[before..]
+            .iter()
+            .find(|l| l["path"] == "/healthz" && l["status"] == 405)
+            .unwrap_or_else(|| panic!("the answer's line\n{}", http.log_tail(10)))
+            .clone();
+        // With no valid traceparent: the invocation's X-Ray trace, as the runtime names it.
+        let xray = line["xrayTraceId"]
+            .as_str()
+            .and_then(ncp_share_approver::domain::TraceId::from_amzn_trace_id)
+            .map(|t| t.to_string());
+        let expected = expected.map(String::from).or(xray);
+        assert!(expected.is_some(), "{line}");
+        assert_eq!(
+            line["trace_id"].as_str(),
+            expected.as_deref(),
+            "{headers:?}: {line}"
+        );
+    }
+
     eprintln!(
         "trace {TRACE}: {} lines in the HTTP function and {} in the worker about {id}; the clicks' traces {click_traces:?}",
         http_about.len(),
