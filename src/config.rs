@@ -925,6 +925,47 @@ mod tests {
     }
 
     #[test]
+    fn otlp_export_is_off_by_default_and_its_endpoint_is_checked() {
+        let c = Config::from_toml("", "t.toml", env(&[])).unwrap();
+        assert_eq!(c.telemetry.otlp_endpoint, None);
+        let c = Config::from_toml(
+            "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"",
+            "t.toml",
+            env(&[]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.telemetry.otlp_endpoint.as_deref(),
+            Some("http://127.0.0.1:4318")
+        );
+        let c = Config::from_toml(
+            "",
+            "t.toml",
+            env(&[("NSA_TELEMETRY__OTLP_ENDPOINT", "https://otel.example")]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.telemetry.otlp_endpoint.as_deref(),
+            Some("https://otel.example")
+        );
+        let e = Config::from_toml(
+            "[telemetry]\notlp_endpoint = \"collector:4318\"",
+            "t.toml",
+            env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("telemetry.otlp_endpoint") && e.contains("http://"),
+            "{e}"
+        );
+        let e = Config::from_toml("[telemetry]\nendpoint = \"x\"", "t.toml", env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("endpoint"), "{e}");
+    }
+
+    #[test]
     fn an_empty_file_gives_the_defaults() {
         let c = Config::from_toml("", "t.toml", env(&[])).unwrap();
         assert_eq!(c.ncp.base_url(), "https://ncloud.apigw.ntruss.com");
