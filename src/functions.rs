@@ -91,8 +91,22 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
                 let service = service.clone();
                 async move {
                     let answer = tower::ServiceExt::oneshot(service, request).await;
+                    if !crate::telemetry::otlp_enabled() {
+                        return answer;
+                    }
+                    // The request's span ends with its body: read it here (it is small and
+                    // whole already), so that the span is over, and exported, before answering.
+                    let Ok(response) = answer;
+                    let (parts, body) = response.into_parts();
+                    let body = match axum::body::to_bytes(body, usize::MAX).await {
+                        Ok(bytes) => axum::body::Body::from(bytes),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot read the answer's body");
+                            axum::body::Body::empty()
+                        }
+                    };
                     flush_spans().await;
-                    answer
+                    Ok(axum::response::Response::from_parts(parts, body))
                 }
             }))
             .await

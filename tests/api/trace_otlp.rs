@@ -42,15 +42,17 @@ impl<'a> MakeWriter<'a> for Buffer {
 
 /// A span as the collector received it.
 #[derive(Debug, Clone)]
-struct Received {
-    name: String,
-    trace_id: String,
-    parent_span_id: String,
-    service: String,
+pub(crate) struct Received {
+    pub name: String,
+    pub trace_id: String,
+    pub parent_span_id: String,
+    pub service: String,
 }
 
-/// The collector stand-in: answers every export 200 and keeps its spans.
-async fn collector() -> (String, Arc<Mutex<Vec<Received>>>, Arc<Mutex<Vec<String>>>) {
+/// The collector stand-in: answers every export 200 and keeps its spans (and why it refused
+/// an export, if it did). Its base URL is the exporter's `otlp_endpoint`.
+pub(crate) type Spans = Arc<Mutex<Vec<Received>>>;
+pub(crate) async fn collector() -> (String, Spans, Arc<Mutex<Vec<String>>>) {
     let spans: Arc<Mutex<Vec<Received>>> = Arc::default();
     let refused: Arc<Mutex<Vec<String>>> = Arc::default();
     let (kept, why) = (spans.clone(), refused.clone());

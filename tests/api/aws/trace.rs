@@ -79,6 +79,9 @@ async fn one_trace_from_the_slack_command_across_the_queue_to_the_share_and_the_
     let dir = tempfile::tempdir().unwrap();
     let sim = spawn_sim().await;
     let slack = FakeSlack::start(BOT_TOKEN).await;
+    // The functions export their spans too ([telemetry] otlp_endpoint), flushed by each
+    // invocation before it answers (a frozen function sends nothing).
+    let (otlp_endpoint, spans, refused) = crate::trace_otlp::collector().await;
     let jira = FakeJira::start(JIRA_EMAIL, JIRA_TOKEN).await;
 
     let sdk = sdk_config(&endpoint).await;
@@ -125,6 +128,7 @@ async fn one_trace_from_the_slack_command_across_the_queue_to_the_share_and_the_
         ("JIRA_WEBHOOK_SECRET", JIRA_SECRET),
         ("JIRA_API_TOKEN", JIRA_TOKEN),
         ("WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ("NSA_TELEMETRY__OTLP_ENDPOINT", otlp_endpoint.as_str()),
         (
             "LEDGER_SIGNING_KEY",
             crate::harness::fixtures::TEST_LEDGER_KEY,
@@ -369,6 +373,32 @@ async fn one_trace_from_the_slack_command_across_the_queue_to_the_share_and_the_
             "{headers:?}: {line}"
         );
     }
+
+    // The spans of both processes reached the collector, in the command's trace: the HTTP
+    // function's (the command's under the caller's span) and the worker's (the execution after
+    // the SQS hop, the deliveries of the outbox).
+    assert!(
+        refused.lock().unwrap().is_empty(),
+        "{:?}",
+        refused.lock().unwrap()
+    );
+    let exported = spans.lock().unwrap().clone();
+    let in_trace: Vec<_> = exported.iter().filter(|s| s.trace_id == TRACE).collect();
+    let names: std::collections::BTreeSet<&str> =
+        in_trace.iter().map(|s| s.name.as_str()).collect();
+    for name in ["http", "execute", "outbox"] {
+        assert!(
+            names.contains(name),
+            "a {name:?} span in {TRACE}: {names:?} ({} spans in all)",
+            exported.len()
+        );
+    }
+    assert!(
+        in_trace
+            .iter()
+            .any(|s| s.name == "http" && s.parent_span_id == CALLER_SPAN),
+        "{in_trace:?}"
+    );
 
     eprintln!(
         "trace {TRACE}: {} lines in the HTTP function and {} in the worker about {id}; the clicks' traces {click_traces:?}",
