@@ -9,6 +9,10 @@
 //! level ([`FlatJson`]), so each line states the delivery and the request it is about, and a
 //! query by either finds all of them. Spans are attached with `Instrument::instrument` (never a
 //! guard held across an `.await`), so concurrent deliveries never share or stack fields.
+//!
+//! The same spans carry `trace_id`, the W3C trace of the share request (`domain::trace`), and
+//! with `[telemetry] otlp_endpoint` they are exported over OTLP/HTTP ([`enable_otlp`]) in that
+//! trace ([`InTrace`]), so a trace id read in a log line finds the spans in the collector.
 
 use serde_json::{Map, Value};
 use std::fmt;
