@@ -40,7 +40,7 @@ fi
 echo "supply chain: advisory database $db ($(sed -n 2p "$db/SNAPSHOT.txt" 2>/dev/null | cut -c1-80))"
 
 # The advisories deny.toml accepts, each with its reason: an entry without one is an error.
-mapfile -t accepted < <(python3 - "$root/deny.toml" <<'EOF'
+accepted_ids=$(python3 - "$root/deny.toml" <<'EOF'
 import sys, tomllib
 with open(sys.argv[1], "rb") as f:
     ignore = tomllib.load(f).get("advisories", {}).get("ignore", [])
@@ -50,6 +50,8 @@ for entry in ignore:
     print(entry["id"])
 EOF
 )
+accepted=()
+if [[ -n "$accepted_ids" ]]; then mapfile -t accepted <<< "$accepted_ids"; fi
 ignore_args=()
 for id in "${accepted[@]}"; do ignore_args+=(--ignore "$id"); done
 echo "supply chain: accepted with a reason in deny.toml: ${accepted[*]:-none}"
