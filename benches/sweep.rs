@@ -65,6 +65,7 @@ fn request(i: usize) -> ShareRequest {
         attempts: 0,
         outcome: None,
         lifecycle: Default::default(),
+        trace_id: None,
     }
 }
 

@@ -102,6 +102,18 @@ pub struct Config {
     pub ledger: LedgerConfig,
     /// Metrics: `serve`'s Prometheus listener, the Lambda functions' CloudWatch namespace.
     pub metrics: MetricsConfig,
+    /// Where spans are exported (OTLP), if anywhere.
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[telemetry]`: OpenTelemetry export of the spans. Off unless `otlp_endpoint` is set; the
+/// JSON logs carry the same `trace_id` either way.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// An OTLP/HTTP collector's base URL (`http://127.0.0.1:4318`): spans go to
+    /// `<endpoint>/v1/traces` as protobuf. Unset (the default): nothing is exported.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for Config {
@@ -124,6 +136,7 @@ impl Default for Config {
             outbox: OutboxConfig::default(),
             ledger: LedgerConfig::default(),
             metrics: MetricsConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }
@@ -548,6 +561,11 @@ impl Config {
         self.ledger.validate(at)?;
         self.webhook.validate(at)?;
         self.metrics.validate(at)?;
+        if let Some(endpoint) = &self.telemetry.otlp_endpoint
+            && let Err(why) = crate::telemetry::otlp_traces_url(endpoint)
+        {
+            return Err(at.error("telemetry.otlp_endpoint", why));
+        }
         Ok(())
     }
 }
@@ -963,6 +981,47 @@ mod tests {
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn otlp_export_is_off_by_default_and_its_endpoint_is_checked() {
+        let c = Config::from_toml("", "t.toml", env(&[])).unwrap();
+        assert_eq!(c.telemetry.otlp_endpoint, None);
+        let c = Config::from_toml(
+            "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"",
+            "t.toml",
+            env(&[]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.telemetry.otlp_endpoint.as_deref(),
+            Some("http://127.0.0.1:4318")
+        );
+        let c = Config::from_toml(
+            "",
+            "t.toml",
+            env(&[("NSA_TELEMETRY__OTLP_ENDPOINT", "https://otel.example")]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.telemetry.otlp_endpoint.as_deref(),
+            Some("https://otel.example")
+        );
+        let e = Config::from_toml(
+            "[telemetry]\notlp_endpoint = \"collector:4318\"",
+            "t.toml",
+            env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("telemetry.otlp_endpoint") && e.contains("http://"),
+            "{e}"
+        );
+        let e = Config::from_toml("[telemetry]\nendpoint = \"x\"", "t.toml", env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("endpoint"), "{e}");
     }
 
     #[test]

@@ -63,6 +63,7 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
                     // outbox before answering: nothing runs after the answer on Lambda.
                     deliver(&dispatcher, budget, &hints).await;
                     flush();
+                    flush_spans().await;
                     Ok::<_, lambda_runtime::Error>(response)
                 }
             }))
@@ -96,24 +97,52 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
                         tracing::warn!(error = %e, "cannot read the gauges from the store");
                     }
                     flush();
+                    flush_spans().await;
                     answer
                 }
             }))
             .await
             .map_err(stopped)
         }
-        // The answer is made by the router, then the invocation's metrics are written, then
-        // `lambda_http` answers the runtime.
-        LambdaFunction::Http => lambda_http::run(
-            tower::ServiceBuilder::new()
-                .map_response(move |response| {
+        // The answer is made by the router, then the invocation's metrics are written (and its
+        // spans exported, when OTLP is on), then `lambda_http` answers the runtime.
+        LambdaFunction::Http => {
+            let service = crate::http::lambda_service(state);
+            lambda_http::run(tower::service_fn(move |request: lambda_http::Request| {
+                let service = service.clone();
+                async move {
+                    let answer = tower::ServiceExt::oneshot(service, request).await;
                     flush();
-                    response
-                })
-                .service(crate::http::lambda_service(state)),
-        )
-        .await
-        .map_err(stopped),
+                    if !crate::telemetry::otlp_enabled() {
+                        return answer;
+                    }
+                    // The request's span ends with its body: read it here (it is small and
+                    // whole already), so that the span is over, and exported, before answering.
+                    let Ok(response) = answer;
+                    let (parts, body) = response.into_parts();
+                    let body = match axum::body::to_bytes(body, usize::MAX).await {
+                        Ok(bytes) => axum::body::Body::from(bytes),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot read the answer's body");
+                            axum::body::Body::empty()
+                        }
+                    };
+                    flush_spans().await;
+                    Ok(axum::response::Response::from_parts(parts, body))
+                }
+            }))
+            .await
+            .map_err(stopped)
+        }
+    }
+}
+
+/// Sends the invocation's spans before it answers, when OTLP export is on: Lambda freezes the
+/// sandbox after the answer, and a batch left in memory would go out only at the next
+/// invocation, if any.
+async fn flush_spans() {
+    if crate::telemetry::otlp_enabled() {
+        let _ = tokio::task::spawn_blocking(crate::telemetry::flush).await;
     }
 }
 
@@ -208,14 +237,30 @@ pub async fn handle_batch(worker: &Worker, event: SqsEvent) -> SqsBatchResponse 
     for message in event.records {
         let worker = worker.clone();
         let message_id = message.message_id.clone().unwrap_or_default();
-        // Every line of the message's work names it and (once read) its request.
+        // Every line of the message's work names it, its trace (read from the message before
+        // the span is made, so that the span starts in it) and (once read) its request.
         let span = tracing::info_span!(
             "execute",
             delivery_id = %format!("sqs:{message_id}"),
             request_id = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
         );
-        let task =
-            tasks.spawn(async move { handle_message(&worker, &message).await }.instrument(span));
+        let trace = message
+            .body
+            .as_deref()
+            .and_then(|b| serde_json::from_str::<WorkMessage>(b).ok())
+            .and_then(|m| m.trace_id);
+        if let Some(trace) = &trace {
+            span.record("trace_id", tracing::field::display(trace));
+        }
+        let work = async move { handle_message(&worker, &message).await }.instrument(span);
+        // What the work owes and queues is in the message's trace too.
+        let task = tasks.spawn(async move {
+            match trace {
+                Some(trace) => crate::workflow::trace::scope(trace, work).await,
+                None => work.await,
+            }
+        });
         message_of.insert(task.id(), message_id);
     }
     let mut response = SqsBatchResponse::default();
@@ -255,9 +300,9 @@ pub async fn handle_schedule(workflow: &Workflow, event: Value) -> anyhow::Resul
             let report = swept?;
             // Approved work whose message was lost, or whose worker died, is queued again; the
             // store keeps a request from being executed twice.
-            let work = Worker::new(workflow.clone()).pending_work().await?;
-            for id in &work {
-                workflow.queue.enqueue(id).await;
+            let work = Worker::new(workflow.clone()).pending_traced().await?;
+            for (id, trace) in &work {
+                workflow.queue.enqueue(id, trace.as_ref()).await;
             }
             tracing::info!(
                 expired = report.expired_requests,

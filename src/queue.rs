@@ -5,8 +5,8 @@ mod sqs;
 pub use sqs::{SqsQueue, WorkMessage};
 
 // The port lives in the core; re-exported for the old path.
-use crate::domain::RequestId;
 pub use crate::domain::ports::queue::Queue;
+use crate::domain::{RequestId, TraceId};
 use std::sync::Arc;
 use tokio::sync::{Notify, mpsc};
 
@@ -31,7 +31,8 @@ impl LocalQueue {
 
 #[async_trait::async_trait]
 impl Queue for LocalQueue {
-    async fn enqueue(&self, id: &RequestId) {
+    async fn enqueue(&self, id: &RequestId, _trace: Option<&TraceId>) {
+        // The worker reads the request's trace from the store with the request.
         // A closed channel means the worker is gone; the start-up sweep picks the request up.
         let _ = self.0.send(id.clone());
     }
@@ -48,5 +49,5 @@ pub struct NoQueue;
 
 #[async_trait::async_trait]
 impl Queue for NoQueue {
-    async fn enqueue(&self, _id: &RequestId) {}
+    async fn enqueue(&self, _id: &RequestId, _trace: Option<&TraceId>) {}
 }

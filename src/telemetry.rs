@@ -10,6 +10,10 @@
 //! query by either finds all of them. Spans are attached with `Instrument::instrument` (never a
 //! guard held across an `.await`), so concurrent deliveries never share or stack fields.
 //!
+//! The same spans carry `trace_id`, the W3C trace of the share request (`domain::trace`), and
+//! with `[telemetry] otlp_endpoint` they are exported over OTLP/HTTP ([`enable_otlp`]) in that
+//! trace ([`InTrace`]), so a trace id read in a log line finds the spans in the collector.
+//!
 //! The metrics are [`metrics`] (the catalogue and the functions the code records through) and
 //! [`emf`] (the Lambda functions' recorder).
 
@@ -18,13 +22,23 @@ pub mod metrics;
 
 use serde_json::{Map, Value};
 use std::fmt;
+use std::sync::{Mutex, OnceLock};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormattedFields, MakeWriter};
+use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Registry, reload};
+
+/// The OpenTelemetry layer: every span, exported by [`Otlp`].
+type OtelLayer = tracing_opentelemetry::OpenTelemetryLayer<Registry, InTrace>;
+
+/// Where [`enable_otlp`] puts the exporter in the global subscriber (set by [`init`]).
+static OTEL_SLOT: OnceLock<reload::Handle<Option<OtelLayer>, Registry>> = OnceLock::new();
+/// The exporter in use, for [`flush`] and [`shutdown`].
+static PROVIDER: Mutex<Option<opentelemetry_sdk::trace::SdkTracerProvider>> = Mutex::new(None);
 
 /// Installs the global subscriber. `RUST_LOG` wins; otherwise `info` (`debug` with `-v`).
 pub fn init(verbose: bool) {
@@ -35,23 +49,30 @@ pub fn init(verbose: bool) {
     });
 }
 
-/// Installs the global subscriber with `default` as the filter when `RUST_LOG` is not set.
+/// Installs the global subscriber with `default` as the filter when `RUST_LOG` is not set. It
+/// has an empty slot for the OTLP exporter, which [`enable_otlp`] fills once the configuration
+/// is read (the subscriber is up before that, so that reading it can log).
 pub fn init_with_default(default: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     let json = lambda || std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let (otel, slot) = reload::Layer::new(None::<OtelLayer>);
+    let _ = OTEL_SLOT.set(slot);
+    let base = Registry::default().with(otel).with(filter);
     if json {
         // CloudWatch stamps every line itself; elsewhere the line carries its time.
-        let _ = json_subscriber(filter, std::io::stderr, !lambda).try_init();
+        let _ = base.with(json_layer(std::io::stderr, !lambda)).try_init();
         return;
     }
     // Colours only on a terminal: piped or captured logs (tee, CI) stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .compact()
+    let _ = base
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(ansi)
+                .with_writer(std::io::stderr)
+                .compact(),
+        )
         .try_init();
 }
 
@@ -65,12 +86,212 @@ pub fn json_subscriber<W>(
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    Registry::default()
+        .with(None::<OtelLayer>)
+        .with(filter)
+        .with(json_layer(writer, with_time))
+}
+
+/// [`json_subscriber`] that also exports every span through `otlp` (tests follow a trace into
+/// a collector with it).
+pub fn json_subscriber_with_otlp<W>(
+    filter: EnvFilter,
+    writer: W,
+    with_time: bool,
+    otlp: &Otlp,
+) -> impl Subscriber + Send + Sync + 'static
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    Registry::default()
+        .with(Some(otlp.layer()))
+        .with(filter)
+        .with(json_layer(writer, with_time))
+}
+
+fn json_layer<S, W>(writer: W, with_time: bool) -> impl tracing_subscriber::Layer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
         .fmt_fields(JsonFields::new())
         .event_format(FlatJson { with_time })
         .with_writer(writer)
-        .finish()
+}
+
+/// An OTLP/HTTP span exporter (`[telemetry] otlp_endpoint`): protobuf bodies POSTed to
+/// `<endpoint>/v1/traces` in batches by the SDK's own thread.
+pub struct Otlp {
+    provider: opentelemetry_sdk::trace::SdkTracerProvider,
+}
+
+impl Otlp {
+    /// An exporter to the collector at `endpoint` (`http://collector:4318`: the base URL, as
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` names it; `/v1/traces` is added). The service is named
+    /// `ncp-share-approver`.
+    pub fn new(endpoint: &str) -> Result<Self, String> {
+        use opentelemetry_otlp::WithExportConfig as _;
+        let url = otlp_traces_url(endpoint)?;
+        // The exporter's blocking HTTP client has a runtime of its own, which must be neither
+        // made nor dropped on an async runtime's thread: built on a thread of its own.
+        let exporter = std::thread::spawn(move || {
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint(url)
+                .with_timeout(std::time::Duration::from_secs(5))
+                .build()
+                .map_err(|e| format!("cannot build the OTLP exporter: {e}"))
+        })
+        .join()
+        .map_err(|_| "the OTLP exporter's set-up panicked".to_string())??;
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(
+                opentelemetry_sdk::Resource::builder()
+                    .with_service_name(env!("CARGO_PKG_NAME"))
+                    .build(),
+            )
+            .build();
+        Ok(Self { provider })
+    }
+
+    fn layer(&self) -> OtelLayer {
+        use opentelemetry::trace::TracerProvider as _;
+        tracing_opentelemetry::layer()
+            .with_tracer(InTrace(self.provider.tracer(env!("CARGO_PKG_NAME"))))
+    }
+
+    /// Sends every span ended so far (blocks until the collector answered or the timeout).
+    pub fn flush(&self) {
+        if let Err(e) = self.provider.force_flush() {
+            tracing::warn!(error = %e, "the OTLP exporter could not send its spans");
+        }
+    }
+}
+
+/// The traces URL of an OTLP/HTTP endpoint: `http(s)://host[:port][/path]` plus `/v1/traces`
+/// (kept when already there).
+pub fn otlp_traces_url(endpoint: &str) -> Result<String, String> {
+    let e = endpoint.trim().trim_end_matches('/');
+    let rest = e
+        .strip_prefix("http://")
+        .or_else(|| e.strip_prefix("https://"))
+        .ok_or_else(|| {
+            format!(
+                "[telemetry] otlp_endpoint must be an http:// or https:// URL, not {endpoint:?}"
+            )
+        })?;
+    if rest.is_empty() || rest.starts_with('/') || rest.contains(['?', '#', '@', ' ']) {
+        return Err(format!(
+            "[telemetry] otlp_endpoint must be a collector's base URL like http://collector:4318, not {endpoint:?}"
+        ));
+    }
+    Ok(if e.ends_with("/v1/traces") {
+        e.to_string()
+    } else {
+        format!("{e}/v1/traces")
+    })
+}
+
+/// Starts exporting the global subscriber's spans to the OTLP collector at `endpoint` (once;
+/// a second call replaces the exporter). The process should call [`shutdown`] before it ends.
+pub fn enable_otlp(endpoint: &str) -> Result<(), String> {
+    let slot = OTEL_SLOT
+        .get()
+        .ok_or("the OTLP exporter needs the subscriber of telemetry::init")?;
+    let otlp = Otlp::new(endpoint)?;
+    slot.reload(Some(otlp.layer()))
+        .map_err(|e| format!("cannot install the OTLP exporter: {e}"))?;
+    let old = PROVIDER
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .replace(otlp.provider);
+    if let Some(old) = old {
+        let _ = old.shutdown();
+    }
+    Ok(())
+}
+
+/// Whether spans are being exported ([`enable_otlp`]).
+pub fn otlp_enabled() -> bool {
+    PROVIDER.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+}
+
+/// Sends the spans ended so far, when OTLP is on: a Lambda function calls it before it
+/// answers (a frozen sandbox sends nothing). Blocking: call it off the async threads.
+pub fn flush() {
+    let provider = PROVIDER.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    if let Some(provider) = provider {
+        Otlp { provider }.flush();
+    }
+}
+
+/// Sends what is left and stops the exporter (at the end of the process). Blocking.
+pub fn shutdown() {
+    let provider = PROVIDER.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(provider) = provider {
+        let _ = provider.shutdown();
+    }
+}
+
+/// The SDK's tracer, with one rule added: a span whose `trace_id` field (a W3C trace id,
+/// [`crate::domain::TraceId`]) names another trace than its parent's starts in that trace,
+/// under its `parent_span_id` field when it has one (the caller's span of a `traceparent`),
+/// else under a parent span id derived from the trace. So a span exported from the worker or
+/// the dispatcher, whose `trace_id` the request gave it, is in the same trace as the HTTP span
+/// of the command that created the request, and a trace id a log line names is the one to look
+/// for in the collector. A span's trace is fixed when it starts: a delivery that learns later
+/// which request it is about (a click) logs the request's trace from then on, but its span
+/// stays in the trace it arrived with (its `trace_id` attribute names the request's).
+#[derive(Clone, Debug)]
+pub struct InTrace(opentelemetry_sdk::trace::SdkTracer);
+
+impl opentelemetry::trace::Tracer for InTrace {
+    type Span = opentelemetry_sdk::trace::Span;
+
+    fn build_with_context(
+        &self,
+        builder: opentelemetry::trace::SpanBuilder,
+        parent_cx: &opentelemetry::Context,
+    ) -> Self::Span {
+        use opentelemetry::trace::{
+            SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+        };
+        let field = |name: &str| {
+            builder
+                .attributes
+                .iter()
+                .flatten()
+                .find(|kv| kv.key.as_str() == name)
+                .map(|kv| kv.value.as_str().into_owned())
+        };
+        let Some(trace) = field("trace_id").and_then(|t| crate::domain::TraceId::parse(&t)) else {
+            return self.0.build_with_context(builder, parent_cx);
+        };
+        let trace_id = TraceId::from_bytes(trace.to_bytes());
+        let parent = parent_cx.span().span_context().clone();
+        if parent.is_valid() && parent.trace_id() == trace_id {
+            return self.0.build_with_context(builder, parent_cx);
+        }
+        let parent_span = field("parent_span_id")
+            .and_then(|s| crate::domain::SpanId::parse(&s))
+            .and_then(|s| u64::from_str_radix(s.as_str(), 16).ok())
+            .unwrap_or_else(|| {
+                let b = trace.to_bytes();
+                u64::from_be_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]).max(1)
+            });
+        let remote = SpanContext::new(
+            trace_id,
+            SpanId::from_bytes(parent_span.to_be_bytes()),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        );
+        let cx = opentelemetry::Context::new().with_remote_span_context(remote);
+        self.0.build_with_context(builder, &cx)
+    }
 }
 
 /// One JSON object per event: `timestamp` (optional), `level`, `target`, the fields of every

@@ -173,6 +173,10 @@ fn one_line(e: &anyhow::Error) -> String {
 async fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let config = cli.load_config()?;
     let secrets = config.secrets.source.open();
+    if let Some(endpoint) = &config.telemetry.otlp_endpoint {
+        crate::telemetry::enable_otlp(endpoint).map_err(anyhow::Error::msg)?;
+        tracing::info!(endpoint = %endpoint, "exporting spans over OTLP");
+    }
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         crate::functions::run(&config, secrets).await?;
         return Ok(ExitCode::SUCCESS);
@@ -197,6 +201,8 @@ async fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     stop_signal().await?;
     tracing::info!("stopping: finishing in-flight work");
     app.stop().await;
+    // The last spans (the stop's own) go out before the process ends.
+    let _ = tokio::task::spawn_blocking(crate::telemetry::shutdown).await;
     Ok(ExitCode::SUCCESS)
 }
 

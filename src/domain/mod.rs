@@ -13,6 +13,7 @@ pub mod ports;
 pub mod quote;
 pub mod request;
 pub mod retry;
+pub mod trace;
 
 pub use catalog::{CatalogImage, ImageCatalog, filter_images};
 pub use duration::ShareDuration;
@@ -26,6 +27,7 @@ pub use request::{
     RequestState, ShareRequest,
 };
 pub use retry::RetryPolicy;
+pub use trace::{SpanId, TraceId, TraceParent};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -407,6 +407,7 @@ mod tests {
             attempts: 0,
             outcome: None,
             lifecycle: Default::default(),
+            trace_id: None,
         };
         r.fingerprint = r.computed_fingerprint();
         r

@@ -285,6 +285,15 @@ pub struct ShareRequest {
     /// The grants a share extends or a revocation ends (absent in records from before it existed).
     #[serde(default, skip_serializing_if = "super::Lifecycle::is_empty")]
     pub lifecycle: super::Lifecycle,
+    /// The trace of the delivery that created it ([`super::trace`]): every later line about it,
+    /// in any process, names this trace. Absent from requests stored before traces existed
+    /// (and a malformed one reads as absent).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::trace::lenient"
+    )]
+    pub trace_id: Option<super::TraceId>,
 }
 
 impl ShareRequest {

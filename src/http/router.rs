@@ -59,7 +59,64 @@ where
 {
     tower::ServiceBuilder::new()
         .map_request(strip_stage::<B>)
+        .map_request(amzn_trace::<B>)
         .service(app(state))
+}
+
+/// The trace Lambda was invoked in, when the request has no valid `traceparent`: the `Root` of
+/// the `X-Amzn-Trace-Id` header, which lambda_http sets to the invocation's X-Ray trace id
+/// (`Lambda-Runtime-Trace-Id`, API Gateway's trace when it traces), else of the Lambda context's.
+/// Read on Lambda only: elsewhere anyone could send the header, and only `traceparent` is the
+/// standard for that.
+#[derive(Debug, Clone)]
+struct LambdaTrace(crate::domain::TraceId);
+
+fn amzn_trace<B>(mut req: Request<B>) -> Request<B> {
+    use crate::domain::TraceId;
+    use lambda_http::RequestExt as _;
+    let trace = req
+        .headers()
+        .get("x-amzn-trace-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceId::from_amzn_trace_id)
+        .or_else(|| {
+            req.lambda_context_ref()
+                .and_then(|c| c.xray_trace_id.as_deref())
+                .and_then(TraceId::from_amzn_trace_id)
+        });
+    if let Some(trace) = trace {
+        req.extensions_mut().insert(LambdaTrace(trace));
+    }
+    req
+}
+
+/// Puts a delivery in its trace: the one a valid W3C `traceparent` header names (its span id
+/// kept as the span's parent), else Lambda's ([`LambdaTrace`]), else a new one. The trace goes
+/// on the request (the `http` span reads it) and is the task's current trace
+/// ([`crate::workflow::trace`]) while the delivery is handled.
+async fn in_trace(
+    mut req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use crate::domain::{TraceId, TraceParent};
+    let incoming = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse);
+    let trace = match incoming {
+        Some(parent) => {
+            req.extensions_mut().insert(parent.parent_id);
+            parent.trace_id
+        }
+        None => req
+            .extensions()
+            .get::<LambdaTrace>()
+            .map(|t| t.0.clone())
+            .unwrap_or_else(TraceId::random),
+    };
+    req.extensions_mut().insert(trace.clone());
+    crate::workflow::trace::scope(trace, next.run(req)).await
 }
 
 fn strip_stage<B>(mut req: Request<B>) -> Request<B> {
@@ -129,16 +186,28 @@ pub fn app(state: Arc<AppState>) -> Router {
             // `system`), so every line of the request, the answer's included, carries them.
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {
-                    tracing::info_span!(
+                    // The delivery's trace ([`in_trace`]) from the start, so that the span (when
+                    // exported) starts in it; a front door that finds the share request the
+                    // delivery is about switches `trace_id` to the request's.
+                    let span = tracing::info_span!(
                         "http",
                         method = %req.method(),
                         path = %req.uri().path(),
+                        trace_id = tracing::field::Empty,
+                        parent_span_id = tracing::field::Empty,
                         delivery_id = tracing::field::Empty,
                         request_id = tracing::field::Empty,
                         issue = tracing::field::Empty,
                         event = tracing::field::Empty,
                         system = tracing::field::Empty,
-                    )
+                    );
+                    if let Some(trace) = req.extensions().get::<crate::domain::TraceId>() {
+                        span.record("trace_id", tracing::field::display(trace));
+                    }
+                    if let Some(parent) = req.extensions().get::<crate::domain::SpanId>() {
+                        span.record("parent_span_id", parent.as_str());
+                    }
+                    span
                 })
                 // One line per delivery answered, in its span: the audit trail of the doors.
                 .on_response(
@@ -147,4 +216,6 @@ pub fn app(state: Arc<AppState>) -> Router {
                         .latency_unit(tower_http::LatencyUnit::Millis),
                 ),
         )
+        // Outermost: the trace is chosen before the span above is made.
+        .layer(axum::middleware::from_fn(in_trace))
 }

@@ -105,16 +105,22 @@ impl Courier for WebhookCourier {
             Ok(s) => s,
             Err(e) => return Delivery::Failed(e.to_string()),
         };
-        let sent = self
+        let mut post = self
             .http
             .post(url)
             .header("content-type", "application/json")
             .header("webhook-id", &entry.id)
             .header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", signature)
-            .body(body)
-            .send()
-            .await;
+            .header("webhook-signature", signature);
+        // The ticket system can join the request's trace (W3C Trace Context); the span id is
+        // this call's own, fresh for every attempt.
+        if let Some(trace) = &entry.trace_id {
+            post = post.header(
+                "traceparent",
+                trace.traceparent(&crate::domain::SpanId::random()),
+            );
+        }
+        let sent = post.body(body).send().await;
         match sent {
             Ok(r) if r.status().is_success() => Delivery::Done,
             Ok(r) => {

@@ -4,7 +4,7 @@
 
 use super::Queue;
 use crate::aws::{LazyClient, describe_error};
-use crate::domain::RequestId;
+use crate::domain::{RequestId, TraceId};
 use serde::{Deserialize, Serialize};
 
 /// The body of a work message: a request to execute, outbox entries to deliver, or both.
@@ -16,6 +16,15 @@ pub struct WorkMessage {
     /// Outbox entries just written (the worker delivers them, and whatever else is due).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deliver: Vec<String>,
+    /// The trace the work belongs to (the request's, or the delivery's that wrote the entries):
+    /// the worker's lines about it name it. Absent from messages sent before traces existed,
+    /// and a malformed one is ignored, never a reason to refuse the message.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::domain::trace::lenient"
+    )]
+    pub trace_id: Option<TraceId>,
 }
 
 /// Sends work messages to one SQS queue.
@@ -42,9 +51,10 @@ impl SqsQueue {
     }
 
     /// Sends one message; the error says why (without the message, which is only an id anyway).
-    pub async fn send(&self, id: &RequestId) -> Result<(), String> {
+    pub async fn send(&self, id: &RequestId, trace: Option<&TraceId>) -> Result<(), String> {
         self.send_message(&WorkMessage {
             request_id: id.to_string(),
+            trace_id: trace.cloned(),
             ..Default::default()
         })
         .await
@@ -68,8 +78,8 @@ impl SqsQueue {
 
 #[async_trait::async_trait]
 impl Queue for SqsQueue {
-    async fn enqueue(&self, id: &RequestId) {
-        if let Err(e) = self.send(id).await {
+    async fn enqueue(&self, id: &RequestId, trace: Option<&TraceId>) {
+        if let Err(e) = self.send(id, trace).await {
             tracing::warn!(request_id = %id, error = %e, "cannot queue the request on SQS; the next sweep queues it again");
         }
     }
@@ -80,10 +90,45 @@ impl Queue for SqsQueue {
     async fn deliver(&self, outbox_ids: &[String]) {
         let message = WorkMessage {
             deliver: outbox_ids.to_vec(),
+            trace_id: crate::workflow::trace::current(),
             ..Default::default()
         };
         if let Err(e) = self.send_message(&message).await {
             tracing::warn!(entries = outbox_ids.len(), error = %e, "cannot queue outbox delivery on SQS; the scheduler queues it again");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_messages_carry_the_trace_and_older_or_odd_ones_still_read() {
+        let trace = TraceId::parse("0af7651916cd43dd8448eb211c80319c").unwrap();
+        let sent = WorkMessage {
+            request_id: "SR-7K3M9Q2X".into(),
+            trace_id: Some(trace.clone()),
+            ..Default::default()
+        };
+        let body = serde_json::to_string(&sent).unwrap();
+        assert_eq!(
+            body,
+            r#"{"request_id":"SR-7K3M9Q2X","trace_id":"0af7651916cd43dd8448eb211c80319c"}"#
+        );
+        assert_eq!(serde_json::from_str::<WorkMessage>(&body).unwrap(), sent);
+        // Sent before traces existed: no trace, the rest as it was.
+        let old: WorkMessage = serde_json::from_str(r#"{"request_id":"SR-7K3M9Q2X"}"#).unwrap();
+        assert_eq!(
+            (old.request_id.as_str(), old.trace_id),
+            ("SR-7K3M9Q2X", None)
+        );
+        // A malformed trace never costs the message.
+        let odd: WorkMessage =
+            serde_json::from_str(r#"{"deliver":["ob_1"],"trace_id":"not-a-trace"}"#).unwrap();
+        assert_eq!(
+            (odd.deliver, odd.trace_id),
+            (vec!["ob_1".to_string()], None)
+        );
     }
 }

@@ -63,6 +63,8 @@ impl Workflow {
         let Some(request) = self.store.request(id).await? else {
             return Ok(Err(ActOutcome::NotFound));
         };
+        // From here on the delivery works in the request's trace.
+        super::trace::follow(&request);
         if request.state == RequestState::Pending && request.expires_at <= self.clock.now() {
             let expired = self.expire(request.clone()).await?;
             let now = match expired {
@@ -210,7 +212,9 @@ impl Workflow {
             .await?
         {
             Some(approved) => {
-                self.queue.enqueue(&approved.id).await;
+                self.queue
+                    .enqueue(&approved.id, approved.trace_id.as_ref())
+                    .await;
                 Ok(ActOutcome::Approved(Box::new(approved)))
             }
             // Another approval completed it at the same moment, or it was denied meanwhile.

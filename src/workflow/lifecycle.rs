@@ -18,6 +18,7 @@ use crate::policy::{Action, Identity, PersonName, Policy};
 use crate::telemetry::metrics::{self, RunResult};
 use crate::workflow::ports::store::{Change, Committed, DeliveryKey, Inserted, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use tracing::Instrument as _;
 
 /// The actor of revocations the sweep makes.
 pub const SCHEDULER: &str = "system:scheduler";
@@ -162,6 +163,8 @@ impl Workflow {
                 extends: Vec::new(),
                 revocation: Some(spec.revocation),
             },
+            // The sweep's, the reconcile's or the delivery's trace that opened it.
+            trace_id: Some(super::trace::current_or_new()),
         }
     }
 
@@ -202,7 +205,9 @@ impl Workflow {
                 request.state,
                 RequestState::Approved | RequestState::Executing
             ) {
-                self.queue.enqueue(&request.id).await;
+                self.queue
+                    .enqueue(&request.id, request.trace_id.as_ref())
+                    .await;
             }
             return Ok(request);
         }
@@ -246,7 +251,9 @@ impl Workflow {
             // Moved on meanwhile (another sweep approved it); report it as it is now.
             return Ok(self.store.request(&request.id).await?.unwrap_or(request));
         };
-        self.queue.enqueue(&approved.id).await;
+        self.queue
+            .enqueue(&approved.id, approved.trace_id.as_ref())
+            .await;
         Ok(approved)
     }
 
@@ -303,7 +310,7 @@ impl Workflow {
                 .await?
             {
                 tracing::warn!(request_id = %r.id, "a pending request held enough approvals (its approver's process stopped before moving it): approved now");
-                self.queue.enqueue(&r.id).await;
+                self.queue.enqueue(&r.id, r.trace_id.as_ref()).await;
                 approved.push(r.id);
             }
         }
@@ -312,8 +319,15 @@ impl Workflow {
 
     /// One pass of the scheduler: expires pending requests past their TTL, revokes grants past
     /// their end (queued for the worker), and tells requesters whose shares end soon.
+    ///
+    /// A sweep is one trace (a new one unless the caller works in one): its lines, and the
+    /// revocations it opens, name it.
     pub async fn sweep(&self) -> Result<SweepReport, WorkflowError> {
-        let report = self.sweep_unmetered().await;
+        let trace = super::trace::current_or_new();
+        let span = tracing::info_span!("sweep", trace_id = %trace);
+        let report = super::trace::scope(trace, self.sweep_in_trace())
+            .instrument(span)
+            .await;
         metrics::sweep(match report {
             Ok(_) => RunResult::Ok,
             Err(_) => RunResult::Failed,
@@ -321,7 +335,7 @@ impl Workflow {
         report
     }
 
-    async fn sweep_unmetered(&self) -> Result<SweepReport, WorkflowError> {
+    async fn sweep_in_trace(&self) -> Result<SweepReport, WorkflowError> {
         let now = self.clock.now();
         // First, so that a request approved in time is not expired for a crash's sake.
         let approved_late = self.approve_held_back().await?;
@@ -565,8 +579,14 @@ impl Workflow {
     /// Each finding goes to the log, the ledger (`drift`) and the notifier; with
     /// `revoke_unmanaged` (allowed only by `[lifecycle] allow_revoke_unmanaged`), shares no
     /// grant covers are removed by revocations the worker executes.
+    ///
+    /// One trace, like a sweep.
     pub async fn reconcile(&self, revoke_unmanaged: bool) -> Result<DriftReport, WorkflowError> {
-        let report = self.reconcile_unmetered(revoke_unmanaged).await;
+        let trace = super::trace::current_or_new();
+        let span = tracing::info_span!("reconcile", trace_id = %trace);
+        let report = super::trace::scope(trace, self.reconcile_in_trace(revoke_unmanaged))
+            .instrument(span)
+            .await;
         match &report {
             Ok(drift) => {
                 metrics::reconcile(RunResult::Ok);
@@ -587,7 +607,7 @@ impl Workflow {
         report
     }
 
-    async fn reconcile_unmetered(
+    async fn reconcile_in_trace(
         &self,
         revoke_unmanaged: bool,
     ) -> Result<DriftReport, WorkflowError> {

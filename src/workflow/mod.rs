@@ -15,6 +15,7 @@ mod metered;
 pub mod outbox;
 pub mod ports;
 mod submit;
+pub mod trace;
 
 pub use checkpoints::{CheckpointError, Checkpointer, Trigger};
 pub use decide::ActOutcome;
@@ -339,7 +340,8 @@ impl Workflow {
                                 r.version,
                                 position,
                             )
-                            .for_request(&r.id),
+                            .for_request(&r.id)
+                            .in_trace(r.trace_id.as_ref()),
                         );
                     }
                 }

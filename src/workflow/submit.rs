@@ -144,6 +144,8 @@ impl Workflow {
             attempts: 0,
             outcome: None,
             lifecycle: Default::default(),
+            // The delivery's trace: the request's whole life is found by it.
+            trace_id: Some(super::trace::current_or_new()),
         };
         // A share of a target that already has an active grant extends it: the approvers see
         // that it is an extension and until when, and the worker adds a grant next to the old one.
@@ -303,7 +305,9 @@ impl Workflow {
                     .await?
                 {
                     request = approved;
-                    self.queue.enqueue(&request.id).await;
+                    self.queue
+                        .enqueue(&request.id, request.trace_id.as_ref())
+                        .await;
                 }
             }
             _ => {}

@@ -4,7 +4,8 @@
 //! line that names a delivery names the request that delivery served, and only it: a front
 //! door's `delivery_id` maps to the request the test made or acted on, an outbox entry's
 //! (`ob_…`) to the entry's request in the store, the worker's (`queue:SR-…`) to its own. No
-//! line names a request outside a delivery, and every delivery has its line.
+//! line names a request outside a delivery, and every delivery has its line. Every line about a
+//! request names the request's trace (`trace_id`), each request's its own.
 
 use crate::harness::fixtures::*;
 use crate::harness::{App, spawn_app};
@@ -284,9 +285,22 @@ fn fifty_concurrent_deliveries_log_only_their_own_delivery_and_request() {
                 .into_iter()
                 .map(|e| (e.id, e.request_id.map(|r| r.to_string())))
                 .collect();
-            (expected, entries, t)
+            // Every request's trace, as stored.
+            let traces: BTreeMap<String, String> = t
+                .store()
+                .requests(None, 100_000)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.id.to_string(), r.trace_id.expect("a trace").to_string()))
+                .collect();
+            (expected, (entries, traces), t)
         })
     });
+    let (store_of_entries, traces) = store_of_entries;
+    // Each request was created by its own delivery, in a trace of its own.
+    let distinct: BTreeSet<&String> = traces.values().collect();
+    assert_eq!(distinct.len(), traces.len(), "{traces:?}");
     drop(t);
     drop(runtime);
 
@@ -300,6 +314,15 @@ fn fifty_concurrent_deliveries_log_only_their_own_delivery_and_request() {
     for line in &lines {
         let delivery = line.get("delivery_id").and_then(Value::as_str);
         let request = line.get("request_id").and_then(Value::as_str);
+        // A line about a request names the request's trace: concurrent deliveries never lend
+        // each other theirs.
+        if let Some(r) = request {
+            assert_eq!(
+                line.get("trace_id").and_then(Value::as_str),
+                Some(traces[r].as_str()),
+                "the request's trace: {line}"
+            );
+        }
         match delivery {
             Some(d) if d.starts_with("ob_") => {
                 let owner = store_of_entries

@@ -17,5 +17,6 @@ mod slack;
 mod spoofing;
 mod store;
 mod tickets;
+mod trace_otlp;
 mod workflow;
 mod works;

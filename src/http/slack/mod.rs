@@ -208,7 +208,10 @@ pub async fn commands(
         SlackCommand::Status(id) => {
             crate::http::record_request(&id);
             return Ok(ephemeral(match wf.store.request(&id).await? {
-                Some(r) => replies::status(&r, &wf.store.approvals(&id).await?),
+                Some(r) => {
+                    crate::workflow::trace::follow(&r);
+                    replies::status(&r, &wf.store.approvals(&id).await?)
+                }
                 None => format!("No request {id}."),
             }));
         }

@@ -281,7 +281,10 @@ async fn on_text(
         SlackCommand::Status(id) => {
             crate::http::record_request(&id);
             let answer = match wf.store.request(&id).await? {
-                Some(r) => replies::status_plain(&r, &wf.store.approvals(&id).await?),
+                Some(r) => {
+                    crate::workflow::trace::follow(&r);
+                    replies::status_plain(&r, &wf.store.approvals(&id).await?)
+                }
                 None => format!("No request {id}."),
             };
             return say(state, user_id, answer).await;

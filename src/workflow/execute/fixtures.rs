@@ -59,6 +59,7 @@ pub fn request(action: Action, targets: &str, when_asked: &str) -> ShareRequest 
         attempts: 1,
         outcome: None,
         lifecycle: Default::default(),
+        trace_id: None,
     }
 }
 

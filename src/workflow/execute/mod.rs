@@ -211,14 +211,24 @@ impl Worker {
             return;
         };
         let worker = self.clone();
-        // Every line of the attempt names its request and the queue's hint it came from.
-        let span = tracing::info_span!(
-            "execute",
-            delivery_id = %format!("queue:{id}"),
-            request_id = %id,
-        );
-        tokio::spawn(
-            async move {
+        tokio::spawn(async move {
+            // Every line of the attempt names its request, the queue's hint it came from and the
+            // request's trace, read before the span is made so that the span (exported, too)
+            // starts in it. A failed read leaves it to the attempt's own read.
+            let trace = match worker.workflow.store.request(&id).await {
+                Ok(Some(r)) => r.trace_id,
+                _ => None,
+            };
+            let span = tracing::info_span!(
+                "execute",
+                delivery_id = %format!("queue:{id}"),
+                request_id = %id,
+                trace_id = tracing::field::Empty,
+            );
+            if let Some(trace) = &trace {
+                span.record("trace_id", tracing::field::display(trace));
+            }
+            let attempt = async move {
                 let _permit = permit;
                 let wait = match wait {
                     LeaseWait::Patiently => worker.workflow.settings.lease_wait,
@@ -232,8 +242,13 @@ impl Worker {
                 }
                 worker.done(&id);
             }
-            .instrument(span),
-        );
+            .instrument(span);
+            // What the attempt owes and queues is in the request's trace too.
+            match trace {
+                Some(trace) => super::trace::scope(trace, attempt).await,
+                None => attempt.await,
+            }
+        });
     }
 
     fn done(&self, id: &RequestId) {
@@ -245,13 +260,25 @@ impl Worker {
 
     /// Requests that are approved or were interrupted while executing, oldest first.
     pub async fn pending_work(&self) -> Result<Vec<RequestId>, WorkflowError> {
+        Ok(self
+            .pending_traced()
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    /// [`Worker::pending_work`] with each request's trace (for a queue message that carries it).
+    pub async fn pending_traced(
+        &self,
+    ) -> Result<Vec<(RequestId, Option<crate::domain::TraceId>)>, WorkflowError> {
         let store = &self.workflow.store;
         let mut work = store
             .requests(Some(RequestState::Executing), 10_000)
             .await?;
         work.extend(store.requests(Some(RequestState::Approved), 10_000).await?);
         work.sort_by_key(|r| r.created_at);
-        Ok(work.into_iter().map(|r| r.id).collect())
+        Ok(work.into_iter().map(|r| (r.id, r.trace_id)).collect())
     }
 
     /// Executes everything pending once, waiting for busy images (the `sweep`-style run).
@@ -295,6 +322,9 @@ impl Worker {
                 "request {id} is not in the store"
             )));
         };
+        // The attempt works in the request's trace (its span may have started from a message
+        // that did not carry it).
+        super::trace::follow(&request);
         if !matches!(
             request.state,
             RequestState::Approved | RequestState::Executing

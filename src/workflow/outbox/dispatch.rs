@@ -479,14 +479,26 @@ impl Dispatcher {
                 "outbox",
                 delivery_id = %entry.id,
                 request_id = tracing::field::Empty,
+                trace_id = tracing::field::Empty,
                 lane,
                 message = entry.message.name(),
             );
             if let Some(id) = &entry.request_id {
                 span.record("request_id", tracing::field::display(id));
             }
+            if let Some(trace) = &entry.trace_id {
+                span.record("trace_id", tracing::field::display(trace));
+            }
             let outcome = match self.couriers.get(&entry.message.peer().into()) {
-                Some(courier) => courier.deliver(&entry).instrument(span.clone()).await,
+                // In the entry's trace: what the delivery writes or queues (a submission finished
+                // from the outbox, say) stays in it.
+                Some(courier) => {
+                    let delivery = courier.deliver(&entry).instrument(span.clone());
+                    match entry.trace_id.clone() {
+                        Some(trace) => crate::workflow::trace::scope(trace, delivery).await,
+                        None => delivery.await,
+                    }
+                }
                 None => Delivery::Failed(format!(
                     "{} cannot be delivered: that peer is not configured",
                     entry.message.name()

@@ -78,6 +78,15 @@ pub struct OutboxEntry {
     pub last_error: Option<String>,
     /// When it was delivered (or superseded, or given up).
     pub done_at: Option<DateTime<Utc>>,
+    /// The trace it belongs to: its request's, or the delivery's that owed it. Its delivery's
+    /// lines name it, and a callback carries it as `traceparent`. Absent from entries stored
+    /// before traces existed.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::domain::trace::lenient"
+    )]
+    pub trace_id: Option<crate::domain::TraceId>,
 }
 
 /// What an entry sends. Messages about a request carry the request as it was stored with the
@@ -331,13 +340,18 @@ impl OutboxEntry {
     /// A new pending entry for `message`, made at `now`; `version` and `position` order entries
     /// made at the same instant.
     pub fn new(message: Message, now: DateTime<Utc>, version: u64, position: usize) -> Self {
-        let request_id = match &message {
+        let (request_id, trace_id) = match &message {
             Message::SlackCard { request, .. }
             | Message::SlackNotice { request, .. }
             | Message::JiraNotice { request, .. }
-            | Message::WorksNotice { request, .. } => Some(request.id.clone()),
-            _ => None,
+            | Message::WorksNotice { request, .. } => {
+                (Some(request.id.clone()), request.trace_id.clone())
+            }
+            _ => (None, None),
         };
+        // A message about no request (an answer, a home, a report) is in the trace of the work
+        // that owes it.
+        let trace_id = trace_id.or_else(crate::workflow::trace::current);
         Self {
             id: format!("ob_{}", uuid::Uuid::new_v4().simple()),
             order: format!(
@@ -353,12 +367,21 @@ impl OutboxEntry {
             next_at: now,
             last_error: None,
             done_at: None,
+            trace_id,
         }
     }
 
     /// Ties the entry to a request (for messages whose payload does not name it, like callbacks).
     pub fn for_request(mut self, id: &RequestId) -> Self {
         self.request_id = Some(id.clone());
+        self
+    }
+
+    /// Puts the entry in `trace` (its request's), when there is one.
+    pub fn in_trace(mut self, trace: Option<&crate::domain::TraceId>) -> Self {
+        if let Some(trace) = trace {
+            self.trace_id = Some(trace.clone());
+        }
         self
     }
 }
@@ -565,7 +588,11 @@ pub fn entries_with(
     plan_with(channels, request, approvals, notice, now)
         .into_iter()
         .enumerate()
-        .map(|(i, m)| OutboxEntry::new(m, now, request.version, i).for_request(&request.id))
+        .map(|(i, m)| {
+            OutboxEntry::new(m, now, request.version, i)
+                .for_request(&request.id)
+                .in_trace(request.trace_id.as_ref())
+        })
         .collect()
 }
 

@@ -44,6 +44,7 @@ fn request(origin: Origin, channel: Option<&str>, requester: &str) -> ShareReque
         attempts: 0,
         outcome: None,
         lifecycle: Default::default(),
+        trace_id: None,
     }
 }
 
@@ -257,4 +258,24 @@ min_approvals = 1
         Message::SlackHome { user: "U1".into() }.peer(),
         Peer::SlackHome
     );
+}
+
+#[test]
+fn entries_are_in_their_request_s_trace_and_old_ones_load_without_one() {
+    let trace = crate::domain::TraceId::parse("0af7651916cd43dd8448eb211c80319c").unwrap();
+    let mut r = request(Origin::Cli, Some("C0APPROVALS"), "slack");
+    r.trace_id = Some(trace.clone());
+    let now = chrono::Utc::now();
+    let entries = entries_with(&all(), &r, &[], &Notice::Submitted, now);
+    assert!(!entries.is_empty());
+    assert!(entries.iter().all(|e| e.trace_id.as_ref() == Some(&trace)));
+    // An entry stored before traces existed (no `trace_id`, and its request none) loads.
+    let mut stored = serde_json::to_value(&entries[0]).unwrap();
+    stored.as_object_mut().unwrap().remove("trace_id");
+    if let Some(request) = stored["message"].get_mut("request") {
+        request.as_object_mut().unwrap().remove("trace_id");
+    }
+    let old: OutboxEntry = serde_json::from_value(stored).unwrap();
+    assert_eq!(old.trace_id, None);
+    assert_eq!(old.id, entries[0].id);
 }

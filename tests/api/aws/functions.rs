@@ -134,7 +134,7 @@ async fn the_sqs_worker_executes_once_and_returns_only_the_bad_message_which_end
     let request = app.auto_share(GOLDEN_WEB, "dev@corp.example").await;
     assert_eq!(request.state, RequestState::Approved);
     SqsQueue::new(sqs.clone(), &url)
-        .send(&request.id)
+        .send(&request.id, request.trace_id.as_ref())
         .await
         .unwrap();
     sqs.send_message()
@@ -246,9 +246,14 @@ async fn the_scheduled_sweep_expires_pending_requests_and_queues_approved_work_a
             .state,
         RequestState::Expired
     );
+    // Queued again in its own trace, which the message carries to the worker.
+    let trace = approved.trace_id.clone().expect("the request's trace");
     assert_eq!(
         bodies(&sqs, &url).await,
-        vec![json!({"request_id": approved.id.to_string()}).to_string()]
+        vec![
+            json!({"request_id": approved.id.to_string(), "trace_id": trace.to_string()})
+                .to_string()
+        ]
     );
 
     let reconcile = handle_schedule(&app.wf, json!({"task": "reconcile"}))
@@ -585,5 +590,6 @@ fn app_request() -> ncp_share_approver::domain::ShareRequest {
         attempts: 0,
         outcome: None,
         lifecycle: Default::default(),
+        trace_id: None,
     }
 }

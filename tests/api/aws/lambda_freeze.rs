@@ -133,7 +133,7 @@ fn env_on(name: &str) -> bool {
 
 /// The functions' configuration file (the binary reads `ncp-share-approver.toml` in its
 /// working directory when started without arguments).
-fn function_config(
+pub(super) fn function_config(
     dir: &std::path::Path,
     tables: &Tables,
     queue_url: &str,
@@ -173,7 +173,11 @@ lease_ttl_secs = 10
     std::fs::write(dir.join("ncp-share-approver.toml"), text).unwrap();
 }
 
-fn function(dir: &std::path::Path, role: &str, env: &[(String, String)]) -> FunctionProcess {
+pub(super) fn function(
+    dir: &std::path::Path,
+    role: &str,
+    env: &[(String, String)],
+) -> FunctionProcess {
     let mut env = env.to_vec();
     env.push(("NSA_LAMBDA__FUNCTION".into(), role.into()));
     FunctionProcess {

@@ -5,3 +5,4 @@ mod functions;
 mod lambda;
 mod lambda_freeze;
 mod policy_source;
+mod trace;

@@ -92,6 +92,7 @@ fn request(state: RequestState, created_at: DateTime<Utc>) -> ShareRequest {
         attempts: 0,
         outcome: None,
         lifecycle: Default::default(),
+        trace_id: None,
     }
 }
 

@@ -109,8 +109,23 @@ async fn a_generic_request_is_approved_two_of_m_and_every_step_is_called_back_si
     );
     assert_eq!(last["state"], "succeeded");
     assert_eq!(last["shared_with_after"], json!(["a@partner.example"]));
+    // Every callback is in the request's trace (W3C `traceparent`), each with a span of its own.
+    let trace = r.trace_id.expect("the request's trace").to_string();
+    let mut spans = std::collections::BTreeSet::new();
     for (headers, body, _) in t.receiver.calls() {
         verify_callback(&headers, &body);
+        let parent = headers["traceparent"].to_str().unwrap();
+        let parsed = ncp_share_approver::domain::TraceParent::parse(parent)
+            .unwrap_or_else(|| panic!("a valid traceparent: {parent}"));
+        assert_eq!(parsed.trace_id.as_str(), trace, "{parent}");
+        assert!(
+            parent.starts_with("00-") && parent.ends_with("-01"),
+            "{parent}"
+        );
+        assert!(
+            spans.insert(parsed.parent_id.as_str().to_string()),
+            "{parent}"
+        );
     }
 }
 
