@@ -110,6 +110,7 @@ pub async fn run(config: &Config, secrets: Arc<dyn SecretSource>) -> anyhow::Res
             let service = crate::http::lambda_service(state);
             lambda_http::run(tower::service_fn(move |request: lambda_http::Request| {
                 let service = service.clone();
+                let flush = flush.clone();
                 async move {
                     let answer = tower::ServiceExt::oneshot(service, request).await;
                     flush();
