@@ -8,6 +8,7 @@
 //! request names the request's trace (`trace_id`), each request's its own.
 
 use crate::harness::fixtures::*;
+use crate::harness::log_buffer::LogBuffer;
 use crate::harness::{App, spawn_app};
 use crate::spoofing::ALL_DOORS_POLICY;
 use ncp_share_approver::domain::RequestId;
@@ -16,28 +17,6 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
-
-/// Where the captured lines go.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Buffer {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Buffer {
-    type Writer = Buffer;
-    fn make_writer(&'a self) -> Buffer {
-        self.clone()
-    }
-}
 
 /// What one delivery is, for the burst.
 #[derive(Clone)]
@@ -108,7 +87,7 @@ async fn request_for(t: &App, target: &str) -> RequestId {
 
 #[test]
 fn fifty_concurrent_deliveries_log_only_their_own_delivery_and_request() {
-    let buffer = Buffer::default();
+    let buffer = LogBuffer::default();
     let dispatch = tracing::Dispatch::new(json_subscriber(
         EnvFilter::new("info,ncp_share_approver=debug"),
         buffer.clone(),
@@ -304,7 +283,7 @@ fn fifty_concurrent_deliveries_log_only_their_own_delivery_and_request() {
     drop(t);
     drop(runtime);
 
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let text = buffer.text();
     let lines: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))

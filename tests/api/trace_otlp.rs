@@ -6,6 +6,7 @@
 //! same trace because the request carries it. The JSON log lines name the same trace id.
 
 use crate::harness::fixtures::*;
+use crate::harness::log_buffer::LogBuffer;
 use crate::harness::spawn_app;
 use axum::body::Bytes;
 use ncp_share_approver::domain::RequestState;
@@ -15,30 +16,9 @@ use prost::Message as _;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Buffer {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Buffer {
-    type Writer = Buffer;
-    fn make_writer(&'a self) -> Buffer {
-        self.clone()
-    }
-}
 
 /// A span as the collector received it.
 #[derive(Debug, Clone)]
@@ -108,7 +88,7 @@ pub(crate) async fn collector() -> (String, Spans, Arc<Mutex<Vec<String>>>) {
 
 #[test]
 fn the_collector_receives_the_request_s_spans_in_the_trace_it_arrived_in() {
-    let buffer = Buffer::default();
+    let buffer = LogBuffer::default();
     // The collector runs on a runtime of its own, so that the exporter's blocking client is
     // never waited for on the app's threads.
     let collector_rt = tokio::runtime::Runtime::new().unwrap();
@@ -200,7 +180,7 @@ fn the_collector_receives_the_request_s_spans_in_the_trace_it_arrived_in() {
         "{in_trace:?}"
     );
     // The log lines about the request name the same trace.
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let text = buffer.text();
     let about: Vec<Value> = text
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())

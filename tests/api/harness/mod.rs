@@ -17,6 +17,7 @@ pub mod bin;
 pub mod fake_jira;
 pub mod fixtures;
 pub mod lambda_emulator;
+pub mod log_buffer;
 pub mod ncp;
 pub mod postgres;
 pub mod receiver;
