@@ -15,7 +15,7 @@ use ncp_share_approver::domain::RequestId;
 use ncp_share_approver::telemetry::{delivery_log_id, json_subscriber};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 
 /// What one delivery is, for the burst.
